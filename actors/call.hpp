@@ -1,0 +1,186 @@
+// FT-SR synchronous call with backup: `call <op, backupOp>(args)`.
+//
+//   ftsr::call(self, cap, args...).then(on_reply, on_error);
+//   ftsr::call(self, cap, args...).with_backup(backup).then(...);
+//   ftsr::call(blocking_self, cap, args...).receive(on_reply, on_error);
+//
+// The request goes to the capability's current incarnation as a plain CAF
+// request (so typed interfaces are checked at compile time). The directory
+// watches it: if the callee fails (actor terminated, destroyed, or its node
+// declared failed, including kill -9 and SIGSTOP) before replying, the wait
+// ends at once with errc::fail_stop naming the failed capability. With a
+// backup, the same arguments are then sent to the backup and its reply (or
+// error) is returned instead. A late reply from a fenced callee is dropped.
+// A call never hangs on a failed callee. Not thread-safe: use from the
+// actor `self` only.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "caf/blocking_actor.hpp"
+#include "caf/detail/type_traits.hpp"
+#include "caf/error.hpp"
+#include "caf/sec.hpp"
+
+#include "actors/capability.hpp"
+#include "actors/errors.hpp"
+#include "actors/node.hpp"
+
+namespace ftsr {
+
+namespace detail {
+
+/// True if `err` means "the callee failed" (so a backup applies).
+inline bool is_callee_failure(const caf::error& err) {
+  return is(err, errc::fail_stop) || is(err, errc::destroyed)
+         || err == caf::sec::request_receiver_down;
+}
+
+/// Wraps `f` into a handler of exactly the same signature that runs
+/// `before` first (CAF checks handler signatures against the interface).
+template <class F, class Before, class... Args>
+auto run_before(F f, Before before, caf::detail::type_list<Args...>) {
+  return [f = std::move(f), before](Args... xs) mutable {
+    before();
+    f(std::forward<Args>(xs)...);
+  };
+}
+
+template <class F, class Before>
+auto run_before(F f, Before before) {
+  using args = typename caf::detail::get_callable_trait<F>::arg_types;
+  return run_before(std::move(f), std::move(before), args{});
+}
+
+/// Records the invocation span when the call completes.
+struct call_span {
+  node_context* ctx = nullptr;
+  trace_context tc;
+  uint64_t parent = 0;
+  int64_t start = 0;
+  bool sampled = false;
+
+  void finish(const capability_ref& target, const char* outcome) const {
+    if (!sampled)
+      return;
+    ctx->spans.record(span{tc.trace_id, tc.span_id, parent, "invocation",
+                           to_string(target), {}, start, wall_clock_ns(),
+                           outcome});
+  }
+
+  void backup_switch(const capability_ref& from, const capability_ref& to,
+                     const caf::error& why) const {
+    ctx->spans.event(tc, "backup_switch", to_string(from),
+                     "to " + to_string(to) + ": " + describe(why));
+  }
+};
+
+template <class Self, class Handle, class Args, class F, class G>
+void issue(Self* self, node_context* ctx, const capability<Handle>& target,
+           std::optional<capability<Handle>> backup,
+           std::shared_ptr<Args> args, F f, G g, call_span sp) {
+  auto h = std::apply(
+    [&](auto&... xs) { return self->request(target.handle(), caf::infinite, xs...); },
+    *args);
+  auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id());
+  auto ref = target.ref();
+  auto unwatch = [ctx, id = ref.id, token] { ctx->dir.unwatch_call(id, token); };
+  auto on_reply = run_before(f, [unwatch, sp, ref] {
+    unwatch();
+    sp.finish(ref, "ok");
+  });
+  auto on_error = [=](caf::error& err) mutable {
+    unwatch();
+    if (backup && is_callee_failure(err)) {
+      // FT-SR: the backup operation gets the same arguments.
+      sp.sampled = true; // failures are always traced
+      sp.backup_switch(ref, backup->ref(), err);
+      issue(self, ctx, *backup, std::optional<capability<Handle>>{}, args, f,
+            g, sp);
+      return;
+    }
+    sp.sampled = true;
+    sp.finish(ref, "error");
+    g(err);
+  };
+  if constexpr (std::is_base_of<caf::blocking_actor, Self>::value)
+    h.receive(on_reply, on_error);
+  else
+    h.then(on_reply, on_error);
+}
+
+} // namespace detail
+
+/// A call being set up; complete it with then() (event-based actors) or
+/// receive() (blocking actors such as caf::scoped_actor).
+template <class Self, class Handle, class... Ts>
+class call_builder {
+public:
+  call_builder(Self* self, capability<Handle> target, std::tuple<Ts...> args)
+    : self_(self), target_(std::move(target)), args_(std::move(args)) {
+    // nop
+  }
+
+  /// FT-SR backupOp: invoked with the same arguments if the callee fails.
+  call_builder& with_backup(capability<Handle> backup) {
+    backup_ = std::move(backup);
+    return *this;
+  }
+
+  /// Event-based: `f` gets the reply, `g` a caf::error.
+  template <class F, class G>
+  void then(F f, G g) {
+    static_assert(!std::is_base_of<caf::blocking_actor, Self>::value,
+                  "blocking actors use receive()");
+    start(std::move(f), std::move(g));
+  }
+
+  /// Blocking: waits for the reply (or the failure) before returning.
+  template <class F, class G>
+  void receive(F f, G g) {
+    static_assert(std::is_base_of<caf::blocking_actor, Self>::value,
+                  "event-based actors use then()");
+    start(std::move(f), std::move(g));
+  }
+
+private:
+  template <class F, class G>
+  void start(F f, G g) {
+    auto* ctx = &context_of(self_->system());
+    detail::call_span sp;
+    sp.ctx = ctx;
+    sp.sampled = ctx->sample_call();
+    if (sp.sampled) {
+      sp.tc = span_buffer::child_of({});
+      sp.start = wall_clock_ns();
+    }
+    auto args = std::make_shared<std::tuple<Ts...>>(std::move(args_));
+    detail::issue(self_, ctx, target_, backup_, std::move(args), std::move(f),
+                  std::move(g), sp);
+  }
+
+  Self* self_;
+  capability<Handle> target_;
+  std::optional<capability<Handle>> backup_;
+  std::tuple<Ts...> args_;
+};
+
+/// FT-SR `call op(args)`; see the file comment.
+template <class Self, class Handle, class... Ts>
+call_builder<Self, Handle, std::decay_t<Ts>...>
+call(Self* self, const capability<Handle>& target, Ts&&... xs) {
+  return {self, target, std::make_tuple(std::forward<Ts>(xs)...)};
+}
+
+/// Overload for caf::scoped_actor.
+template <class Handle, class... Ts>
+call_builder<caf::blocking_actor, Handle, std::decay_t<Ts>...>
+call(caf::scoped_actor& self, const capability<Handle>& target, Ts&&... xs) {
+  return {self.ptr(), target, std::make_tuple(std::forward<Ts>(xs)...)};
+}
+
+} // namespace ftsr

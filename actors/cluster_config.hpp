@@ -1,0 +1,42 @@
+// Cluster topology: which nodes exist, where they listen, and the failure
+// detector's timing. Loaded from TOML (see config/local-3.toml); every
+// inconsistency is reported as errc::bad_config naming the offending entry.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "caf/expected.hpp"
+
+namespace ftsr {
+
+struct node_address {
+  std::string name; // stable node name, e.g. "host1"
+  std::string host; // listen address, e.g. "127.0.0.1"
+  uint16_t port = 0;
+};
+
+struct cluster_config {
+  std::string name;
+  std::vector<node_address> nodes;
+  /// Period of heartbeats between nodes.
+  std::chrono::milliseconds heartbeat_interval{100};
+  /// A node silent for this long is declared failed and fenced.
+  std::chrono::milliseconds failure_timeout{500};
+
+  /// The entry of node `name`, if it is part of the cluster.
+  const node_address* find(const std::string& name) const;
+};
+
+/// Parses and validates a cluster description given as TOML text.
+/// `origin` names the source in error messages.
+caf::expected<cluster_config> parse_cluster_config(const std::string& toml,
+                                                   const std::string& origin);
+
+/// Reads and validates the cluster file at `path`.
+caf::expected<cluster_config> load_cluster_config(const std::string& path);
+
+} // namespace ftsr

@@ -1,0 +1,231 @@
+// Directory bindings and exactly-once failure notification.
+#include "actors/directory.hpp"
+
+#include "caf/mailbox_element.hpp"
+
+#include "actors/errors.hpp"
+
+namespace ftsr {
+
+std::string to_string(const capability_ref& x) {
+  return x.type + "#" + std::to_string(x.id) + "@" + x.node;
+}
+
+directory::directory(span_buffer& spans) : spans_(spans) {
+  // nop
+}
+
+bool directory::node_incarnation_failed(const std::string& node,
+                                        uint64_t inc) const {
+  auto i = failed_incarnation_.find(node);
+  return i != failed_incarnation_.end() && inc <= i->second;
+}
+
+directory::entry& directory::ensure(const capability_ref& ref) {
+  auto i = entries_.find(ref.id);
+  if (i != entries_.end())
+    return i->second;
+  auto& e = entries_[ref.id];
+  e.ref = ref;
+  if (node_incarnation_failed(ref.node, ref.incarnation)) {
+    e.st = state::failed;
+    e.reason = "node " + ref.node + " failed";
+  }
+  return e;
+}
+
+caf::error directory::error_of(const entry& e) const {
+  switch (e.st) {
+    case state::alive:
+      return caf::none;
+    case state::destroyed:
+      return make_error(errc::destroyed,
+                        "capability " + to_string(e.ref) + " was destroyed");
+    case state::failed:
+      break;
+  }
+  return make_error(errc::fail_stop, "capability " + to_string(e.ref)
+                                       + " failed: " + e.reason);
+}
+
+void directory::bind(const capability_ref& ref) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& e = ensure(ref);
+  // A newer incarnation rebinds; an older one never overrides.
+  if (ref.incarnation > e.ref.incarnation || ref.node != e.ref.node) {
+    if (e.st == state::alive) {
+      e.ref = ref;
+    }
+  }
+}
+
+std::optional<capability_ref> directory::lookup(uint64_t id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(id);
+  if (i == entries_.end())
+    return std::nullopt;
+  return i->second.ref;
+}
+
+std::optional<capability_ref>
+directory::find_local(caf::actor_id aid, const std::string& node,
+                      uint64_t incarnation) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [id, e] : entries_)
+    if (e.ref.node == node && e.ref.incarnation == incarnation && e.ref.handle
+        && e.ref.handle->id() == aid)
+      return e.ref;
+  return std::nullopt;
+}
+
+std::vector<capability_ref> directory::alive() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<capability_ref> result;
+  for (auto& [id, e] : entries_)
+    if (e.st == state::alive)
+      result.push_back(e.ref);
+  return result;
+}
+
+caf::error directory::failure_of(const capability_ref& ref) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(ref.id);
+  if (i != entries_.end())
+    return error_of(i->second);
+  if (node_incarnation_failed(ref.node, ref.incarnation))
+    return make_error(errc::fail_stop, "capability " + to_string(ref)
+                                         + " failed: node " + ref.node
+                                         + " failed");
+  return caf::none;
+}
+
+uint64_t directory::watch_call(const capability_ref& target,
+                               caf::strong_actor_ptr caller,
+                               caf::message_id rid) {
+  caf::error err;
+  uint64_t token;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    token = next_token_++;
+    auto& e = ensure(target);
+    if (e.st == state::alive) {
+      e.calls.emplace(token, pending_call{std::move(caller), rid});
+      return token;
+    }
+    err = error_of(e);
+  }
+  caller->enqueue(caf::make_mailbox_element(nullptr, rid, {}, std::move(err)),
+                  nullptr);
+  return token;
+}
+
+void directory::unwatch_call(uint64_t cap_id, uint64_t token) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(cap_id);
+  if (i != entries_.end())
+    i->second.calls.erase(token);
+}
+
+uint64_t directory::add_monitor(const capability_ref& target, caf::actor dest,
+                                caf::message handler, trace_context tc) {
+  notifications out;
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    id = next_token_++;
+    auto& e = ensure(target);
+    pending_monitor m{std::move(dest), std::move(handler), tc};
+    if (e.st == state::alive) {
+      e.monitors.emplace(id, std::move(m));
+      monitor_index_.emplace(id, target.id);
+      return id;
+    }
+    out.monitors.emplace_back(std::move(m), to_string(e.ref));
+  }
+  deliver(out, tc);
+  return id;
+}
+
+bool directory::remove_monitor(uint64_t monitor_id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = monitor_index_.find(monitor_id);
+  if (i == monitor_index_.end())
+    return false;
+  auto j = entries_.find(i->second);
+  monitor_index_.erase(i);
+  return j != entries_.end() && j->second.monitors.erase(monitor_id) > 0;
+}
+
+void directory::fail(entry& e, state st, const std::string& reason,
+                     notifications& out) {
+  if (e.st != state::alive)
+    return; // exactly once: only the first failure notifies
+  e.st = st;
+  e.reason = reason;
+  auto err = error_of(e);
+  for (auto& [token, pc] : e.calls)
+    out.calls.emplace_back(std::move(pc), err);
+  e.calls.clear();
+  for (auto& [id, m] : e.monitors) {
+    monitor_index_.erase(id);
+    out.monitors.emplace_back(std::move(m), to_string(e.ref));
+  }
+  e.monitors.clear();
+}
+
+void directory::deliver(notifications& out, const trace_context& tc) {
+  for (auto& [pc, err] : out.calls)
+    pc.caller->enqueue(caf::make_mailbox_element(nullptr, pc.rid, {},
+                                                 std::move(err)),
+                       nullptr);
+  for (auto& [m, what] : out.monitors) {
+    spans_.event(m.tc.trace_id != 0 ? m.tc : tc, "monitor_fired", what);
+    if (m.dest)
+      m.dest->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(),
+                                                {}, std::move(m.handler)),
+                      nullptr);
+  }
+}
+
+void directory::actor_failed(uint64_t cap_id, const std::string& reason,
+                             bool destroyed, trace_context tc) {
+  notifications out;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = entries_.find(cap_id);
+    if (i == entries_.end())
+      return;
+    fail(i->second, destroyed ? state::destroyed : state::failed, reason, out);
+  }
+  deliver(out, tc);
+}
+
+void directory::node_failed(const std::string& node, uint64_t incarnation,
+                            const std::string& reason, trace_context tc) {
+  notifications out;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto& fenced = failed_incarnation_[node];
+    fenced = std::max(fenced, incarnation);
+    for (auto& [id, e] : entries_)
+      if (e.ref.node == node && e.ref.incarnation <= incarnation)
+        fail(e, state::failed, "node " + node + " failed (" + reason + ")",
+             out);
+  }
+  deliver(out, tc);
+}
+
+size_t directory::pending_calls() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  size_t n = 0;
+  for (auto& [id, e] : entries_)
+    n += e.calls.size();
+  return n;
+}
+
+size_t directory::monitors() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return monitor_index_.size();
+}
+
+} // namespace ftsr

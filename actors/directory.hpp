@@ -1,0 +1,125 @@
+// The directory: this node's replica of the cluster-wide map from capability
+// id to the current incarnation, plus failure bookkeeping. It is where
+// failures meet the parties waiting on them: pending calls (FT-SR `call`)
+// and monitors (FT-SR `monitor ... send`) are registered against a
+// capability and notified exactly once when it fails, is destroyed, or its
+// node fails. Thread-safe: every member function may be called from any
+// thread; notifications are delivered (enqueued) outside the lock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "caf/actor.hpp"
+#include "caf/error.hpp"
+#include "caf/message.hpp"
+#include "caf/message_id.hpp"
+
+#include "actors/capability.hpp"
+#include "actors/trace.hpp"
+
+namespace ftsr {
+
+class directory {
+public:
+  explicit directory(span_buffer& spans);
+
+  /// Adds or refreshes a binding. A binding to an incarnation already known
+  /// as failed is recorded as failed right away.
+  void bind(const capability_ref& ref);
+
+  /// Current binding of `id`, if known.
+  std::optional<capability_ref> lookup(uint64_t id) const;
+
+  /// Capability of the local actor with CAF id `actor_id`, if it is one.
+  std::optional<capability_ref> find_local(caf::actor_id aid,
+                                           const std::string& node,
+                                           uint64_t incarnation) const;
+
+  /// All bindings that are still alive.
+  std::vector<capability_ref> alive() const;
+
+  /// The error describing why `ref` is unusable, or none if it is alive.
+  caf::error failure_of(const capability_ref& ref) const;
+
+  /// Registers a pending request `rid` of `caller` to `target`: when the
+  /// target fails, an errc::fail_stop (or errc::destroyed) error is
+  /// delivered to `caller` as the response to `rid`. Returns a token for
+  /// unwatch_call. If the target already failed, the error is delivered at
+  /// once.
+  uint64_t watch_call(const capability_ref& target, caf::strong_actor_ptr caller,
+                      caf::message_id rid);
+
+  /// Removes a pending-call registration (the reply arrived).
+  void unwatch_call(uint64_t cap_id, uint64_t token);
+
+  /// Registers a monitor: `handler` is sent to `dest` exactly once when
+  /// `target` fails or is destroyed. Fires at once if it already did.
+  uint64_t add_monitor(const capability_ref& target, caf::actor dest,
+                       caf::message handler, trace_context tc = {});
+
+  /// Cancels a monitor (FT-SR `monitorend`); false if it had already fired
+  /// or never existed.
+  bool remove_monitor(uint64_t monitor_id);
+
+  /// Marks `cap_id` failed (or destroyed) and notifies its watchers.
+  void actor_failed(uint64_t cap_id, const std::string& reason, bool destroyed,
+                    trace_context tc = {});
+
+  /// Marks every capability hosted by `node` at `incarnation` or earlier as
+  /// failed; bindings arriving later for them are failed on arrival.
+  void node_failed(const std::string& node, uint64_t incarnation,
+                   const std::string& reason, trace_context tc = {});
+
+  /// Number of registered pending calls and monitors (for tests).
+  size_t pending_calls() const;
+  size_t monitors() const;
+
+private:
+  enum class state : uint8_t { alive, failed, destroyed };
+
+  struct pending_call {
+    caf::strong_actor_ptr caller;
+    caf::message_id rid;
+  };
+
+  struct pending_monitor {
+    caf::actor dest;
+    caf::message handler;
+    trace_context tc;
+  };
+
+  struct entry {
+    capability_ref ref;
+    state st = state::alive;
+    std::string reason;
+    std::unordered_map<uint64_t, pending_call> calls;
+    std::map<uint64_t, pending_monitor> monitors;
+  };
+
+  // Notifications collected under the lock and delivered after it.
+  struct notifications {
+    std::vector<std::pair<pending_call, caf::error>> calls;
+    std::vector<std::pair<pending_monitor, std::string>> monitors;
+  };
+
+  entry& ensure(const capability_ref& ref);
+  caf::error error_of(const entry& e) const;
+  void fail(entry& e, state st, const std::string& reason, notifications& out);
+  void deliver(notifications& out, const trace_context& tc);
+  bool node_incarnation_failed(const std::string& node, uint64_t inc) const;
+
+  span_buffer& spans_;
+  mutable std::mutex mtx_;
+  uint64_t next_token_ = 1;
+  std::unordered_map<uint64_t, entry> entries_;
+  std::unordered_map<uint64_t, uint64_t> monitor_index_; // monitor -> cap
+  std::map<std::string, uint64_t> failed_incarnation_;  // highest failed
+};
+
+} // namespace ftsr

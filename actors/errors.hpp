@@ -1,0 +1,59 @@
+// ftsr error codes: errors are values (caf::error), never exceptions across
+// actor boundaries. Each code renders with a message naming what went wrong.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "caf/atom.hpp"
+#include "caf/error.hpp"
+#include "caf/make_message.hpp"
+
+namespace caf {
+class actor_system_config;
+}
+
+namespace ftsr {
+
+enum class errc : uint8_t {
+  /// The callee (actor or its node) failed before replying and no backup
+  /// operation was given (FT-SR: fail-stop failure of the callee).
+  fail_stop = 1,
+  /// The capability was explicitly destroyed.
+  destroyed,
+  /// A node name that is not part of the cluster.
+  unknown_node,
+  /// A node of the cluster that is currently not reachable / not joined.
+  node_unavailable,
+  /// The cluster declared this incarnation failed; it must not act again.
+  fenced,
+  /// A cluster configuration file is missing, malformed or inconsistent.
+  bad_config,
+  /// An argument that violates an API contract.
+  invalid_argument,
+  /// An actor type name that the target node does not know.
+  unknown_actor_type,
+  /// A supervisor exceeded its restart intensity and gave up.
+  restart_intensity_exceeded,
+  /// A bounded wait expired.
+  timeout,
+};
+
+/// Category atom of all ftsr errors.
+constexpr caf::atom_value error_category = caf::atom("ftsr");
+
+const char* to_string(errc x);
+
+/// Creates an ftsr error; `detail` names the object concerned.
+caf::error make_error(errc code, std::string detail = {});
+
+/// True if `e` is the ftsr error `code`.
+bool is(const caf::error& e, errc code);
+
+/// Renders any error (ftsr or CAF) as "category: code: detail".
+std::string describe(const caf::error& e);
+
+/// Registers the ftsr error category so that CAF renders ftsr errors.
+void add_error_category(caf::actor_system_config& cfg);
+
+} // namespace ftsr

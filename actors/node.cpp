@@ -1,0 +1,206 @@
+// Node start-up, shutdown and the blocking helpers.
+#include "actors/node.hpp"
+
+#include <random>
+#include <thread>
+
+#include "caf/all.hpp"
+#include "caf/io/all.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/node_manager.hpp"
+
+namespace ftsr {
+
+namespace {
+
+/// The actor system config of ftsr nodes: carries the node_context so that
+/// every actor of the system reaches it through self->system().config().
+class node_config : public caf::actor_system_config {
+public:
+  std::shared_ptr<node_context> ctx;
+};
+
+/// Incarnations must grow across restarts of the same name, even within
+/// the same nanosecond tick of a coarse clock: wall clock ns plus a random
+/// low part.
+uint64_t new_incarnation() {
+  auto now = static_cast<uint64_t>(wall_clock_ns());
+  std::random_device rd;
+  return (now & ~uint64_t{0xFFFF}) | (rd() & 0xFFFF);
+}
+
+} // namespace
+
+node_context::node_context(node_options opts, uint64_t incarnation)
+  : cluster(std::move(opts.cluster)),
+    self{opts.name, opts.name.empty() ? 0 : incarnation},
+    member(!opts.name.empty()),
+    trace_sample_every(std::max<uint32_t>(1, opts.trace_sample_every)),
+    on_fenced(std::move(opts.on_fenced)),
+    spans(opts.span_capacity),
+    dir(spans) {
+  spans.set_node(member ? to_string(self) : "client");
+}
+
+bool node_context::sample_call() {
+  return calls_.fetch_add(1, std::memory_order_relaxed) % trace_sample_every
+         == 0;
+}
+
+node_context& context_of(caf::actor_system& sys) {
+  auto cfg = dynamic_cast<const node_config*>(&sys.config());
+  if (cfg == nullptr || !cfg->ctx) {
+    fprintf(stderr, "ftsr: actor system was not started by ftsr::node\n");
+    abort();
+  }
+  return *cfg->ctx;
+}
+
+node::node(std::unique_ptr<caf::actor_system_config> cfg,
+           std::shared_ptr<node_context> ctx)
+  : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {
+  // nop
+}
+
+caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
+  const node_address* addr = nullptr;
+  if (!opts.name.empty()) {
+    addr = opts.cluster.find(opts.name);
+    if (addr == nullptr) {
+      std::string known;
+      for (auto& n : opts.cluster.nodes)
+        known += (known.empty() ? "" : ", ") + n.name;
+      return make_error(errc::unknown_node,
+                        "node '" + opts.name + "' is not part of cluster '"
+                          + opts.cluster.name + "' (known: " + known + ")");
+    }
+  }
+  auto cfg = std::make_unique<node_config>();
+  cfg->load<caf::io::middleman>();
+  add_error_category(*cfg);
+  add_protocol_types(*cfg);
+  if (opts.scheduler_threads > 0)
+    cfg->set("scheduler.max-threads", opts.scheduler_threads);
+  // Middleman: no logging to files, no extra console output.
+  cfg->set("logger.file-verbosity", caf::atom("quiet"));
+  if (opts.add_types)
+    opts.add_types(*cfg);
+  auto ctx = std::make_shared<node_context>(std::move(opts),
+                                            new_incarnation());
+  cfg->ctx = ctx;
+  auto* cfg_ptr = cfg.get();
+  std::unique_ptr<node> result{new node(std::move(cfg), ctx)};
+  result->sys_ = std::make_unique<caf::actor_system>(*cfg_ptr);
+  auto& sys = *result->sys_;
+  ctx->manager = spawn_node_manager(sys, ctx);
+  if (addr != nullptr) {
+    auto port = sys.middleman().publish(ctx->manager, addr->port,
+                                        addr->host.c_str(), true);
+    if (!port)
+      return make_error(errc::node_unavailable,
+                        "node " + addr->name + " cannot listen on "
+                          + addr->host + ":" + std::to_string(addr->port)
+                          + ": " + sys.render(port.error()));
+  }
+  return result;
+}
+
+node::~node() {
+  if (sys_) {
+    caf::anon_send_exit(ctx_->manager, caf::exit_reason::user_shutdown);
+    ctx_->manager = nullptr;
+    sys_.reset();
+  }
+}
+
+caf::expected<capability_ref> node::spawn(const std::string& on,
+                                          const std::string& type,
+                                          caf::message args, timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<capability_ref> result{caf::none};
+  self
+    ->request(ctx_->manager, t, spawn_atom::value, on, type, std::move(args),
+              trace_context{})
+    .receive([&](capability_ref& ref) { result = std::move(ref); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<void> node::destroy(const capability_ref& cap, timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<void> result{caf::unit};
+  self->request(ctx_->manager, t, destroy_atom::value, cap, trace_context{})
+    .receive([](caf::unit_t) {},
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<std::vector<member_status>> node::view(timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<std::vector<member_status>> result{caf::none};
+  self->request(ctx_->manager, t, view_atom::value)
+    .receive(
+      [&](member_id&, std::vector<member_status>& xs) {
+        result = std::move(xs);
+      },
+      [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+template <class Pred>
+caf::expected<void> node::await_view(Pred pred, const std::string& what,
+                                     timeout t) {
+  // Bounded poll of the manager's view: membership changes arrive as
+  // events inside the manager; polling keeps this helper free of actors.
+  auto deadline = std::chrono::steady_clock::now() + t;
+  std::vector<member_status> last;
+  for (;;) {
+    if (auto v = view()) {
+      if (pred(*v))
+        return caf::unit;
+      last = std::move(*v);
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  std::string seen;
+  for (auto& m : last)
+    seen += " " + m.name + "=" + to_string(m.state);
+  return make_error(errc::timeout, "timed out after "
+                                     + std::to_string(t.count())
+                                     + " ms waiting for " + what
+                                     + "; view:" + seen);
+}
+
+caf::expected<void> node::await_up(const std::vector<std::string>& names,
+                                   timeout t) {
+  std::string what = "nodes up:";
+  for (auto& n : names)
+    what += " " + n;
+  return await_view(
+    [&](const std::vector<member_status>& v) {
+      for (auto& n : names) {
+        auto i = std::find_if(v.begin(), v.end(),
+                              [&](auto& m) { return m.name == n; });
+        if (i == v.end() || i->state != member_state::up)
+          return false;
+      }
+      return true;
+    },
+    what, t);
+}
+
+caf::expected<void> node::await_failed(const std::string& name, timeout t) {
+  return await_view(
+    [&](const std::vector<member_status>& v) {
+      for (auto& m : v)
+        if (m.name == name && m.state == member_state::failed)
+          return true;
+      return false;
+    },
+    "node " + name + " failed", t);
+}
+
+} // namespace ftsr

@@ -1,0 +1,144 @@
+// A node: one OS process (or, in tests, one actor system) of an ftsr
+// cluster. It runs a CAF actor_system with the middleman, a node manager
+// actor (failure detector, membership, directory replication, remote spawn)
+// and holds this node's directory replica and span buffer.
+//
+// A node started with a member name listens on its configured address and
+// takes part in failure detection; a node started as a client (no name)
+// connects to all members, learns directory bindings and failure events from
+// them, and can spawn, call and monitor like a member, but hosts no actors.
+//
+// Thread-safety: node's member functions are thread-safe. The blocking
+// helpers (spawn, destroy, view, ...) must not be called from inside an
+// actor; actors use the message-based API in call.hpp / monitor.hpp.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/expected.hpp"
+#include "caf/message.hpp"
+
+#include "actors/capability.hpp"
+#include "actors/cluster_config.hpp"
+#include "actors/directory.hpp"
+#include "actors/protocol.hpp"
+#include "actors/trace.hpp"
+
+namespace ftsr {
+
+struct node_options {
+  cluster_config cluster;
+  /// Member name from the cluster file; empty starts a client.
+  std::string name;
+  /// Registers application actor types (cfg.add_actor_type) and message
+  /// types before the actor system starts.
+  std::function<void(caf::actor_system_config&)> add_types;
+  /// Called once when the cluster declared this incarnation failed (or it
+  /// noticed it was frozen for longer than the failure timeout). All local
+  /// ftsr actors are already killed when it runs. The default does nothing
+  /// more; ftsr-node exits the process.
+  std::function<void(const std::string& reason)> on_fenced;
+  /// Capacity of the span buffer.
+  size_t span_capacity = 4096;
+  /// Record one in `trace_sample_every` successful invocations as a span
+  /// (failures, backups and monitor firings are always recorded).
+  uint32_t trace_sample_every = 1;
+  /// CAF scheduler threads; 0 = CAF's default.
+  size_t scheduler_threads = 0;
+};
+
+/// State shared by the node and its actors; reachable from any actor of the
+/// system through context_of(). Thread-safe.
+struct node_context {
+  node_context(node_options opts, uint64_t incarnation);
+
+  const cluster_config cluster;
+  const member_id self;
+  const bool member;
+  const uint32_t trace_sample_every;
+  std::function<void(const std::string&)> on_fenced;
+  span_buffer spans;
+  directory dir;
+  std::atomic<bool> fenced{false};
+  caf::actor manager;
+
+  /// True for the calls that should record an invocation span.
+  bool sample_call();
+
+private:
+  std::atomic<uint64_t> calls_{0};
+};
+
+/// The node_context of an actor system started by ftsr::node.
+node_context& context_of(caf::actor_system& sys);
+
+class node {
+public:
+  /// Starts a node: validates options, starts the actor system, listens on
+  /// the member's address and begins connecting to the other members.
+  /// Errors: errc::unknown_node (name not in the cluster), or a CAF error
+  /// when the address cannot be bound (rendered with the address).
+  static caf::expected<std::unique_ptr<node>> start(node_options opts);
+
+  /// Stops the manager and all local actors, then the actor system.
+  ~node();
+
+  caf::actor_system& system() noexcept {
+    return *sys_;
+  }
+
+  node_context& context() noexcept {
+    return *ctx_;
+  }
+
+  const member_id& self() const noexcept {
+    return ctx_->self;
+  }
+
+  // -- blocking helpers (threads outside of actors) -------------------------
+
+  using timeout = std::chrono::milliseconds;
+
+  /// Spawns actor type `type` with `args` on node `on` (remote spawn).
+  caf::expected<capability_ref> spawn(const std::string& on,
+                                      const std::string& type,
+                                      caf::message args = {},
+                                      timeout t = std::chrono::seconds(10));
+
+  /// FT-SR `destroy`: kills the actor; its monitors fire. Returns once the
+  /// actor is gone.
+  caf::expected<void> destroy(const capability_ref& cap,
+                              timeout t = std::chrono::seconds(10));
+
+  /// This node's view of the cluster (itself included if a member).
+  caf::expected<std::vector<member_status>> view(timeout t = std::chrono::seconds(5));
+
+  /// Waits until every node in `names` is up in this node's view.
+  caf::expected<void> await_up(const std::vector<std::string>& names,
+                               timeout t = std::chrono::seconds(20));
+
+  /// Waits until `name` is failed (any incarnation) in this node's view.
+  caf::expected<void> await_failed(const std::string& name,
+                                   timeout t = std::chrono::seconds(20));
+
+private:
+  node(std::unique_ptr<caf::actor_system_config> cfg,
+       std::shared_ptr<node_context> ctx);
+
+  template <class Pred>
+  caf::expected<void> await_view(Pred pred, const std::string& what, timeout t);
+
+  std::unique_ptr<caf::actor_system_config> cfg_;
+  std::shared_ptr<node_context> ctx_;
+  std::unique_ptr<caf::actor_system> sys_;
+};
+
+} // namespace ftsr

@@ -1,0 +1,139 @@
+// Wire protocol between ftsr node managers (and clients): atoms and message
+// types. Every protocol message carries the sender's member_id, used for
+// incarnation fencing, and a trace_context.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "caf/atom.hpp"
+#include "caf/meta/type_name.hpp"
+
+#include "actors/capability.hpp"
+#include "actors/trace.hpp"
+
+namespace caf {
+class actor_system_config;
+}
+
+namespace ftsr {
+
+/// One incarnation of a named node. Incarnations of the same name strictly
+/// increase across restarts; a failed incarnation is fenced forever.
+struct member_id {
+  std::string name;
+  uint64_t incarnation = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_id& x) {
+  return f(caf::meta::type_name("ftsr::member_id"), x.name, x.incarnation);
+}
+
+inline bool operator==(const member_id& x, const member_id& y) {
+  return x.name == y.name && x.incarnation == y.incarnation;
+}
+
+std::string to_string(const member_id& x);
+
+enum class member_state : uint8_t {
+  unknown, // never seen (not started yet, or unreachable so far)
+  up,
+  failed,
+};
+
+const char* to_string(member_state x);
+
+/// A node as one member sees it.
+struct member_status {
+  std::string name;
+  uint64_t incarnation = 0;
+  member_state state = member_state::unknown;
+  std::string reason; // why it failed, if it did
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_status& x) {
+  auto st = static_cast<uint8_t>(x.state);
+  auto sync = caf::meta::load_callback([&]() -> caf::error {
+    x.state = static_cast<member_state>(st);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("ftsr::member_status"), x.name, x.incarnation,
+           st, x.reason, sync);
+}
+
+/// A node failure or arrival, published to subscribers of node events.
+struct node_event {
+  member_id member;
+  bool up = false;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_event& x) {
+  return f(caf::meta::type_name("ftsr::node_event"), x.member, x.up, x.reason);
+}
+
+/// Counters a node manager keeps about the protocol (for tests and
+/// dashboards).
+struct manager_stats {
+  uint64_t heartbeats_received = 0;
+  /// Messages dropped because they came from a fenced incarnation.
+  uint64_t dropped_fenced = 0;
+  /// Messages dropped because their sender is not part of the cluster.
+  uint64_t dropped_unknown = 0;
+  /// Calls issued from this node still waiting for a reply.
+  uint64_t pending_calls = 0;
+  /// Monitors registered on this node that have not fired.
+  uint64_t monitors = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manager_stats& x) {
+  return f(caf::meta::type_name("ftsr::manager_stats"), x.heartbeats_received,
+           x.dropped_fenced, x.dropped_unknown, x.pending_calls, x.monitors);
+}
+
+// -- atoms (CAF 0.17: at most 10 characters) ---------------------------------
+
+/// (hb, member_id from, trace_context): liveness heartbeat.
+using heartbeat_atom = caf::atom_constant<caf::atom("ftsr_hb")>;
+/// (hello, member_id from, bool is_member, trace_context)
+///   -> (member_id, vector<capability_ref> directory)
+using hello_atom = caf::atom_constant<caf::atom("ftsr_hello")>;
+/// (node_down, member_id from, member_id failed, string why, trace_context)
+using node_down_atom = caf::atom_constant<caf::atom("ftsr_ndown")>;
+/// (bind, member_id from, capability_ref, trace_context)
+using bind_atom = caf::atom_constant<caf::atom("ftsr_bind")>;
+/// (actor_down, member_id from, uint64 cap, string why, bool destroyed, tc)
+using actor_down_atom = caf::atom_constant<caf::atom("ftsr_adown")>;
+/// (spawn, string node, string type, message args, trace_context)
+///   -> capability_ref
+using spawn_atom = caf::atom_constant<caf::atom("ftsr_spawn")>;
+/// (destroy, capability_ref, trace_context) -> unit
+using destroy_atom = caf::atom_constant<caf::atom("ftsr_destr")>;
+/// (fenced, member_id you): the receiver's incarnation was declared failed.
+using fenced_atom = caf::atom_constant<caf::atom("ftsr_fence")>;
+/// (subscribe, actor): node_event messages go to the actor from now on.
+using subscribe_atom = caf::atom_constant<caf::atom("ftsr_sub")>;
+/// (view) -> (member_id self, vector<member_status>)
+using view_atom = caf::atom_constant<caf::atom("ftsr_view")>;
+/// (spans, uint64 max) -> vector<span>
+using spans_atom = caf::atom_constant<caf::atom("ftsr_spans")>;
+/// (stats) -> manager_stats
+using stats_atom = caf::atom_constant<caf::atom("ftsr_stats")>;
+/// (monitor, capability_ref, actor dest, message handler) -> uint64 id
+using monitor_atom = caf::atom_constant<caf::atom("ftsr_mon")>;
+/// (monitorend, uint64 id) -> bool
+using monitorend_atom = caf::atom_constant<caf::atom("ftsr_unmon")>;
+/// (lookup, uint64 cap) -> capability_ref
+using lookup_atom = caf::atom_constant<caf::atom("ftsr_look")>;
+/// Internal tick of the failure detector.
+using tick_atom = caf::atom_constant<caf::atom("ftsr_tick")>;
+
+/// Registers all protocol types with CAF (needed before the system starts).
+void add_protocol_types(caf::actor_system_config& cfg);
+
+} // namespace ftsr

@@ -1,0 +1,86 @@
+// Trace context and span recording. Every ftsr protocol message carries a
+// trace_context; the runtime records spans (invocation, backup switch,
+// failure detected, monitor fired, restart, ...) into a bounded per-node
+// span_buffer from which the dashboard and trace export read.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ftsr {
+
+/// Identifies a trace and the span that caused the current work.
+/// A zero trace_id means "no trace": the next span starts a new trace.
+struct trace_context {
+  uint64_t trace_id = 0;
+  uint64_t span_id = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, trace_context& x) {
+  return f(x.trace_id, x.span_id);
+}
+
+/// One finished (or instantaneous) unit of work.
+struct span {
+  uint64_t trace_id = 0;
+  uint64_t span_id = 0;
+  uint64_t parent_id = 0;
+  std::string kind;   // e.g. "invocation", "failure_detected"
+  std::string name;   // what it concerns, e.g. a capability or node name
+  std::string node;   // node that recorded it
+  int64_t start_ns = 0; // wall clock, ns since epoch
+  int64_t end_ns = 0;
+  std::string detail;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, span& x) {
+  return f(x.trace_id, x.span_id, x.parent_id, x.kind, x.name, x.node,
+           x.start_ns, x.end_ns, x.detail);
+}
+
+/// Wall clock in ns since the epoch (spans from different nodes line up).
+int64_t wall_clock_ns();
+
+/// Fresh random nonzero 64-bit id (trace and span ids).
+uint64_t new_trace_id();
+
+/// Thread-safe bounded ring of spans; the oldest spans are dropped first.
+class span_buffer {
+public:
+  explicit span_buffer(size_t capacity = 4096);
+
+  /// Starts a child of `parent` (or a new trace if parent has none).
+  /// The returned context names the new span.
+  static trace_context child_of(const trace_context& parent);
+
+  /// Records a span; thread-safe.
+  void record(span s);
+
+  /// Records an instantaneous event span under `parent` and returns its
+  /// context.
+  trace_context event(const trace_context& parent, std::string kind,
+                      std::string name, std::string detail = {});
+
+  /// Copy of the buffered spans, oldest first; at most `max` newest.
+  std::vector<span> snapshot(size_t max = SIZE_MAX) const;
+
+  /// Number of spans dropped because the buffer was full.
+  uint64_t dropped() const;
+
+  void set_node(std::string node);
+
+private:
+  mutable std::mutex mtx_;
+  size_t capacity_;
+  std::deque<span> spans_;
+  uint64_t dropped_ = 0;
+  std::string node_;
+};
+
+} // namespace ftsr

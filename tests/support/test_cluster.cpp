@@ -1,0 +1,142 @@
+// Real multi-process clusters for system tests.
+#include "tests/support/test_cluster.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "caf/all.hpp"
+#include "caf/io/all.hpp"
+
+#include "actors/errors.hpp"
+#include "apps/node/sample_actors.hpp"
+
+#ifndef FTSR_NODE_BIN
+#  error "FTSR_NODE_BIN must name the ftsr-node binary"
+#endif
+
+namespace ftsr::testing {
+
+std::vector<uint16_t> free_ports(size_t n) {
+  std::vector<int> socks;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("cannot reserve a free port");
+    socks.push_back(fd);
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  // Held open until all are chosen, so the ports are distinct.
+  for (auto fd : socks)
+    ::close(fd);
+  return ports;
+}
+
+std::string write_cluster_file(const std::string& dir,
+                               const std::vector<std::string>& names,
+                               const std::vector<uint16_t>& ports,
+                               int heartbeat_ms, int timeout_ms) {
+  auto path = dir + "/cluster.toml";
+  std::ofstream out{path};
+  out << "[cluster]\nname = \"test\"\nheartbeat_interval_ms = " << heartbeat_ms
+      << "\nfailure_timeout_ms = " << timeout_ms << "\n";
+  for (size_t i = 0; i < names.size(); ++i)
+    out << "\n[[node]]\nname = \"" << names[i]
+        << "\"\nhost = \"127.0.0.1\"\nport = " << ports[i] << "\n";
+  return path;
+}
+
+std::string make_temp_dir() {
+  char tmpl[] = "/tmp/ftsr-test-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr)
+    throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+test_cluster::test_cluster(size_t n, int heartbeat_ms, int timeout_ms) {
+  dir_ = make_temp_dir();
+  std::vector<std::string> names;
+  for (size_t i = 1; i <= n; ++i)
+    names.push_back("host" + std::to_string(i));
+  config_path_ = write_cluster_file(dir_, names, free_ports(n), heartbeat_ms,
+                                    timeout_ms);
+  auto cfg = load_cluster_config(config_path_);
+  if (!cfg)
+    throw std::runtime_error(describe(cfg.error()));
+  config_ = *cfg;
+  for (auto& name : names)
+    start(name);
+  node_options opts;
+  opts.cluster = config_;
+  opts.add_types = sample::add_sample_types;
+  auto client = node::start(std::move(opts));
+  if (!client)
+    throw std::runtime_error(describe(client.error()));
+  client_ = std::move(*client);
+  if (auto res = client_->await_up(names); !res)
+    throw std::runtime_error(describe(res.error()));
+}
+
+test_cluster::~test_cluster() {
+  client_.reset();
+  for (auto& [name, proc] : procs_) {
+    proc.signal(SIGCONT);
+    proc.signal(SIGTERM);
+  }
+  for (auto& [name, proc] : procs_)
+    proc.wait_for(std::chrono::seconds(10));
+}
+
+void test_cluster::start(const std::string& name) {
+  procs_.erase(name);
+  auto proc = child_process::start({FTSR_NODE_BIN, "--config", config_path_,
+                                    "--name", name},
+                                   log_of(name));
+  if (!proc)
+    throw std::runtime_error("cannot start ftsr-node " + name);
+  procs_.emplace(name, std::move(*proc));
+}
+
+void test_cluster::kill9(const std::string& name) {
+  auto& proc = procs_.at(name);
+  proc.signal(SIGKILL);
+  proc.wait_for(std::chrono::seconds(10));
+}
+
+uint64_t test_cluster::incarnation(const std::string& name) {
+  if (auto v = client_->view())
+    for (auto& m : *v)
+      if (m.name == name)
+        return m.incarnation;
+  return 0;
+}
+
+caf::actor test_cluster::manager_of(const std::string& name) {
+  auto addr = config_.find(name);
+  auto hdl = client_->system().middleman().remote_actor(addr->host,
+                                                        addr->port);
+  if (!hdl)
+    throw std::runtime_error("cannot reach manager of " + name + ": "
+                             + client_->system().render(hdl.error()));
+  return *hdl;
+}
+
+std::string test_cluster::log_of(const std::string& name) const {
+  return dir_ + "/" + name + ".log";
+}
+
+} // namespace ftsr::testing
