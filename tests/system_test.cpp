@@ -13,20 +13,25 @@
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
 #include "apps/node/sample_actors.hpp"
-#include "tests/support/test_cluster.hpp"
+#include "apps/node/local_cluster.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace ftsr;
 using namespace ftsr::sample;
 using ftsr::testing::eventually;
-using ftsr::testing::test_cluster;
 using namespace std::chrono_literals;
 
 namespace {
 
 constexpr auto bound = std::chrono::seconds(10);
 
-capability_ref spawn(test_cluster& c, const std::string& on,
+local_cluster_options cluster_options() {
+  local_cluster_options opts;
+  opts.node_bin = FTSR_NODE_BIN;
+  return opts;
+}
+
+capability_ref spawn(local_cluster& c, const std::string& on,
                      const std::string& type) {
   auto ref = c.client().spawn(on, type);
   if (!ref)
@@ -35,7 +40,7 @@ capability_ref spawn(test_cluster& c, const std::string& on,
 }
 
 /// Asks a node manager for its stats.
-manager_stats stats_of(test_cluster& c, const caf::actor& mgr) {
+manager_stats stats_of(local_cluster& c, const caf::actor& mgr) {
   caf::scoped_actor self{c.client().system()};
   manager_stats result;
   self->request(mgr, bound, stats_atom::value)
@@ -44,7 +49,7 @@ manager_stats stats_of(test_cluster& c, const caf::actor& mgr) {
   return result;
 }
 
-std::vector<member_status> view_of(test_cluster& c, const caf::actor& mgr) {
+std::vector<member_status> view_of(local_cluster& c, const caf::actor& mgr) {
   caf::scoped_actor self{c.client().system()};
   std::vector<member_status> result;
   self->request(mgr, bound, view_atom::value)
@@ -72,7 +77,7 @@ std::string read_file(const std::string& path) {
 
 // (a) monitors on a killed node's actors fire on both survivors, once.
 TEST(system, monitors_fire_on_both_survivors_after_kill9) {
-  test_cluster c;
+  local_cluster c{cluster_options()};
   auto echo = spawn(c, "host3", "echo");
   auto obs1 = spawn(c, "host1", "observer");
   auto obs2 = spawn(c, "host2", "observer");
@@ -101,7 +106,7 @@ TEST(system, monitors_fire_on_both_survivors_after_kill9) {
 
 // (b) a call in flight to a node that is killed completes via the backup.
 TEST(system, inflight_call_with_backup_completes_via_backup) {
-  test_cluster c;
+  local_cluster c{cluster_options()};
   auto primary = spawn(c, "host3", "echo");
   auto backup = spawn(c, "host2", "echo");
   auto caller = spawn(c, "host1", "caller");
@@ -119,7 +124,7 @@ TEST(system, inflight_call_with_backup_completes_via_backup) {
 // (c) without a backup the caller gets fail_stop naming the capability,
 // for a killed node (connection loss) and a frozen one (heartbeats).
 TEST(system, call_without_backup_fails_stop_on_kill9_and_sigstop) {
-  test_cluster c;
+  local_cluster c{cluster_options()};
   for (int sig : {SIGKILL, SIGSTOP}) {
     auto on = sig == SIGKILL ? "host3" : "host2";
     auto target = capability<echo_actor>{spawn(c, on, "echo")};
@@ -151,7 +156,7 @@ TEST(system, call_without_backup_fails_stop_on_kill9_and_sigstop) {
 // (d) a restarted node is a new incarnation; the old one's messages are
 // dropped.
 TEST(system, restarted_node_is_new_incarnation_and_old_messages_dropped) {
-  test_cluster c;
+  local_cluster c{cluster_options()};
   auto old_inc = c.incarnation("host3");
   ASSERT_NE(old_inc, 0u);
   c.kill9("host3");
@@ -190,7 +195,7 @@ TEST(system, restarted_node_is_new_incarnation_and_old_messages_dropped) {
 // (e) a frozen (SIGSTOP) node is declared failed within the timeout and,
 // after SIGCONT, fences itself instead of acting as its old incarnation.
 TEST(system, sigstopped_node_is_declared_failed_and_fenced) {
-  test_cluster c;
+  local_cluster c{cluster_options()};
   auto echo = spawn(c, "host3", "echo");
   auto mgr1 = c.manager_of("host1");
   auto mgr2 = c.manager_of("host2");

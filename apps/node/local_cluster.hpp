@@ -1,6 +1,8 @@
-// A real cluster for system tests: N ftsr-node processes on loopback
-// (ephemeral ports), plus an in-process client node connected to all of
-// them. Faults are real: kill -9, SIGSTOP/SIGCONT, restart.
+// A local cluster of real ftsr-node processes on loopback (ephemeral
+// ports), plus an in-process client node connected to all of them; used by
+// the demo, the benchmarks and the system tests. Faults are real: kill -9,
+// SIGSTOP/SIGCONT, restart. Not thread-safe; throws std::runtime_error when
+// the cluster cannot be started (a setup failure, not a protocol error).
 #pragma once
 
 #include <map>
@@ -12,7 +14,7 @@
 #include "actors/node.hpp"
 #include "apps/node/child_process.hpp"
 
-namespace ftsr::testing {
+namespace ftsr {
 
 /// Returns `n` distinct free TCP ports on 127.0.0.1.
 std::vector<uint16_t> free_ports(size_t n);
@@ -26,13 +28,23 @@ std::string write_cluster_file(const std::string& dir,
 /// A fresh temporary directory (removed by the OS's tmp cleaning).
 std::string make_temp_dir();
 
-class test_cluster {
+struct local_cluster_options {
+  /// Path of the ftsr-node executable.
+  std::string node_bin;
+  /// An existing cluster file to use; when empty, a file with `nodes`
+  /// nodes on ephemeral ports and the timing below is written.
+  std::string config_path;
+  size_t nodes = 3;
+  int heartbeat_ms = 100;
+  int timeout_ms = 500;
+};
+
+class local_cluster {
 public:
-  /// Starts `n` nodes named host1..hostN and waits until all see each other
-  /// and the client is connected to all.
-  explicit test_cluster(size_t n = 3, int heartbeat_ms = 100,
-                        int timeout_ms = 500);
-  ~test_cluster();
+  /// Starts the nodes (host1..hostN, or those of config_path) and waits until all are up and the
+  /// client is connected to all.
+  explicit local_cluster(local_cluster_options opts);
+  ~local_cluster();
 
   /// Client-side ftsr node (not a member) connected to all members.
   node& client() {
@@ -63,6 +75,7 @@ public:
   std::string log_of(const std::string& name) const;
 
 private:
+  local_cluster_options opts_;
   std::string dir_;
   std::string config_path_;
   cluster_config config_;
@@ -70,4 +83,4 @@ private:
   std::unique_ptr<node> client_;
 };
 
-} // namespace ftsr::testing
+} // namespace ftsr

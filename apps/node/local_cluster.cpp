@@ -1,5 +1,5 @@
-// Real multi-process clusters for system tests.
-#include "tests/support/test_cluster.hpp"
+// Local multi-process clusters on loopback.
+#include "apps/node/local_cluster.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,11 +18,7 @@
 #include "actors/errors.hpp"
 #include "apps/node/sample_actors.hpp"
 
-#ifndef FTSR_NODE_BIN
-#  error "FTSR_NODE_BIN must name the ftsr-node binary"
-#endif
-
-namespace ftsr::testing {
+namespace ftsr {
 
 std::vector<uint16_t> free_ports(size_t n) {
   std::vector<int> socks;
@@ -61,29 +57,36 @@ std::string write_cluster_file(const std::string& dir,
 }
 
 std::string make_temp_dir() {
-  char tmpl[] = "/tmp/ftsr-test-XXXXXX";
+  char tmpl[] = "/tmp/ftsr-cluster-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr)
     throw std::runtime_error("mkdtemp failed");
   return tmpl;
 }
 
-test_cluster::test_cluster(size_t n, int heartbeat_ms, int timeout_ms) {
+local_cluster::local_cluster(local_cluster_options opts)
+  : opts_(std::move(opts)) {
   dir_ = make_temp_dir();
-  std::vector<std::string> names;
-  for (size_t i = 1; i <= n; ++i)
-    names.push_back("host" + std::to_string(i));
-  config_path_ = write_cluster_file(dir_, names, free_ports(n), heartbeat_ms,
-                                    timeout_ms);
+  config_path_ = opts_.config_path;
+  if (config_path_.empty()) {
+    std::vector<std::string> names;
+    for (size_t i = 1; i <= opts_.nodes; ++i)
+      names.push_back("host" + std::to_string(i));
+    config_path_ = write_cluster_file(dir_, names, free_ports(opts_.nodes),
+                                      opts_.heartbeat_ms, opts_.timeout_ms);
+  }
   auto cfg = load_cluster_config(config_path_);
   if (!cfg)
     throw std::runtime_error(describe(cfg.error()));
   config_ = *cfg;
+  std::vector<std::string> names;
+  for (auto& n : config_.nodes)
+    names.push_back(n.name);
   for (auto& name : names)
     start(name);
-  node_options opts;
-  opts.cluster = config_;
-  opts.add_types = sample::add_sample_types;
-  auto client = node::start(std::move(opts));
+  node_options client_opts;
+  client_opts.cluster = config_;
+  client_opts.add_types = sample::add_sample_types;
+  auto client = node::start(std::move(client_opts));
   if (!client)
     throw std::runtime_error(describe(client.error()));
   client_ = std::move(*client);
@@ -91,7 +94,7 @@ test_cluster::test_cluster(size_t n, int heartbeat_ms, int timeout_ms) {
     throw std::runtime_error(describe(res.error()));
 }
 
-test_cluster::~test_cluster() {
+local_cluster::~local_cluster() {
   client_.reset();
   for (auto& [name, proc] : procs_) {
     proc.signal(SIGCONT);
@@ -101,9 +104,9 @@ test_cluster::~test_cluster() {
     proc.wait_for(std::chrono::seconds(10));
 }
 
-void test_cluster::start(const std::string& name) {
+void local_cluster::start(const std::string& name) {
   procs_.erase(name);
-  auto proc = child_process::start({FTSR_NODE_BIN, "--config", config_path_,
+  auto proc = child_process::start({opts_.node_bin, "--config", config_path_,
                                     "--name", name},
                                    log_of(name));
   if (!proc)
@@ -111,13 +114,13 @@ void test_cluster::start(const std::string& name) {
   procs_.emplace(name, std::move(*proc));
 }
 
-void test_cluster::kill9(const std::string& name) {
+void local_cluster::kill9(const std::string& name) {
   auto& proc = procs_.at(name);
   proc.signal(SIGKILL);
   proc.wait_for(std::chrono::seconds(10));
 }
 
-uint64_t test_cluster::incarnation(const std::string& name) {
+uint64_t local_cluster::incarnation(const std::string& name) {
   if (auto v = client_->view())
     for (auto& m : *v)
       if (m.name == name)
@@ -125,7 +128,7 @@ uint64_t test_cluster::incarnation(const std::string& name) {
   return 0;
 }
 
-caf::actor test_cluster::manager_of(const std::string& name) {
+caf::actor local_cluster::manager_of(const std::string& name) {
   auto addr = config_.find(name);
   auto hdl = client_->system().middleman().remote_actor(addr->host,
                                                         addr->port);
@@ -135,8 +138,8 @@ caf::actor test_cluster::manager_of(const std::string& name) {
   return *hdl;
 }
 
-std::string test_cluster::log_of(const std::string& name) const {
+std::string local_cluster::log_of(const std::string& name) const {
   return dir_ + "/" + name + ".log";
 }
 
-} // namespace ftsr::testing
+} // namespace ftsr

@@ -1,0 +1,375 @@
+// The real ftsr-node binary: bad command lines and bad cluster files make it
+// exit with code 2 and a clear message on stderr; SIGTERM/SIGINT make a
+// running node exit with code 0.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifndef FTSR_NODE_BIN
+#  error "FTSR_NODE_BIN must name the ftsr-node binary"
+#endif
+#ifndef FTSR_SOURCE_DIR
+#  error "FTSR_SOURCE_DIR must name the source tree"
+#endif
+
+extern char** environ;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// Upper bound for any single run; a correct binary finishes in milliseconds.
+constexpr auto run_limit = std::chrono::seconds{20};
+
+#define EXPECT_CONTAINS(haystack, needle)                                      \
+  EXPECT_NE(std::string{haystack}.find(needle), std::string::npos)             \
+    << "'" << (haystack) << "' does not contain '" << (needle) << "'"
+
+// A running ftsr-node with its stdout and stderr on pipes.
+class node_process {
+public:
+  explicit node_process(std::vector<std::string> args) {
+    args.insert(args.begin(), FTSR_NODE_BIN);
+    int out[2];
+    int err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+      throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY,
+                                     0);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    auto rc = ::posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(),
+                            environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    ::close(err[1]);
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+    if (rc != 0) {
+      pid_ = -1;
+      throw std::runtime_error(std::string{"posix_spawn failed: "}
+                               + std::strerror(rc));
+    }
+  }
+
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  ~node_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0)
+      ::close(out_fd_);
+    if (err_fd_ >= 0)
+      ::close(err_fd_);
+  }
+
+  /// Reads output until stdout contains `needle` or both pipes close.
+  bool wait_for_stdout(const std::string& needle) {
+    auto deadline = clock_type::now() + run_limit;
+    while (out.find(needle) == std::string::npos) {
+      if (!pump(deadline))
+        return out.find(needle) != std::string::npos;
+    }
+    return true;
+  }
+
+  bool signal(int sig) {
+    return pid_ > 0 && ::kill(pid_, sig) == 0;
+  }
+
+  /// Reads all output and reaps the process; returns its exit code, 128 +
+  /// signal number if killed by a signal, or -1 if it outlived run_limit
+  /// (then it is killed).
+  int wait() {
+    auto deadline = clock_type::now() + run_limit;
+    while (pump(deadline)) {
+      // keep reading until both pipes close
+    }
+    if (out_fd_ >= 0 || err_fd_ >= 0) {
+      // Timed out with pipes still open: the process hangs.
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+      return -1;
+    }
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (WIFEXITED(status))
+      return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+      return 128 + WTERMSIG(status);
+    return -1;
+  }
+
+  std::string out;
+  std::string err;
+
+private:
+  // Reads what is available on the open pipes; false once both are closed
+  // or the deadline passed.
+  bool pump(clock_type::time_point deadline) {
+    pollfd fds[2];
+    nfds_t n = 0;
+    if (out_fd_ >= 0)
+      fds[n++] = pollfd{out_fd_, POLLIN, 0};
+    if (err_fd_ >= 0)
+      fds[n++] = pollfd{err_fd_, POLLIN, 0};
+    if (n == 0)
+      return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - clock_type::now());
+    if (left.count() <= 0)
+      return false;
+    auto rc = ::poll(fds, n, static_cast<int>(left.count()));
+    if (rc < 0 && errno == EINTR)
+      return true;
+    if (rc <= 0)
+      return false;
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].revents == 0)
+        continue;
+      auto& fd = fds[i].fd == out_fd_ ? out_fd_ : err_fd_;
+      auto& buf = fds[i].fd == out_fd_ ? out : err;
+      char chunk[4096];
+      auto got = ::read(fd, chunk, sizeof(chunk));
+      if (got > 0) {
+        buf.append(chunk, static_cast<size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        ::close(fd);
+        fd = -1;
+      }
+    }
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+};
+
+struct run_result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+run_result run_node(std::vector<std::string> args) {
+  node_process p{std::move(args)};
+  auto code = p.wait();
+  return {code, p.out, p.err};
+}
+
+// A listening TCP socket on 127.0.0.1 with an ephemeral port.
+class listener {
+public:
+  listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0
+        || ::listen(fd_, 1) != 0
+        || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("cannot listen on an ephemeral port");
+    port_ = ntohs(addr.sin_port);
+  }
+
+  ~listener() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  /// Closes the socket; its port is free again.
+  void release() {
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+class node_cli : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ftsr-node-cli-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+  }
+
+  void TearDown() override {
+    for (auto& f : files_)
+      ::unlink(f.c_str());
+    if (!dir_.empty())
+      ::rmdir(dir_.c_str());
+  }
+
+  std::string write_file(const std::string& name, const std::string& text) {
+    auto path = dir_ + "/" + name;
+    std::ofstream out{path};
+    out << text;
+    files_.push_back(path);
+    return path;
+  }
+
+  // A one-node cluster "solo" on 127.0.0.1:port.
+  std::string write_solo_cluster(uint16_t port) {
+    return write_file("solo.toml", "[cluster]\nname = \"solo\"\n"
+                                   "heartbeat_interval_ms = 100\n"
+                                   "failure_timeout_ms = 500\n\n"
+                                   "[[node]]\nname = \"solo\"\n"
+                                   "host = \"127.0.0.1\"\nport = "
+                                     + std::to_string(port) + "\n");
+  }
+
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+const std::string shipped_config = FTSR_SOURCE_DIR "/config/local-3.toml";
+
+} // namespace
+
+TEST_F(node_cli, missing_config_option) {
+  auto r = run_node({"--name", "host1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--config is required");
+}
+
+TEST_F(node_cli, missing_name_option) {
+  auto r = run_node({"--config", shipped_config});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--name is required");
+}
+
+TEST_F(node_cli, no_arguments_at_all) {
+  auto r = run_node({});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "is required");
+}
+
+TEST_F(node_cli, unknown_option) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--colour", "red"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--colour");
+  EXPECT_CONTAINS(r.err, "not expected");
+}
+
+TEST_F(node_cli, non_numeric_threads) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--threads", "many"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--threads");
+}
+
+TEST_F(node_cli, help_exits_zero) {
+  auto r = run_node({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_CONTAINS(r.out, "--config");
+  EXPECT_CONTAINS(r.out, "--name");
+}
+
+TEST_F(node_cli, unknown_node_name_lists_known_nodes) {
+  auto r = run_node({"--config", shipped_config, "--name", "host9"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "ftsr-node: ftsr: unknown_node: node 'host9' is not "
+                         "part of cluster 'local-3' (known: host1, host2, "
+                         "host3)");
+}
+
+TEST_F(node_cli, nonexistent_config_file) {
+  auto path = dir_ + "/missing.toml";
+  auto r = run_node({"--config", path, "--name", "host1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "ftsr-node: ftsr: bad_config: cannot open cluster "
+                         "file '"
+                           + path + "'");
+}
+
+TEST_F(node_cli, malformed_config_file) {
+  auto path = write_file("bad.toml", "[cluster]\nname = \"c\"\n[[node]\n");
+  auto r = run_node({"--config", path, "--name", "a"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "ftsr-node: ftsr: bad_config: " + path + ":3:");
+}
+
+TEST_F(node_cli, inconsistent_config_file) {
+  auto path = write_file("dup.toml",
+                         "[cluster]\nname = \"c\"\n"
+                         "[[node]]\nname = \"a\"\nhost = \"127.0.0.1\"\n"
+                         "port = 70000\n");
+  auto r = run_node({"--config", path, "--name", "a"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, path + ": [[node]] #1 ('a'): port 70000 out of "
+                                "range 1..65535");
+}
+
+TEST_F(node_cli, port_already_in_use) {
+  listener busy;
+  auto path = write_solo_cluster(busy.port());
+  auto r = run_node({"--config", path, "--name", "solo"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "cannot listen on 127.0.0.1:"
+                           + std::to_string(busy.port()));
+}
+
+TEST_F(node_cli, sigterm_stops_a_running_node_with_code_zero) {
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo"}};
+  ASSERT_TRUE(p.wait_for_stdout("listening on 127.0.0.1:"
+                                + std::to_string(port)))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+  EXPECT_CONTAINS(p.out, "stopping on signal " + std::to_string(SIGTERM));
+}
+
+TEST_F(node_cli, sigint_stops_a_running_node_with_code_zero) {
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo"}};
+  ASSERT_TRUE(p.wait_for_stdout("listening on"))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGINT));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
