@@ -83,8 +83,11 @@ template <class Self, class Handle, class Args, class F, class G>
 void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            std::optional<capability<Handle>> backup,
            std::shared_ptr<Args> args, F f, G g, call_span sp) {
+  // Resolve through the directory: a restarted callee is reached at its
+  // current incarnation without the holder noticing.
+  auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
   auto h = std::apply(
-    [&](auto&... xs) { return self->request(target.handle(), caf::infinite, xs...); },
+    [&](auto&... xs) { return self->request(dest, caf::infinite, xs...); },
     *args);
   auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id());
   auto ref = target.ref();

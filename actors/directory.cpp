@@ -67,6 +67,14 @@ std::optional<capability_ref> directory::lookup(uint64_t id) const {
   return i->second.ref;
 }
 
+caf::actor directory::resolve(const capability_ref& ref) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(ref.id);
+  if (i == entries_.end() || i->second.ref.incarnation <= ref.incarnation)
+    return ref.handle;
+  return i->second.ref.handle;
+}
+
 std::optional<capability_ref>
 directory::find_local(caf::actor_id aid, const std::string& node,
                       uint64_t incarnation) const {

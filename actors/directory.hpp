@@ -36,6 +36,10 @@ public:
   /// Current binding of `id`, if known.
   std::optional<capability_ref> lookup(uint64_t id) const;
 
+  /// The handle of `ref`'s current incarnation: the directory's binding if
+  /// it knows a newer one (a restart rebinds), else `ref.handle`.
+  caf::actor resolve(const capability_ref& ref) const;
+
   /// Capability of the local actor with CAF id `actor_id`, if it is one.
   std::optional<capability_ref> find_local(caf::actor_id aid,
                                            const std::string& node,

@@ -28,7 +28,8 @@ caf::error make_error(errc code, std::string detail) {
 }
 
 bool is(const caf::error& e, errc code) {
-  return e.category() == error_category
+  // CAF 0.17 cannot take the category of an empty error (no error).
+  return e && e.category() == error_category
          && e.code() == static_cast<uint8_t>(code);
 }
 
@@ -44,6 +45,8 @@ std::string render(uint8_t code, const caf::message& ctx) {
 } // namespace
 
 std::string describe(const caf::error& e) {
+  if (!e)
+    return "no error";
   if (e.category() == error_category)
     return "ftsr: " + render(e.code(), e.context());
   return caf::to_string(e);

@@ -43,7 +43,7 @@ bool monitorend(Self* self, monitor_id id) {
 }
 
 /// FT-SR `destroy`: asks the hosting node to terminate the actor; monitors
-/// fire. The returned response handle completes (caf::unit) once the actor
+/// fire. The returned response handle completes (empty reply) once the actor
 /// is gone, or with an error if it already failed.
 template <class Self, class Handle>
 auto destroy(Self* self, const capability<Handle>& target) {

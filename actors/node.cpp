@@ -131,7 +131,7 @@ caf::expected<void> node::destroy(const capability_ref& cap, timeout t) {
   caf::scoped_actor self{*sys_};
   caf::expected<void> result{caf::unit};
   self->request(ctx_->manager, t, destroy_atom::value, cap, trace_context{})
-    .receive([](caf::unit_t) {},
+    .receive([] {},
              [&](caf::error& err) { result = std::move(err); });
   return result;
 }

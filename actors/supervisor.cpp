@@ -33,6 +33,17 @@ const char* to_string(restart_type x) {
   return "unknown_restart_type";
 }
 
+namespace {
+
+std::string render(caf::timespan x) {
+  auto ns = x.count();
+  if (ns % 1'000'000 == 0)
+    return std::to_string(ns / 1'000'000) + "ms";
+  return std::to_string(ns) + "ns";
+}
+
+} // namespace
+
 caf::error validate(const supervisor_spec& spec) {
   auto fail = [&](const std::string& what) {
     return make_error(errc::invalid_argument,
@@ -42,8 +53,7 @@ caf::error validate(const supervisor_spec& spec) {
     return fail("intensity must be >= 0, got "
                 + std::to_string(spec.intensity));
   if (spec.period <= caf::timespan::zero())
-    return fail("period must be > 0, got "
-                + std::to_string(spec.period.count()) + "ns");
+    return fail("period must be > 0, got " + render(spec.period));
   std::set<std::string> ids;
   for (auto& c : spec.children) {
     if (c.id.empty())
@@ -188,6 +198,7 @@ using stop_timeout_atom = caf::atom_constant<caf::atom("ftsr_stopt")>;
 struct deferred_exit {
   size_t index;
   caf::error reason;
+  supervisor_core::time_point at; // restarts count from the exit itself
 };
 
 struct supervisor_state {
@@ -279,7 +290,8 @@ bool start_child(supervisor_actor* self, size_t i, std::string& why) {
   return true;
 }
 
-void handle_exit(supervisor_actor* self, size_t i, const caf::error& reason);
+void handle_exit(supervisor_actor* self, size_t i, const caf::error& reason,
+                 supervisor_core::time_point now);
 
 void drain_deferred(supervisor_actor* self) {
   auto& st = self->state;
@@ -289,7 +301,7 @@ void drain_deferred(supervisor_actor* self) {
     st.deferred.pop_front();
     // A child restarted since its exit arrived has moved on: drop the exit.
     if (!st.handles[x.index])
-      handle_exit(self, x.index, x.reason);
+      handle_exit(self, x.index, x.reason, x.at);
   }
 }
 
@@ -330,7 +342,8 @@ void step(supervisor_actor* self) {
       // Counts as an abnormal exit of the child: restarted again or, when
       // it keeps failing, escalated. Children after it were not started;
       // the core's next decision starts them again.
-      handle_exit(self, i, make_error(errc::invalid_argument, why));
+      handle_exit(self, i, make_error(errc::invalid_argument, why),
+                  supervisor_core::clock::now());
       return;
     }
   }
@@ -351,19 +364,21 @@ void terminate(supervisor_actor* self, caf::error reason) {
   step(self);
 }
 
-void handle_exit(supervisor_actor* self, size_t i, const caf::error& reason) {
+void handle_exit(supervisor_actor* self, size_t i, const caf::error& reason,
+                 supervisor_core::time_point now) {
   auto& st = self->state;
   auto& id = st.spec.children[i].id;
-  auto d = st.core.on_exit(id, is_abnormal(reason), supervisor_core::clock::now());
+  auto d = st.core.on_exit(id, is_abnormal(reason), now);
   st.restart_tc = trace_context{new_trace_id(), 0};
-  st.restart_cause = id + " (" + describe(reason) + ")";
+  // describe() needs a non-empty error (CAF 0.17 none has no category).
+  st.restart_cause = id + " (" + (reason ? describe(reason) : "normal") + ")";
   switch (d.action) {
     case restart_decision::none:
       return;
     case restart_decision::escalate: {
       auto what = "supervisor '" + st.spec.name + "': more than "
                   + std::to_string(st.spec.intensity) + " restarts within "
-                  + std::to_string(st.spec.period.count()) + "ns";
+                  + render(st.spec.period);
       record(self, "escalate", st.spec.name,
              what + ", last cause=" + st.restart_cause);
       // Stop every live child, not just those the core thinks running: the
@@ -399,10 +414,10 @@ void on_down(supervisor_actor* self, const caf::down_msg& dm) {
   if (st.terminating)
     return;
   if (!st.stopping.empty() || !st.pending_start.empty()) {
-    st.deferred.push_back({i, dm.reason});
+    st.deferred.push_back({i, dm.reason, supervisor_core::clock::now()});
     return;
   }
-  handle_exit(self, i, dm.reason);
+  handle_exit(self, i, dm.reason, supervisor_core::clock::now());
 }
 
 caf::behavior supervisor(supervisor_actor* self, supervisor_spec spec,

@@ -84,7 +84,7 @@ struct supervisor_spec {
   std::vector<child_spec> children;
 };
 
-/// Checks the contract of `spec`: intensity >= 0, period > 0, nonempty and
+/// Checks the contract of `spec` (pure, thread-safe): intensity >= 0, period > 0, nonempty and
 /// unique child ids, a start function for every child, shutdown >= 0.
 /// Returns an errc::invalid_argument error naming the problem, or none.
 caf::error validate(const supervisor_spec& spec);
@@ -202,6 +202,7 @@ using which_children_atom = caf::atom_constant<caf::atom("ftsr_which")>;
 void add_supervisor_types(caf::actor_system_config& cfg);
 
 /// Validates `spec` (see validate) and spawns a supervisor actor running it.
+/// Thread-safe like actor_system::spawn; the actor owns its copy of `spec`.
 ///
 /// The supervisor starts the children in order and monitors them (no
 /// links: a killed child must not kill the supervisor). It traps exits: an

@@ -1,0 +1,145 @@
+// Unit tests of the directory: bindings, exactly-once failure notification
+// of pending calls and monitors, fencing of failed incarnations.
+#include <gtest/gtest.h>
+
+#include "caf/all.hpp"
+
+#include "actors/directory.hpp"
+#include "actors/errors.hpp"
+
+using namespace ftsr;
+using namespace std::chrono_literals;
+
+namespace {
+
+caf::behavior silent(caf::event_based_actor*) {
+  return {[](int) -> caf::result<int> { return caf::delegated<int>{}; }};
+}
+
+struct directory_test : ::testing::Test {
+  directory_test() : sys(cfg), dir(spans), self(sys) {
+    add_error_category(cfg);
+    callee = sys.spawn(silent);
+    ref = capability_ref{7, "silent", "host3", 5, callee};
+  }
+
+  ~directory_test() override {
+    caf::anon_send_exit(callee, caf::exit_reason::kill);
+  }
+
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  span_buffer spans;
+  directory dir;
+  caf::scoped_actor self;
+  caf::actor callee;
+  capability_ref ref;
+};
+
+} // namespace
+
+TEST_F(directory_test, pending_call_gets_fail_stop_exactly_once) {
+  auto h = self->request(callee, caf::infinite, 1);
+  dir.watch_call(ref, self->ctrl(), h.id());
+  EXPECT_EQ(dir.pending_calls(), 1u);
+  dir.actor_failed(ref.id, "crashed", false);
+  dir.actor_failed(ref.id, "crashed again", false);
+  dir.node_failed("host3", 5, "timeout");
+  caf::error got;
+  h.receive([](int) { FAIL() << "unexpected reply"; },
+            [&](caf::error& err) { got = err; });
+  EXPECT_TRUE(is(got, errc::fail_stop)) << describe(got);
+  EXPECT_NE(describe(got).find("silent#7@host3"), std::string::npos);
+  EXPECT_NE(describe(got).find("crashed"), std::string::npos);
+  EXPECT_EQ(dir.pending_calls(), 0u);
+  bool second = false;
+  self->receive([&](caf::error&) { second = true; }, caf::after(50ms) >> [] {});
+  EXPECT_FALSE(second);
+}
+
+TEST_F(directory_test, unwatched_call_is_not_notified) {
+  auto h = self->request(callee, caf::infinite, 1);
+  auto token = dir.watch_call(ref, self->ctrl(), h.id());
+  dir.unwatch_call(ref.id, token);
+  EXPECT_EQ(dir.pending_calls(), 0u);
+  dir.actor_failed(ref.id, "crashed", false);
+  EXPECT_EQ(dir.failure_of(ref).code(), static_cast<uint8_t>(errc::fail_stop));
+}
+
+TEST_F(directory_test, call_to_failed_capability_fails_at_once) {
+  dir.bind(ref);
+  dir.actor_failed(ref.id, "gone", true);
+  auto h = self->request(callee, caf::infinite, 1);
+  dir.watch_call(ref, self->ctrl(), h.id());
+  caf::error got;
+  h.receive([](int) {}, [&](caf::error& err) { got = err; });
+  EXPECT_TRUE(is(got, errc::destroyed)) << describe(got);
+}
+
+TEST_F(directory_test, monitor_fires_once_and_monitorend_cancels) {
+  auto m1 = dir.add_monitor(ref, caf::actor_cast<caf::actor>(self),
+                            caf::make_message(std::string{"m1"}, 42));
+  auto m2 = dir.add_monitor(ref, caf::actor_cast<caf::actor>(self),
+                            caf::make_message(std::string{"m2"}, 43));
+  EXPECT_TRUE(dir.remove_monitor(m2));
+  EXPECT_FALSE(dir.remove_monitor(m2));
+  dir.node_failed("host3", 5, "no heartbeat");
+  dir.actor_failed(ref.id, "again", false);
+  std::vector<std::string> fired;
+  for (;;) {
+    bool got = false;
+    self->receive(
+      [&](const std::string& tag, int arg) {
+        fired.push_back(tag + ":" + std::to_string(arg));
+        got = true;
+      },
+      caf::after(50ms) >> [] {});
+    if (!got)
+      break;
+  }
+  EXPECT_EQ(fired, std::vector<std::string>{"m1:42"});
+  EXPECT_FALSE(dir.remove_monitor(m1));
+  EXPECT_EQ(dir.monitors(), 0u);
+  auto kinds = spans.snapshot();
+  ASSERT_EQ(kinds.size(), 1u);
+  EXPECT_EQ(kinds[0].kind, "monitor_fired");
+}
+
+TEST_F(directory_test, monitor_on_failed_capability_fires_immediately) {
+  dir.node_failed("host3", 5, "killed");
+  dir.add_monitor(ref, caf::actor_cast<caf::actor>(self),
+                  caf::make_message(1));
+  bool fired = false;
+  self->receive([&](int x) { fired = x == 1; },
+                caf::after(1s) >> [] {});
+  EXPECT_TRUE(fired);
+}
+
+TEST_F(directory_test, bindings_of_fenced_incarnations_are_failed_on_arrival) {
+  dir.node_failed("host3", 5, "killed");
+  dir.bind(ref);
+  EXPECT_TRUE(is(dir.failure_of(ref), errc::fail_stop));
+  EXPECT_TRUE(dir.alive().empty());
+  // A newer incarnation of host3 is alive.
+  capability_ref fresh{8, "silent", "host3", 6, callee};
+  dir.bind(fresh);
+  EXPECT_FALSE(dir.failure_of(fresh));
+  ASSERT_EQ(dir.alive().size(), 1u);
+  EXPECT_EQ(dir.alive()[0].id, 8u);
+}
+
+TEST(span_buffer, bounded_and_keeps_newest) {
+  span_buffer buf{3};
+  trace_context root;
+  for (int i = 0; i < 5; ++i)
+    root = buf.event(root, "k", std::to_string(i));
+  auto xs = buf.snapshot();
+  ASSERT_EQ(xs.size(), 3u);
+  EXPECT_EQ(xs[0].name, "2");
+  EXPECT_EQ(xs[2].name, "4");
+  EXPECT_EQ(buf.dropped(), 2u);
+  // Children stay in their parent's trace.
+  EXPECT_EQ(xs[1].trace_id, xs[2].trace_id);
+  EXPECT_EQ(xs[2].parent_id, xs[1].span_id);
+  EXPECT_EQ(buf.snapshot(1).size(), 1u);
+}

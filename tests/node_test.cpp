@@ -1,0 +1,251 @@
+// Multi-node tests in one process: three member nodes (three actor systems)
+// talking BASP over loopback. They cover each primitive and its failure
+// paths quickly; tests/system_test.cpp repeats the essentials with real
+// processes and kill -9.
+#include <gtest/gtest.h>
+
+#include "caf/all.hpp"
+
+#include "actors/call.hpp"
+#include "actors/errors.hpp"
+#include "actors/monitor.hpp"
+#include "apps/node/local_cluster.hpp"
+#include "apps/node/sample_actors.hpp"
+#include "tests/support/wait.hpp"
+
+using namespace ftsr;
+using namespace ftsr::sample;
+using namespace std::chrono_literals;
+using ftsr::testing::eventually;
+
+namespace {
+
+using whoami_atom = caf::atom_constant<caf::atom("whoami")>;
+
+// Replies with the id of its own capability (FT-SR myresource()).
+caf::behavior whoami(caf::event_based_actor* self) {
+  return {
+    [self](whoami_atom) -> uint64_t {
+      auto me = myresource(self);
+      return me ? me->id() : 0;
+    },
+  };
+}
+
+// Destroys the capability it is given (FT-SR destroy from inside an actor).
+caf::behavior destroyer(caf::event_based_actor* self) {
+  return {
+    [self](destroy_atom, const capability_ref& ref) {
+      auto rp = self->make_response_promise<bool>();
+      ftsr::destroy(self, capability<>{ref})
+        .then([rp]() mutable { rp.deliver(true); },
+              [rp](caf::error&) mutable { rp.deliver(false); });
+      return rp;
+    },
+  };
+}
+
+struct cluster_in_process : ::testing::Test {
+  static constexpr auto bound = std::chrono::seconds(10);
+
+  void SetUp() override {
+    auto ports = free_ports(3);
+    auto dir = make_temp_dir();
+    auto cfg = load_cluster_config(write_cluster_file(
+      dir, {"host1", "host2", "host3"}, ports, 50, 300));
+    ASSERT_TRUE(cfg) << describe(cfg.error());
+    for (auto name : {"host1", "host2", "host3"}) {
+      node_options opts;
+      opts.cluster = *cfg;
+      opts.name = name;
+      opts.add_types = [](caf::actor_system_config& c) {
+        sample::add_sample_types(c);
+        c.add_actor_type("whoami", whoami);
+        c.add_actor_type("destroyer", destroyer);
+      };
+      auto n = node::start(std::move(opts));
+      ASSERT_TRUE(n) << describe(n.error());
+      nodes.push_back(std::move(*n));
+    }
+    for (auto& n : nodes)
+      ASSERT_TRUE(n->await_up({"host1", "host2", "host3"}));
+  }
+
+  node& at(size_t i) {
+    return *nodes.at(i);
+  }
+
+  capability_ref spawn(const std::string& on, const std::string& type) {
+    auto ref = at(0).spawn(on, type);
+    EXPECT_TRUE(ref) << describe(ref.error());
+    return ref ? *ref : capability_ref{};
+  }
+
+  /// The binding of `id` as node `i` knows it. Handles belong to one actor
+  /// system: in-process tests must not pass them between nodes.
+  capability_ref ref_at(size_t i, uint64_t id) {
+    EXPECT_TRUE(eventually(
+      [&] { return at(i).context().dir.lookup(id).has_value(); }));
+    return at(i).context().dir.lookup(id).value_or(capability_ref{});
+  }
+
+  std::vector<std::unique_ptr<node>> nodes;
+};
+
+} // namespace
+
+TEST_F(cluster_in_process, remote_spawn_and_call_from_every_node) {
+  auto echo = capability<echo_actor>{spawn("host3", "echo")};
+  EXPECT_EQ(echo.ref().node, "host3");
+  EXPECT_EQ(echo.ref().incarnation, at(2).self().incarnation);
+  // The binding was replicated to every node's directory; every node can
+  // call through it.
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    caf::scoped_actor self{at(i).system()};
+    ftsr::call(self, capability<echo_actor>{ref_at(i, echo.id())},
+               echo_atom::value, std::string{"ping"})
+      .receive([](std::string& s) { EXPECT_EQ(s, "ping"); },
+               [](caf::error& err) { FAIL() << describe(err); });
+  }
+}
+
+TEST_F(cluster_in_process, spawn_errors_name_what_is_wrong) {
+  auto r1 = at(0).spawn("host9", "echo");
+  ASSERT_FALSE(r1);
+  EXPECT_TRUE(is(r1.error(), errc::unknown_node));
+  EXPECT_NE(describe(r1.error()).find("host9"), std::string::npos);
+  auto r2 = at(0).spawn("host2", "no_such_type");
+  ASSERT_FALSE(r2);
+  EXPECT_TRUE(is(r2.error(), errc::unknown_actor_type)) << describe(r2.error());
+  EXPECT_NE(describe(r2.error()).find("no_such_type"), std::string::npos);
+  // The cluster is intact afterwards.
+  EXPECT_TRUE(at(0).spawn("host2", "echo"));
+}
+
+TEST_F(cluster_in_process, destroy_fires_monitors_and_later_calls_fail) {
+  auto id = spawn("host3", "echo").id;
+  auto echo = capability<echo_actor>{ref_at(1, id)};
+  caf::scoped_actor self{at(1).system()};
+  ftsr::monitor(self.ptr(), echo, caf::actor_cast<caf::actor>(self),
+                std::string{"echo down"}, echo.id());
+  auto destroyed = at(0).destroy(echo.ref());
+  ASSERT_TRUE(destroyed) << describe(destroyed.error());
+  self->receive(
+    [&](const std::string& what, uint64_t id) {
+      EXPECT_EQ(what, "echo down");
+      EXPECT_EQ(id, echo.id());
+    },
+    caf::after(bound) >> [] { FAIL() << "monitor did not fire"; });
+  ftsr::call(self, echo, echo_atom::value, std::string{"x"})
+    .receive([](std::string&) { FAIL() << "destroyed actor answered"; },
+             [&](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::destroyed)) << describe(err);
+               EXPECT_NE(describe(err).find(to_string(echo.ref())),
+                         std::string::npos);
+             });
+  auto again = at(0).destroy(echo.ref());
+  ASSERT_FALSE(again);
+  EXPECT_TRUE(is(again.error(), errc::destroyed));
+}
+
+TEST_F(cluster_in_process, destroy_from_inside_an_actor) {
+  auto echo = spawn("host2", "echo");
+  auto d = spawn("host1", "destroyer");
+  caf::scoped_actor self{at(0).system()};
+  self->request(d.handle, bound, destroy_atom::value, echo)
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { FAIL() << describe(err); });
+  EXPECT_TRUE(is(at(0).context().dir.failure_of(echo), errc::destroyed));
+}
+
+TEST_F(cluster_in_process, crash_fails_pending_call_or_switches_to_backup) {
+  auto primary = capability<echo_actor>{spawn("host3", "echo")};
+  auto backup = capability<echo_actor>{spawn("host2", "echo")};
+  // Event-based caller with backup on host1; primary crashes mid-call.
+  auto caller = spawn("host1", "caller");
+  caf::scoped_actor self{at(0).system()};
+  auto pending = self->request(caller.handle, bound, call_atom::value,
+                               primary.ref(), backup.ref(), std::string{"a"},
+                               uint32_t{1000});
+  ASSERT_TRUE(eventually(
+    [&] { return at(0).context().dir.pending_calls() == 1; }));
+  caf::anon_send_exit(primary.handle(), caf::exit_reason::kill);
+  pending.receive([](std::string& s) { EXPECT_EQ(s, "host2:a"); },
+                  [](caf::error& err) { FAIL() << describe(err); });
+  // Spans: the invocation, the backup switch and the failure are recorded.
+  std::set<std::string> kinds;
+  for (auto& s : at(0).context().spans.snapshot())
+    kinds.insert(s.kind);
+  EXPECT_TRUE(kinds.count("backup_switch"));
+  EXPECT_TRUE(kinds.count("invocation"));
+  EXPECT_TRUE(at(2).context().spans.snapshot().size() > 0);
+  // Blocking call without backup to the crashed actor: fail_stop at once.
+  ftsr::call(self, primary, echo_atom::value, std::string{"b"})
+    .receive([](std::string&) { FAIL(); },
+             [](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::fail_stop)) << describe(err);
+               EXPECT_NE(describe(err).find("terminated"), std::string::npos);
+             });
+  EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
+}
+
+TEST_F(cluster_in_process, failed_backup_is_reported) {
+  auto primary = capability<echo_actor>{spawn("host3", "echo")};
+  auto backup = capability<echo_actor>{spawn("host2", "echo")};
+  ASSERT_TRUE(at(0).destroy(backup.ref()));
+  ASSERT_TRUE(at(0).destroy(primary.ref()));
+  caf::scoped_actor self{at(0).system()};
+  ftsr::call(self, primary, echo_atom::value, std::string{"x"})
+    .with_backup(backup)
+    .receive([](std::string&) { FAIL(); },
+             [&](caf::error& err) {
+               EXPECT_NE(describe(err).find(to_string(backup.ref())),
+                         std::string::npos)
+                 << describe(err);
+             });
+}
+
+TEST_F(cluster_in_process, monitorend_cancels_notification) {
+  auto echo = capability<>{spawn("host3", "echo")};
+  caf::scoped_actor self{at(0).system()};
+  auto id = ftsr::monitor(self.ptr(), echo, caf::actor_cast<caf::actor>(self),
+                          std::string{"cancelled"});
+  EXPECT_TRUE(ftsr::monitorend(self.ptr(), id));
+  EXPECT_FALSE(ftsr::monitorend(self.ptr(), id));
+  ASSERT_TRUE(at(0).destroy(echo.ref()));
+  bool fired = false;
+  self->receive([&](const std::string&) { fired = true; },
+                caf::after(200ms) >> [] {});
+  EXPECT_FALSE(fired);
+}
+
+TEST_F(cluster_in_process, myresource_names_the_actor) {
+  auto w = spawn("host2", "whoami");
+  caf::scoped_actor self{at(0).system()};
+  self->request(w.handle, bound, whoami_atom::value)
+    .receive([&](uint64_t id) { EXPECT_EQ(id, w.id); },
+             [](caf::error& err) { FAIL() << describe(err); });
+}
+
+TEST_F(cluster_in_process, node_shutdown_is_a_node_event_and_fails_its_actors) {
+  auto echo = capability<>{spawn("host3", "echo")};
+  caf::scoped_actor self{at(0).system()};
+  self->send(at(0).context().manager, subscribe_atom::value,
+             caf::actor_cast<caf::actor>(self));
+  ftsr::monitor(self.ptr(), echo, caf::actor_cast<caf::actor>(self),
+                std::string{"echo lost"});
+  auto inc = at(2).self().incarnation;
+  nodes.pop_back(); // host3 goes away
+  bool event = false, fired = false;
+  for (int i = 0; i < 2; ++i)
+    self->receive(
+      [&](node_event& ev) {
+        event = !ev.up && ev.member.name == "host3"
+                && ev.member.incarnation == inc;
+      },
+      [&](const std::string& s) { fired = s == "echo lost"; },
+      caf::after(bound) >> [] {});
+  EXPECT_TRUE(event);
+  EXPECT_TRUE(fired);
+  EXPECT_TRUE(at(1).await_failed("host3"));
+}
