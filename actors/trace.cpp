@@ -30,14 +30,26 @@ trace_context span_buffer::child_of(const trace_context& parent) {
 }
 
 void span_buffer::record(span s) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (s.node.empty())
-    s.node = node_;
-  if (spans_.size() >= capacity_) {
-    spans_.pop_front();
-    ++dropped_;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (s.node.empty())
+      s.node = node_;
+    if (spans_.size() >= capacity_) {
+      spans_.pop_front();
+      ++dropped_;
+    }
+    if (!observer_) {
+      spans_.push_back(std::move(s));
+      return;
+    }
+    spans_.push_back(s);
   }
-  spans_.push_back(std::move(s));
+  observer_(s);
+}
+
+void span_buffer::set_observer(std::function<void(const span&)> f) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  observer_ = std::move(f);
 }
 
 trace_context span_buffer::event(const trace_context& parent, std::string kind,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -75,7 +76,13 @@ public:
 
   void set_node(std::string node);
 
+  /// Calls `f` with every recorded span (outside the buffer's lock, on the
+  /// recording thread), e.g. to log failures as they happen. Set it before
+  /// spans are recorded.
+  void set_observer(std::function<void(const span&)> f);
+
 private:
+  std::function<void(const span&)> observer_;
   mutable std::mutex mtx_;
   size_t capacity_;
   std::deque<span> spans_;

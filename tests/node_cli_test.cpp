@@ -91,10 +91,18 @@ public:
 
   /// Reads output until stdout contains `needle` or both pipes close.
   bool wait_for_stdout(const std::string& needle) {
+    return wait_for(out, needle);
+  }
+
+  bool wait_for_stderr(const std::string& needle) {
+    return wait_for(err, needle);
+  }
+
+  bool wait_for(const std::string& stream, const std::string& needle) {
     auto deadline = clock_type::now() + run_limit;
-    while (out.find(needle) == std::string::npos) {
+    while (stream.find(needle) == std::string::npos) {
       if (!pump(deadline))
-        return out.find(needle) != std::string::npos;
+        return stream.find(needle) != std::string::npos;
     }
     return true;
   }
@@ -371,5 +379,27 @@ TEST_F(node_cli, sigint_stops_a_running_node_with_code_zero) {
   ASSERT_TRUE(p.wait_for_stdout("listening on"))
     << "stdout: " << p.out << "\nstderr: " << p.err;
   ASSERT_TRUE(p.signal(SIGINT));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
+
+TEST_F(node_cli, unreachable_peer_is_reported_and_the_node_keeps_running) {
+  listener mine, peers;
+  auto port = mine.port();
+  auto peer_port = peers.port();
+  auto path = write_file(
+    "pair.toml",
+    "[cluster]\nname = \"pair\"\n\n[[node]]\nname = \"a\"\nhost = "
+    "\"127.0.0.1\"\nport = "
+      + std::to_string(port)
+      + "\n\n[[node]]\nname = \"b\"\nhost = \"127.0.0.1\"\nport = "
+      + std::to_string(peer_port) + "\n");
+  mine.release();
+  peers.release(); // nobody listens for b
+  node_process p{{"--config", path, "--name", "a"}};
+  ASSERT_TRUE(p.wait_for_stderr("peer_unreachable b: 127.0.0.1:"
+                                + std::to_string(peer_port)))
+    << "stderr: " << p.err;
+  // Not fatal: the node serves and stops normally.
+  ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
 }

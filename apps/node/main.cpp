@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include <CLI/CLI.hpp>
 
@@ -57,6 +58,15 @@ int main(int argc, char** argv) {
     std::cerr << "ftsr-node: " << ftsr::describe(n.error()) << "\n";
     return 2;
   }
+  // Membership changes and unreachable peers go to stderr as they happen.
+  (*n)->context().spans.set_observer([name](const ftsr::span& s) {
+    static const std::set<std::string> logged{
+      "node_up", "failure_detected", "peer_unreachable", "fenced",
+      "actor_failed", "restart", "escalate"};
+    if (logged.count(s.kind) != 0)
+      std::cerr << "ftsr-node " << name << ": " << s.kind << " " << s.name
+                << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
+  });
   auto* addr = (*n)->context().cluster.find(name);
   std::cout << "ftsr-node " << ftsr::to_string((*n)->self()) << " listening on "
             << addr->host << ":" << addr->port << std::endl;
