@@ -15,6 +15,9 @@
 // actor `self` only.
 #pragma once
 
+#include <cstdlib>
+#include <functional>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -22,12 +25,14 @@
 #include <utility>
 
 #include "caf/blocking_actor.hpp"
+#include "caf/scoped_actor.hpp"
 #include "caf/detail/type_traits.hpp"
 #include "caf/error.hpp"
 #include "caf/sec.hpp"
 
 #include "actors/capability.hpp"
 #include "actors/errors.hpp"
+#include "actors/group_invocation.hpp"
 #include "actors/node.hpp"
 
 namespace ftsr {
@@ -40,13 +45,14 @@ inline bool is_callee_failure(const caf::error& err) {
          || err == caf::sec::request_receiver_down;
 }
 
-/// Wraps `f` into a handler of exactly the same signature that runs
-/// `before` first (CAF checks handler signatures against the interface).
+/// Wraps `f` into a handler of exactly the same signature and result that
+/// runs `before` first (CAF checks handler signatures against the
+/// interface).
 template <class F, class Before, class... Args>
 auto run_before(F f, Before before, caf::detail::type_list<Args...>) {
   return [f = std::move(f), before](Args... xs) mutable {
     before();
-    f(std::forward<Args>(xs)...);
+    return f(std::forward<Args>(xs)...);
   };
 }
 
@@ -79,6 +85,110 @@ struct call_span {
   }
 };
 
+/// Sends the request (or hands it to the blocking receive).
+template <class Self, class H, class F, class G>
+void await_reply(H& h, F& on_reply, G& on_error) {
+  if constexpr (std::is_base_of<caf::blocking_actor, Self>::value)
+    h.receive(on_reply, on_error);
+  else
+    h.then(on_reply, on_error);
+}
+
+/// The member of `group` to send to: `preferred` if alive, else the first
+/// live member in rank order (any member redirects to the primary).
+inline const capability_ref* pick_member(node_context* ctx,
+                                         const capability_ref& group,
+                                         uint64_t preferred) {
+  const capability_ref* first_alive = nullptr;
+  for (auto& m : group.members) {
+    if (ctx->dir.failure_of(m))
+      continue;
+    if (m.id == preferred)
+      return &m;
+    if (first_alive == nullptr)
+      first_alive = &m;
+  }
+  return first_alive;
+}
+
+/// Retries of a group invocation before giving up (about 5 s in all).
+constexpr size_t group_retry_limit = 40;
+
+/// Group invocation: to the primary, following not_primary redirects and
+/// moving on when a member fails; the request id stays the same, so the
+/// group delivers the invocation at most once however often it is retried.
+template <class Self, class F, class G>
+void issue_group(Self* self, node_context* ctx, const capability_ref& group,
+                 std::shared_ptr<invocation> inv, uint64_t preferred,
+                 size_t attempts_left, F f, G g, call_span sp) {
+  auto fail = [&](caf::error err) {
+    sp.sampled = true;
+    sp.finish(group, "error");
+    g(err);
+  };
+  if (auto err = ctx->dir.failure_of(group))
+    return fail(std::move(err));
+  auto member = pick_member(ctx, group, preferred);
+  if (member == nullptr || attempts_left == 0)
+    return fail(make_error(errc::fail_stop, "group " + to_string(group)
+                                              + " has no reachable primary"));
+  auto m = *member;
+  auto h = self->request(ctx->dir.resolve(m), caf::infinite,
+                         group_invoke_atom::value, *inv);
+  auto token = ctx->dir.watch_call(m, self->ctrl(), h.id());
+  auto unwatch = [ctx, id = m.id, token] { ctx->dir.unwatch_call(id, token); };
+  auto on_reply = run_before(f, [unwatch, sp, group] {
+    unwatch();
+    sp.finish(group, "ok");
+  });
+  // Blocking actors: the retry to run after receive() returned.
+  auto retry_later = std::make_shared<std::function<void()>>();
+  auto on_error = [=](caf::error& err) mutable {
+    unwatch();
+    uint64_t next = 0;
+    if (is(err, errc::not_primary)) {
+      auto& ctx_msg = err.context();
+      if (ctx_msg.match_elements<std::string>())
+        next = std::strtoull(ctx_msg.get_as<std::string>(0).c_str(), nullptr,
+                             10);
+    } else if (err == caf::sec::request_receiver_down) {
+      // CAF saw the member terminate: our directory may not know yet.
+      ctx->dir.actor_failed(m.id, "terminated", false);
+    } else if (!is_callee_failure(err)) {
+      sp.sampled = true;
+      sp.finish(group, "error");
+      g(err);
+      return;
+    }
+    // A view change takes a moment (failure detection, flush): the first
+    // retries are immediate, later ones back off up to 200 ms.
+    auto attempt = group_retry_limit - attempts_left;
+    auto delay = attempt < 3 ? 0u
+                             : static_cast<uint32_t>(std::min<uint64_t>(
+                               uint64_t{1} << std::min<size_t>(attempt - 3, 8),
+                               200));
+    auto retry = [=]() mutable {
+      issue_group(self, ctx, group, inv, next, attempts_left - 1, f, g, sp);
+    };
+    if constexpr (std::is_base_of<caf::blocking_actor, Self>::value) {
+      // No nested receive: retry once this receive has returned.
+      *retry_later = [=]() mutable {
+        if (delay > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds{delay});
+        retry();
+      };
+    } else if (delay == 0) {
+      retry();
+    } else {
+      self->request(ctx->manager, caf::infinite, after_atom::value, delay)
+        .then(retry, [=](caf::error& e) mutable { g(e); });
+    }
+  };
+  await_reply<Self>(h, on_reply, on_error);
+  if (*retry_later)
+    (*retry_later)();
+}
+
 template <class Self, class Handle, class Args, class F, class G>
 void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            std::optional<capability<Handle>> backup,
@@ -110,10 +220,7 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
     sp.finish(ref, "error");
     g(err);
   };
-  if constexpr (std::is_base_of<caf::blocking_actor, Self>::value)
-    h.receive(on_reply, on_error);
-  else
-    h.then(on_reply, on_error);
+  await_reply<Self>(h, on_reply, on_error);
 }
 
 } // namespace detail
@@ -131,6 +238,13 @@ public:
   /// FT-SR backupOp: invoked with the same arguments if the callee fails.
   call_builder& with_backup(capability<Handle> backup) {
     backup_ = std::move(backup);
+    return *this;
+  }
+
+  /// For a group capability: how many replica replies to wait for. With
+  /// quorum or all, the reply is a std::vector<caf::message>.
+  call_builder& replies(reply_policy p) {
+    replies_ = p;
     return *this;
   }
 
@@ -161,6 +275,19 @@ private:
       sp.tc = span_buffer::child_of({});
       sp.start = wall_clock_ns();
     }
+    if (target_.ref().is_group()) {
+      auto inv = std::make_shared<invocation>();
+      inv->request = new_trace_id();
+      inv->replies = replies_;
+      inv->payload = std::apply(
+        [](auto&... xs) { return caf::make_message(xs...); }, args_);
+      inv->tc = sp.tc;
+      detail::issue_group(self_, ctx, target_.ref(), std::move(inv),
+                          target_.ref().members.front().id,
+                          detail::group_retry_limit,
+                          std::move(f), std::move(g), sp);
+      return;
+    }
     auto args = std::make_shared<std::tuple<Ts...>>(std::move(args_));
     detail::issue(self_, ctx, target_, backup_, std::move(args), std::move(f),
                   std::move(g), sp);
@@ -170,6 +297,7 @@ private:
   capability<Handle> target_;
   std::optional<capability<Handle>> backup_;
   std::tuple<Ts...> args_;
+  reply_policy replies_ = reply_policy::first;
 };
 
 /// FT-SR `call op(args)`; see the file comment.

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "caf/actor.hpp"
 #include "caf/actor_cast.hpp"
@@ -27,14 +28,21 @@ struct capability_ref {
   /// Name and incarnation of the node hosting the current incarnation.
   std::string node;
   uint64_t incarnation = 0;
-  /// CAF handle of the current incarnation.
+  /// CAF handle of the current incarnation (a group: its first member).
   caf::actor handle;
+  /// For a resource group: its replicas in rank order (empty for a single
+  /// actor). The group fails when a majority of them failed.
+  std::vector<capability_ref> members;
+
+  bool is_group() const noexcept {
+    return !members.empty();
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, capability_ref& x) {
   return f(caf::meta::type_name("ftsr::capability_ref"), x.id, x.type, x.node,
-           x.incarnation, x.handle);
+           x.incarnation, x.handle, x.members);
 }
 
 /// "type#id@node" for error messages and traces.

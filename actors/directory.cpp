@@ -25,13 +25,47 @@ directory::entry& directory::ensure(const capability_ref& ref) {
   auto i = entries_.find(ref.id);
   if (i != entries_.end())
     return i->second;
+  // Members first: inserting them may rehash entries_.
+  size_t failed = 0;
+  for (auto& m : ref.members)
+    if (ensure(m).st != state::alive)
+      ++failed;
   auto& e = entries_[ref.id];
   e.ref = ref;
   if (node_incarnation_failed(ref.node, ref.incarnation)) {
     e.st = state::failed;
     e.reason = "node " + ref.node + " failed";
   }
+  auto n = ref.members.size();
+  for (auto& m : ref.members)
+    groups_of_[m.id].push_back(ref.id);
+  if (n > 0 && n - failed < n / 2 + 1) {
+    e.st = state::failed;
+    e.reason = "quorum lost: " + std::to_string(failed) + " of "
+               + std::to_string(n) + " replicas failed";
+  }
   return e;
+}
+
+void directory::fail_groups_without_quorum(uint64_t member,
+                                           notifications& out) {
+  auto i = groups_of_.find(member);
+  if (i == groups_of_.end())
+    return;
+  for (auto gid : i->second) {
+    auto& g = entries_.at(gid);
+    size_t failed = 0;
+    for (auto& m : g.ref.members)
+      if (entries_.at(m.id).st != state::alive)
+        ++failed;
+    auto n = g.ref.members.size();
+    // Same rule as the replicas: a group serves while a majority lives.
+    if (n - failed < n / 2 + 1)
+      fail(g, state::failed,
+           "quorum lost: " + std::to_string(failed) + " of "
+             + std::to_string(n) + " replicas failed",
+           out);
+  }
 }
 
 caf::error directory::error_of(const entry& e) const {
@@ -70,7 +104,10 @@ std::optional<capability_ref> directory::lookup(uint64_t id) const {
 caf::actor directory::resolve(const capability_ref& ref) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = entries_.find(ref.id);
-  if (i == entries_.end() || i->second.ref.incarnation <= ref.incarnation)
+  // This node's binding is authoritative: it is at least as new, and its
+  // handle belongs to this node's actor system.
+  if (i == entries_.end() || i->second.ref.incarnation < ref.incarnation
+      || !i->second.ref.handle)
     return ref.handle;
   return i->second.ref.handle;
 }
@@ -171,6 +208,7 @@ void directory::fail(entry& e, state st, const std::string& reason,
   e.st = st;
   e.reason = reason;
   auto err = error_of(e);
+  fail_groups_without_quorum(e.ref.id, out);
   for (auto& [token, pc] : e.calls)
     out.calls.emplace_back(std::move(pc), err);
   e.calls.clear();

@@ -36,8 +36,8 @@ public:
   /// Current binding of `id`, if known.
   std::optional<capability_ref> lookup(uint64_t id) const;
 
-  /// The handle of `ref`'s current incarnation: the directory's binding if
-  /// it knows a newer one (a restart rebinds), else `ref.handle`.
+  /// The handle of `ref`'s current incarnation: the directory's binding
+  /// unless `ref` is newer (a restart rebinds to a newer incarnation).
   caf::actor resolve(const capability_ref& ref) const;
 
   /// Capability of the local actor with CAF id `actor_id`, if it is one.
@@ -71,7 +71,8 @@ public:
   /// or never existed.
   bool remove_monitor(uint64_t monitor_id);
 
-  /// Marks `cap_id` failed (or destroyed) and notifies its watchers.
+  /// Marks `cap_id` failed (or destroyed) and notifies its watchers. A group
+  /// that thereby lost the majority of its members fails as well.
   void actor_failed(uint64_t cap_id, const std::string& reason, bool destroyed,
                     trace_context tc = {});
 
@@ -113,6 +114,7 @@ private:
   };
 
   entry& ensure(const capability_ref& ref);
+  void fail_groups_without_quorum(uint64_t member, notifications& out);
   caf::error error_of(const entry& e) const;
   void fail(entry& e, state st, const std::string& reason, notifications& out);
   void deliver(notifications& out, const trace_context& tc);
@@ -123,6 +125,7 @@ private:
   uint64_t next_token_ = 1;
   std::unordered_map<uint64_t, entry> entries_;
   std::unordered_map<uint64_t, uint64_t> monitor_index_; // monitor -> cap
+  std::unordered_map<uint64_t, std::vector<uint64_t>> groups_of_; // member
   std::map<std::string, uint64_t> failed_incarnation_;  // highest failed
 };
 

@@ -18,6 +18,8 @@ const char* to_string(errc x) {
     case errc::unknown_actor_type: return "unknown_actor_type";
     case errc::restart_intensity_exceeded: return "restart_intensity_exceeded";
     case errc::timeout: return "timeout";
+    case errc::not_primary: return "not_primary";
+    case errc::no_quorum: return "no_quorum";
   }
   return "unknown_error";
 }

@@ -37,6 +37,11 @@ enum class errc : uint8_t {
   restart_intensity_exceeded,
   /// A bounded wait expired.
   timeout,
+  /// A group member that is not the primary got an invocation; the detail
+  /// is the primary's capability id.
+  not_primary,
+  /// A group lost the majority of its members and refuses invocations.
+  no_quorum,
 };
 
 /// Category atom of all ftsr errors.

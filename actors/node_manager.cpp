@@ -46,6 +46,9 @@ struct manager_state {
   /// Pending destroy requests, answered when the actor is down.
   std::map<uint64_t, std::vector<caf::response_promise>> destroying;
   manager_stats stats;
+  /// Pending back-off timers (after_atom), by key.
+  std::map<uint64_t, caf::response_promise> timers;
+  uint64_t next_timer = 0;
   clock_type::time_point last_tick;
   uint64_t next_cap_seq = 1;
 
@@ -258,7 +261,7 @@ caf::result<capability_ref> spawn_local(manager_actor* self,
                         + ": " + self->system().render(hdl.error()));
   // Unique cluster-wide: incarnations are unique per name and never reused.
   capability_ref ref{new_trace_id(), type, ctx.self.name, ctx.self.incarnation,
-                     *hdl};
+                     *hdl, {}};
   self->monitor(*hdl);
   st.local_actors.emplace(hdl->address(), ref);
   ctx.dir.bind(ref);
@@ -476,6 +479,20 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
     },
     [self](spans_atom, uint64_t max) {
       return self->state.ctx->spans.snapshot(max);
+    },
+    [self](after_atom, uint32_t ms) {
+      auto key = self->state.next_timer++;
+      self->state.timers.emplace(key, self->make_response_promise());
+      self->delayed_send(self, std::chrono::milliseconds{ms}, after_atom::value,
+                         key);
+      return caf::delegated<void>{};
+    },
+    [self](after_atom, uint64_t key) {
+      auto i = self->state.timers.find(key);
+      if (i != self->state.timers.end()) {
+        i->second.deliver(caf::unit);
+        self->state.timers.erase(i);
+      }
     },
     [self](stats_atom) {
       auto result = self->state.stats;

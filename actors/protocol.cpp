@@ -3,6 +3,8 @@
 
 #include "caf/actor_system_config.hpp"
 
+#include "actors/group_invocation.hpp"
+
 namespace ftsr {
 
 std::string to_string(const member_id& x) {
@@ -30,7 +32,9 @@ void add_protocol_types(caf::actor_system_config& cfg) {
     .add_message_type<manager_stats>("ftsr::manager_stats")
     .add_message_type<capability_ref>("ftsr::capability_ref")
     .add_message_type<std::vector<capability_ref>>(
-      "std::vector<ftsr::capability_ref>");
+      "std::vector<ftsr::capability_ref>")
+    .add_message_type<invocation>("ftsr::invocation")
+    .add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
 }
 
 } // namespace ftsr

@@ -130,6 +130,8 @@ using monitor_atom = caf::atom_constant<caf::atom("ftsr_mon")>;
 using monitorend_atom = caf::atom_constant<caf::atom("ftsr_unmon")>;
 /// (lookup, uint64 cap) -> capability_ref
 using lookup_atom = caf::atom_constant<caf::atom("ftsr_look")>;
+/// (after, uint32 ms) -> (): replies after ms (back-off timer for calls).
+using after_atom = caf::atom_constant<caf::atom("ftsr_after")>;
 /// Internal tick of the failure detector.
 using tick_atom = caf::atom_constant<caf::atom("ftsr_tick")>;
 

@@ -20,7 +20,7 @@ struct directory_test : ::testing::Test {
   directory_test() : sys(cfg), dir(spans), self(sys) {
     add_error_category(cfg);
     callee = sys.spawn(silent);
-    ref = capability_ref{7, "silent", "host3", 5, callee};
+    ref = capability_ref{7, "silent", "host3", 5, callee, {}};
   }
 
   ~directory_test() override {
@@ -121,7 +121,7 @@ TEST_F(directory_test, bindings_of_fenced_incarnations_are_failed_on_arrival) {
   EXPECT_TRUE(is(dir.failure_of(ref), errc::fail_stop));
   EXPECT_TRUE(dir.alive().empty());
   // A newer incarnation of host3 is alive.
-  capability_ref fresh{8, "silent", "host3", 6, callee};
+  capability_ref fresh{8, "silent", "host3", 6, callee, {}};
   dir.bind(fresh);
   EXPECT_FALSE(dir.failure_of(fresh));
   ASSERT_EQ(dir.alive().size(), 1u);

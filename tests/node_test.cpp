@@ -11,6 +11,7 @@
 #include "actors/monitor.hpp"
 #include "apps/node/local_cluster.hpp"
 #include "apps/node/sample_actors.hpp"
+#include "tests/support/in_process_cluster.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace ftsr;
@@ -45,51 +46,12 @@ caf::behavior destroyer(caf::event_based_actor* self) {
   };
 }
 
-struct cluster_in_process : ::testing::Test {
-  static constexpr auto bound = std::chrono::seconds(10);
-
-  void SetUp() override {
-    auto ports = free_ports(3);
-    auto dir = make_temp_dir();
-    auto cfg = load_cluster_config(write_cluster_file(
-      dir, {"host1", "host2", "host3"}, ports, 50, 300));
-    ASSERT_TRUE(cfg) << describe(cfg.error());
-    for (auto name : {"host1", "host2", "host3"}) {
-      node_options opts;
-      opts.cluster = *cfg;
-      opts.name = name;
-      opts.add_types = [](caf::actor_system_config& c) {
-        sample::add_sample_types(c);
-        c.add_actor_type("whoami", whoami);
-        c.add_actor_type("destroyer", destroyer);
-      };
-      auto n = node::start(std::move(opts));
-      ASSERT_TRUE(n) << describe(n.error());
-      nodes.push_back(std::move(*n));
-    }
-    for (auto& n : nodes)
-      ASSERT_TRUE(n->await_up({"host1", "host2", "host3"}));
+struct cluster_in_process : ftsr::testing::in_process_cluster {
+  void add_types(caf::actor_system_config& cfg) override {
+    in_process_cluster::add_types(cfg);
+    cfg.add_actor_type("whoami", whoami);
+    cfg.add_actor_type("destroyer", destroyer);
   }
-
-  node& at(size_t i) {
-    return *nodes.at(i);
-  }
-
-  capability_ref spawn(const std::string& on, const std::string& type) {
-    auto ref = at(0).spawn(on, type);
-    EXPECT_TRUE(ref) << describe(ref.error());
-    return ref ? *ref : capability_ref{};
-  }
-
-  /// The binding of `id` as node `i` knows it. Handles belong to one actor
-  /// system: in-process tests must not pass them between nodes.
-  capability_ref ref_at(size_t i, uint64_t id) {
-    EXPECT_TRUE(eventually(
-      [&] { return at(i).context().dir.lookup(id).has_value(); }));
-    return at(i).context().dir.lookup(id).value_or(capability_ref{});
-  }
-
-  std::vector<std::unique_ptr<node>> nodes;
 };
 
 } // namespace

@@ -174,7 +174,7 @@ TEST(system, restarted_node_is_new_incarnation_and_old_messages_dropped) {
   }));
   // Forge messages from the old incarnation: a heartbeat and a binding.
   auto dropped = stats_of(c, mgr1).dropped_fenced;
-  capability_ref forged{4242, "echo", "host3", old_inc, {}};
+  capability_ref forged{4242, "echo", "host3", old_inc, {}, {}};
   caf::anon_send(mgr1, heartbeat_atom::value, member_id{"host3", old_inc},
                  trace_context{});
   caf::anon_send(mgr1, bind_atom::value, member_id{"host3", old_inc}, forged,

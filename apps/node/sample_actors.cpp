@@ -7,6 +7,7 @@
 
 #include "actors/call.hpp"
 #include "actors/monitor.hpp"
+#include "apps/node/sample_resources.hpp"
 
 namespace ftsr::sample {
 
@@ -94,6 +95,7 @@ caf::behavior observer(caf::event_based_actor* self) {
 } // namespace
 
 void add_sample_types(caf::actor_system_config& cfg) {
+  add_sample_resources(cfg);
   cfg.add_actor_type("echo", echo)
     .add_actor_type("caller", caller)
     .add_actor_type("observer", observer);

@@ -28,7 +28,8 @@ using echo_actor = caf::typed_actor<
   caf::replies_to<echo_atom, std::string>::with<std::string>,
   caf::replies_to<echo_atom, std::string, uint32_t>::with<std::string>>;
 
-/// Registers "echo", "caller" and "observer" (and their message types).
+/// Registers "echo", "caller" and "observer" (and their message types),
+/// and the sample resources of sample_resources.hpp.
 void add_sample_types(caf::actor_system_config& cfg);
 
 } // namespace ftsr::sample

@@ -1,0 +1,56 @@
+// Resource groups (FT-SR `create (i:=1 to N) res(args) on vm_caps`): N
+// replicas of a registered resource type on named nodes, ordered by a
+// primary sequencer, tolerating max_sf simultaneous failures. The returned
+// group capability is an ordinary capability: ftsr::call invokes the group
+// (atomically and totally ordered; .replies() for group RPC), ftsr::monitor
+// fires when the group fails (quorum lost), and it can be sent in messages.
+//
+// The blocking helpers here are for threads outside actors (main, tests).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "caf/expected.hpp"
+#include "caf/message.hpp"
+
+#include "actors/capability.hpp"
+#include "actors/node.hpp"
+#include "replication/group_protocol.hpp"
+
+namespace ftsr {
+
+struct group_spec {
+  /// Resource type registered with add_resource_type on the nodes.
+  std::string type;
+  /// One replica per entry, in rank order (the first is the first primary).
+  std::vector<std::string> nodes;
+  /// Simultaneous failures tolerated: an invocation is answered once
+  /// max_sf backups hold it. Must be < nodes.size().
+  size_t max_sf = 1;
+};
+
+/// Checks a spec against the cluster: errc::invalid_argument or
+/// errc::unknown_node naming the problem.
+caf::error validate(const group_spec& spec, const cluster_config& cluster);
+
+/// Creates the group: spawns the replicas, initializes them with `args`
+/// (passed to resource_base::init) and returns the group capability.
+/// On failure, replicas already spawned are destroyed.
+caf::expected<capability_ref>
+create_group(node& n, const group_spec& spec, caf::message args = {},
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// Adds a replica on node `on` to a live group: it joins through the
+/// primary with state transfer and takes part once it has the state.
+caf::expected<capability_ref>
+add_replica(node& n, const capability_ref& group, const std::string& on,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// Status of every live member of the group (tests, dashboard).
+std::vector<group_status>
+group_members_status(node& n, const capability_ref& group,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+} // namespace ftsr

@@ -1,0 +1,413 @@
+// Primary-sequencer ordering, flush-based view changes and state transfer.
+#include "replication/group_core.hpp"
+
+#include <algorithm>
+
+#include "caf/deep_to_string.hpp"
+
+namespace ftsr {
+
+namespace {
+
+constexpr size_t dedup_capacity = 100000;
+
+uint64_t mix(uint64_t h, uint64_t x) {
+  // FNV-1a over the 8 bytes of x.
+  for (int i = 0; i < 8; ++i) {
+    h ^= (x >> (i * 8)) & 0xFF;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+} // namespace
+
+bool& detail::primary_op_flag() {
+  thread_local bool flag = false;
+  return flag;
+}
+
+group_core::group_core(uint64_t self, std::vector<uint64_t> members,
+                       size_t max_sf, std::unique_ptr<resource_base> res)
+  : self_(self),
+    members_(std::move(members)),
+    max_sf_(max_sf),
+    res_(std::move(res)),
+    ops_(res_->operations()),
+    digest_(14695981039346656037ull) {
+  // nop
+}
+
+std::vector<uint64_t> group_core::others() const {
+  std::vector<uint64_t> result;
+  for (auto m : members_)
+    if (m != self_)
+      result.push_back(m);
+  return result;
+}
+
+std::optional<caf::message>
+group_core::delivered_reply(uint64_t request) const {
+  if (auto i = dedup_.find(request); i != dedup_.end())
+    return i->second;
+  return std::nullopt;
+}
+
+group_status group_core::status() const {
+  return {self_,      view_,     primary(),        members_,
+          delivered_, digest_, serving(), res_->snapshot()};
+}
+
+void group_core::mix_digest(const log_entry& e) {
+  digest_ = mix(mix(mix(digest_, e.seq), static_cast<uint64_t>(e.kind)),
+                e.request);
+}
+
+void group_core::remember(uint64_t request, const caf::message& reply) {
+  if (request == 0 || dedup_.count(request) > 0)
+    return;
+  dedup_.emplace(request, reply);
+  dedup_order_.push_back(request);
+  if (dedup_order_.size() > dedup_capacity) {
+    dedup_.erase(dedup_order_.front());
+    dedup_order_.pop_front();
+  }
+}
+
+caf::message group_core::apply(const log_entry& e) {
+  caf::message reply;
+  switch (e.kind) {
+    case entry_kind::invocation: {
+      auto payload = e.payload;
+      if (auto res = ops_(payload))
+        reply = std::move(*res);
+      break;
+    }
+    case entry_kind::state_update:
+      // Produced by the primary from its own state: cannot fail here unless
+      // the archive is corrupt, which the primary would have noticed.
+      res_->restore(e.state);
+      reply = e.reply;
+      break;
+    case entry_kind::view_change:
+      members_ = e.members;
+      view_ = e.view + 1;
+      break;
+  }
+  remember(e.request, reply);
+  delivered_ = e.seq;
+  mix_digest(e);
+  log_.emplace(e.seq, e);
+  return reply;
+}
+
+group_core::invoke_outcome group_core::invoke(const invocation& inv) {
+  invoke_outcome out;
+  if (!serving() || !is_primary()) {
+    out.error = make_error(errc::invalid_argument, "not serving");
+    return out;
+  }
+  if (auto i = dedup_.find(inv.request); i != dedup_.end()) {
+    out.kind = invoke_outcome::replied;
+    out.reply = i->second;
+    return out;
+  }
+  log_entry e;
+  e.seq = next_seq_;
+  e.view = view_;
+  e.request = inv.request;
+  e.replies = inv.replies;
+  // Run the operation first: a {primary} operation ships state instead.
+  auto payload = inv.payload;
+  detail::primary_op_flag() = false;
+  auto res = ops_(payload);
+  bool primary_only = detail::primary_op_flag();
+  detail::primary_op_flag() = false;
+  if (!res) {
+    // Deterministic: no replica would understand it; nothing is ordered.
+    out.error = make_error(errc::invalid_argument,
+                           "group operation not understood: "
+                             + caf::to_string(inv.payload));
+    return out;
+  }
+  ++next_seq_;
+  if (primary_only) {
+    e.kind = entry_kind::state_update;
+    e.state = res_->snapshot();
+    e.reply = *res;
+  } else {
+    e.kind = entry_kind::invocation;
+    e.payload = inv.payload;
+  }
+  // The operation already ran on this replica: record its delivery.
+  remember(e.request, *res);
+  delivered_ = e.seq;
+  mix_digest(e);
+  log_.emplace(e.seq, e);
+  pending_.emplace(e.seq, pending{e.request, e.replies, *res, {}});
+  out.kind = invoke_outcome::sequenced;
+  out.entry = std::move(e);
+  out.done = complete_ready();
+  return out;
+}
+
+size_t group_core::needed_acks(reply_policy p) const {
+  auto backups = members_.size() - 1;
+  switch (p) {
+    case reply_policy::first:
+      return std::min(max_sf_, backups);
+    case reply_policy::quorum:
+    case reply_policy::vote:
+      // A majority of the view, the primary's own result included; never
+      // fewer than max_sf backups (atomicity).
+      return std::max(std::min(max_sf_, backups), members_.size() / 2);
+    case reply_policy::all:
+      return backups;
+  }
+  return backups;
+}
+
+std::optional<group_core::completion> group_core::try_complete(uint64_t,
+                                                               pending& p) {
+  if (p.results.size() < needed_acks(p.policy))
+    return std::nullopt;
+  completion c;
+  c.request = p.request;
+  c.policy = p.policy;
+  switch (p.policy) {
+    case reply_policy::first:
+      c.reply = p.own;
+      break;
+    case reply_policy::quorum:
+    case reply_policy::all:
+      c.replies.push_back(p.own);
+      for (auto& [m, r] : p.results)
+        c.replies.push_back(r);
+      break;
+    case reply_policy::vote: {
+      // Majority vote over the rendered replies (deterministic rendering).
+      std::map<std::string, std::pair<size_t, caf::message>> votes;
+      auto cast = [&](const caf::message& r) {
+        auto& v = votes[caf::to_string(r)];
+        ++v.first;
+        v.second = r;
+      };
+      cast(p.own);
+      for (auto& [m, r] : p.results)
+        cast(r);
+      auto majority = members_.size() / 2 + 1;
+      for (auto& [key, v] : votes)
+        if (v.first >= majority)
+          c.reply = v.second;
+      if (c.reply.empty() && !votes.empty()) {
+        if (p.results.size() + 1 < members_.size())
+          return std::nullopt; // more votes may still make a majority
+        c.error = make_error(errc::invalid_argument,
+                             "replicas disagree: no majority reply");
+      }
+      break;
+    }
+  }
+  return c;
+}
+
+std::vector<group_core::completion> group_core::complete_ready() {
+  std::vector<completion> done;
+  for (auto i = pending_.begin(); i != pending_.end();) {
+    if (auto c = try_complete(i->first, i->second)) {
+      done.push_back(std::move(*c));
+      i = pending_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return done;
+}
+
+std::vector<group_core::completion>
+group_core::on_ack(uint64_t from, uint64_t view, uint64_t seq,
+                   caf::message result) {
+  if (view != view_ || !is_primary())
+    return {};
+  auto& upto = acked_upto_[from];
+  upto = std::max(upto, seq);
+  prune(stable());
+  auto i = pending_.find(seq);
+  if (i == pending_.end())
+    return {};
+  i->second.results.emplace(from, std::move(result));
+  if (auto c = try_complete(seq, i->second)) {
+    pending_.erase(i);
+    return {std::move(*c)};
+  }
+  return {};
+}
+
+uint64_t group_core::stable() const {
+  uint64_t result = delivered_;
+  for (auto m : others()) {
+    auto i = acked_upto_.find(m);
+    result = std::min(result, i == acked_upto_.end() ? 0 : i->second);
+  }
+  return result;
+}
+
+void group_core::prune(uint64_t stable) {
+  log_.erase(log_.begin(), log_.upper_bound(stable));
+}
+
+void group_core::deliver_buffered(std::vector<ack>* acks) {
+  for (auto i = out_of_order_.begin();
+       i != out_of_order_.end() && i->first <= delivered_ + 1;) {
+    if (i->first == delivered_ + 1) {
+      auto result = apply(i->second);
+      if (acks != nullptr)
+        acks->push_back({i->first, i->second.replies == reply_policy::first
+                                     ? caf::message{}
+                                     : std::move(result)});
+    }
+    i = out_of_order_.erase(i);
+  }
+}
+
+std::vector<group_core::ack> group_core::on_order(const log_entry& e,
+                                                  uint64_t stable) {
+  std::vector<ack> acks;
+  if (e.view < view_ || phase_ == phase::no_quorum)
+    return acks; // from a primary of an older view: superseded by a flush
+  if (e.seq <= delivered_) {
+    acks.push_back({e.seq, {}}); // duplicate: re-acknowledge
+    return acks;
+  }
+  out_of_order_.emplace(e.seq, e);
+  deliver_buffered(&acks);
+  prune(std::min(stable, delivered_));
+  return acks;
+}
+
+group_core::suspicion group_core::suspect(uint64_t member) {
+  suspicion out;
+  if (std::find(members_.begin(), members_.end(), member) == members_.end()
+      || phase_ == phase::no_quorum)
+    return out;
+  suspects_.insert(member);
+  for (auto m : members_)
+    if (suspects_.count(m) == 0)
+      out.survivors.push_back(m);
+  if (out.survivors.size() < members_.size() / 2 + 1) {
+    phase_ = phase::no_quorum;
+    out.quorum_lost = true;
+    return out;
+  }
+  phase_ = phase::flushing;
+  out.new_view = std::max(view_, flush_view_) + 1;
+  out.coordinate = out.survivors.front() == self_;
+  if (out.coordinate) {
+    flush_view_ = out.new_view;
+    flush_members_ = out.survivors;
+    flush_replies_.clear();
+  }
+  return out;
+}
+
+std::optional<group_core::flushed>
+group_core::on_flush(uint64_t new_view, const std::vector<uint64_t>&) {
+  if (new_view <= view_ || phase_ == phase::no_quorum)
+    return std::nullopt;
+  phase_ = phase::flushing;
+  flushed f;
+  f.delivered = delivered_;
+  for (auto& [seq, e] : log_)
+    f.unstable.push_back(e);
+  return f;
+}
+
+std::optional<group_core::install_msg>
+group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
+  if (new_view != flush_view_)
+    return std::nullopt; // a reply to a superseded flush
+  flush_replies_[from] = f;
+  for (auto m : flush_members_)
+    if (flush_replies_.count(m) == 0)
+      return std::nullopt;
+  // Union of everything any survivor delivered: includes every answered
+  // invocation (max_sf backups held it) and the failed members' last ones.
+  std::map<uint64_t, log_entry> all;
+  for (auto& [m, r] : flush_replies_)
+    for (auto& e : r.unstable)
+      all.emplace(e.seq, e);
+  install_msg msg;
+  msg.view = new_view;
+  msg.members = flush_members_;
+  for (auto& [seq, e] : all)
+    msg.entries.push_back(e);
+  return msg;
+}
+
+void group_core::install(const install_msg& m) {
+  if (m.view <= view_ || phase_ == phase::no_quorum)
+    return;
+  for (auto& e : m.entries)
+    if (e.seq > delivered_)
+      out_of_order_.emplace(e.seq, e);
+  deliver_buffered(nullptr);
+  out_of_order_.clear();
+  // The view change itself is an ordered event in every member's log.
+  log_entry vc;
+  vc.seq = 0;
+  vc.view = m.view;
+  vc.kind = entry_kind::view_change;
+  vc.members = m.members;
+  mix_digest(vc);
+  members_ = m.members;
+  view_ = m.view;
+  next_seq_ = delivered_ + 1;
+  pending_.clear();
+  acked_upto_.clear();
+  suspects_.clear();
+  flush_replies_.clear();
+  phase_ = phase::normal;
+}
+
+std::pair<log_entry, state_transfer> group_core::join(uint64_t newcomer) {
+  log_entry e;
+  e.seq = next_seq_++;
+  e.view = view_;
+  e.kind = entry_kind::view_change;
+  e.members = members_;
+  e.members.push_back(newcomer);
+  apply(e);
+  // Completes once the backups delivered it, like any entry.
+  pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
+  state_transfer st;
+  st.view = view_;
+  st.members = members_;
+  st.delivered = delivered_;
+  st.digest = digest_;
+  st.state = res_->snapshot();
+  for (auto r : dedup_order_) {
+    st.dedup_requests.push_back(r);
+    st.dedup_replies.push_back(dedup_.at(r));
+  }
+  return {e, st};
+}
+
+caf::error group_core::adopt(const state_transfer& st) {
+  if (st.dedup_requests.size() != st.dedup_replies.size())
+    return make_error(errc::invalid_argument, "malformed state transfer");
+  if (auto err = res_->restore(st.state))
+    return err;
+  view_ = st.view;
+  members_ = st.members;
+  delivered_ = st.delivered;
+  next_seq_ = delivered_ + 1;
+  digest_ = st.digest;
+  dedup_.clear();
+  dedup_order_.clear();
+  for (size_t i = 0; i < st.dedup_requests.size(); ++i)
+    remember(st.dedup_requests[i], st.dedup_replies[i]);
+  phase_ = phase::normal;
+  return caf::none;
+}
+
+} // namespace ftsr

@@ -1,0 +1,115 @@
+// Wire types of resource groups: invocations, ordered log entries and the
+// view-change (flush/install) and state-transfer messages between replicas.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "caf/atom.hpp"
+#include "caf/message.hpp"
+#include "caf/meta/type_name.hpp"
+
+#include "actors/capability.hpp"
+#include "actors/group_invocation.hpp"
+#include "actors/trace.hpp"
+
+namespace caf {
+class actor_system_config;
+}
+
+namespace ftsr {
+
+enum class entry_kind : uint8_t {
+  invocation,   // every replica applies `payload`
+  state_update, // a {primary} operation: backups install `state`
+  view_change,  // membership changed to `members` (an ordered event)
+};
+
+/// One slot of the group's total order.
+struct log_entry {
+  uint64_t seq = 0;
+  uint64_t view = 0;
+  entry_kind kind = entry_kind::invocation;
+  uint64_t request = 0;
+  reply_policy replies = reply_policy::first;
+  caf::message payload;
+  std::string state;
+  caf::message reply;
+  std::vector<uint64_t> members;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
+  auto k = static_cast<uint8_t>(x.kind);
+  auto r = static_cast<uint8_t>(x.replies);
+  auto sync = caf::meta::load_callback([&]() -> caf::error {
+    x.kind = static_cast<entry_kind>(k);
+    x.replies = static_cast<reply_policy>(r);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view, k,
+           x.request, r, x.payload, x.state, x.reply, x.members, sync);
+}
+
+/// A replica's state as observers see it (tests, dashboard).
+struct group_status {
+  uint64_t member = 0;
+  uint64_t view = 0;
+  uint64_t primary = 0;
+  std::vector<uint64_t> members;
+  uint64_t delivered = 0; // highest delivered sequence number
+  uint64_t digest = 0;    // hash over the delivery log (seq, kind, request)
+  bool serving = false;   // false while flushing or without quorum
+  std::string state;      // snapshot of the resource
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_status& x) {
+  return f(caf::meta::type_name("ftsr::group_status"), x.member, x.view,
+           x.primary, x.members, x.delivered, x.digest, x.serving, x.state);
+}
+
+/// Full state handed to a joining replica (state transfer).
+struct state_transfer {
+  uint64_t view = 0;
+  std::vector<uint64_t> members;
+  uint64_t delivered = 0;
+  uint64_t digest = 0;
+  std::string state;
+  std::vector<uint64_t> dedup_requests;
+  std::vector<caf::message> dedup_replies;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_transfer& x) {
+  return f(caf::meta::type_name("ftsr::state_transfer"), x.view, x.members,
+           x.delivered, x.digest, x.state, x.dedup_requests, x.dedup_replies);
+}
+
+/// (order, log_entry): primary -> backups
+using group_order_atom = caf::atom_constant<caf::atom("ftsr_gord")>;
+/// (ack, uint64 view, uint64 seq, uint64 member, message result)
+using group_ack_atom = caf::atom_constant<caf::atom("ftsr_gack")>;
+/// (flush, uint64 new_view, vector<uint64> survivors): coordinator -> all
+using group_flush_atom = caf::atom_constant<caf::atom("ftsr_gflsh")>;
+/// (flushed, uint64 new_view, uint64 member, uint64 delivered,
+///  vector<log_entry> unstable): survivor -> coordinator
+using group_flushed_atom = caf::atom_constant<caf::atom("ftsr_gfld")>;
+/// (install, uint64 view, vector<uint64> members, vector<log_entry>)
+using group_install_atom = caf::atom_constant<caf::atom("ftsr_ginst")>;
+/// (init, capability_ref group, uint64 max_sf, message args)
+using group_init_atom = caf::atom_constant<caf::atom("ftsr_ginit")>;
+/// (member_failed, uint64 member): monitor handler inside a replica
+using member_failed_atom = caf::atom_constant<caf::atom("ftsr_gmf")>;
+/// (status) -> group_status
+using group_status_atom = caf::atom_constant<caf::atom("ftsr_gstat")>;
+/// (join, capability_ref newcomer): to the primary -> unit once joined
+using group_join_atom = caf::atom_constant<caf::atom("ftsr_gjoin")>;
+/// (transfer, capability_ref group, state_transfer): primary -> newcomer
+using group_transfer_atom = caf::atom_constant<caf::atom("ftsr_gxfer")>;
+
+/// Registers the group protocol types with CAF.
+void add_group_types(caf::actor_system_config& cfg);
+
+} // namespace ftsr

@@ -1,0 +1,285 @@
+// Replica actor: message plumbing around group_core.
+#include "replication/replica.hpp"
+
+#include <map>
+#include <optional>
+
+#include "caf/all.hpp"
+
+#include "actors/monitor.hpp"
+#include "actors/node.hpp"
+#include "replication/group_core.hpp"
+#include "replication/group_protocol.hpp"
+
+namespace ftsr {
+
+namespace {
+
+struct replica_state {
+  node_context* ctx = nullptr;
+  resource_factory factory;
+  capability_ref group;
+  size_t max_sf = 0;
+  std::optional<group_core> core;
+  /// Clients waiting for sequenced invocations, by request id.
+  std::multimap<uint64_t, caf::response_promise> waiting;
+  /// Invocations that arrived during a view change.
+  std::vector<std::pair<invocation, caf::response_promise>> stash;
+  std::set<uint64_t> monitored;
+
+  static inline const char* name = "ftsr.replica";
+};
+
+using replica_actor = caf::stateful_actor<replica_state>;
+
+caf::actor handle_of(replica_actor* self, uint64_t member) {
+  if (auto ref = self->state.ctx->dir.lookup(member))
+    return self->state.ctx->dir.resolve(*ref);
+  return {};
+}
+
+template <class... Ts>
+void send_to(replica_actor* self, uint64_t member, Ts&&... xs) {
+  if (auto hdl = handle_of(self, member))
+    self->send(hdl, std::forward<Ts>(xs)...);
+}
+
+/// Monitors every member of the view not yet monitored (FT-SR monitor: the
+/// failure arrives as a message, after this replica's earlier messages).
+void monitor_members(replica_actor* self) {
+  auto& st = self->state;
+  for (auto m : st.core->members()) {
+    if (m == st.core->self() || !st.monitored.insert(m).second)
+      continue;
+    if (auto ref = st.ctx->dir.lookup(m))
+      ftsr::monitor(self, capability<>{*ref}, caf::actor_cast<caf::actor>(self),
+                    member_failed_atom::value, m);
+  }
+}
+
+void deliver(replica_actor* self, std::vector<group_core::completion> done) {
+  auto& st = self->state;
+  for (auto& c : done) {
+    auto range = st.waiting.equal_range(c.request);
+    for (auto i = range.first; i != range.second; ++i) {
+      if (c.error)
+        i->second.deliver(c.error);
+      else if (c.policy == reply_policy::quorum
+               || c.policy == reply_policy::all)
+        i->second.deliver(c.replies);
+      else
+        i->second.deliver(c.reply);
+    }
+    st.waiting.erase(range.first, range.second);
+  }
+}
+
+caf::error refusal(replica_actor* self) {
+  auto& core = *self->state.core;
+  if (core.quorum_lost())
+    return make_error(errc::no_quorum,
+                      "group " + to_string(self->state.group)
+                        + " lost the majority of its replicas");
+  return make_error(errc::not_primary, std::to_string(core.primary()));
+}
+
+void handle_invoke(replica_actor* self, const invocation& inv,
+                   caf::response_promise rp) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (!core.serving() && !core.quorum_lost()) {
+    st.stash.emplace_back(inv, std::move(rp));
+    return;
+  }
+  if (core.quorum_lost() || !core.is_primary()) {
+    rp.deliver(refusal(self));
+    return;
+  }
+  auto out = core.invoke(inv);
+  switch (out.kind) {
+    case group_core::invoke_outcome::replied:
+      rp.deliver(out.reply);
+      return;
+    case group_core::invoke_outcome::rejected:
+      rp.deliver(out.error);
+      return;
+    case group_core::invoke_outcome::sequenced:
+      st.waiting.emplace(inv.request, std::move(rp));
+      for (auto m : core.others())
+        send_to(self, m, group_order_atom::value, out.entry, core.stable());
+      deliver(self, std::move(out.done));
+      return;
+  }
+}
+
+/// After a view change: answer what the flush completed, re-run the stash.
+void after_install(replica_actor* self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  for (auto i = st.waiting.begin(); i != st.waiting.end();) {
+    if (auto reply = core.delivered_reply(i->first)) {
+      i->second.deliver(*reply);
+      i = st.waiting.erase(i);
+    } else {
+      i->second.deliver(refusal(self));
+      i = st.waiting.erase(i);
+    }
+  }
+  auto stash = std::move(st.stash);
+  for (auto& [inv, rp] : stash)
+    handle_invoke(self, inv, std::move(rp));
+  monitor_members(self);
+}
+
+void lose_quorum(replica_actor* self) {
+  auto& st = self->state;
+  auto err = refusal(self);
+  st.ctx->spans.event({}, "quorum_lost", to_string(st.group));
+  for (auto& [req, rp] : st.waiting)
+    rp.deliver(err);
+  st.waiting.clear();
+  for (auto& [inv, rp] : st.stash)
+    rp.deliver(err);
+  st.stash.clear();
+}
+
+caf::behavior serving(replica_actor* self) {
+  return {
+    [self](group_invoke_atom, const invocation& inv) {
+      auto rp = self->make_response_promise();
+      handle_invoke(self, inv, rp);
+      return rp;
+    },
+    [self](group_order_atom, const log_entry& e, uint64_t stable) {
+      auto& core = *self->state.core;
+      for (auto& a : core.on_order(e, stable))
+        send_to(self, core.primary(), group_ack_atom::value, core.view(),
+                a.seq, core.self(), a.result);
+      monitor_members(self); // a join may have added a member
+    },
+    [self](group_ack_atom, uint64_t view, uint64_t seq, uint64_t from,
+           caf::message& result) {
+      deliver(self, self->state.core->on_ack(from, view, seq,
+                                             std::move(result)));
+    },
+    [self](member_failed_atom, uint64_t member) {
+      auto& st = self->state;
+      auto s = st.core->suspect(member);
+      if (s.quorum_lost) {
+        lose_quorum(self);
+        return;
+      }
+      if (s.coordinate) {
+        st.ctx->spans.event({}, "view_change", to_string(st.group),
+                            "flush for view " + std::to_string(s.new_view));
+        for (auto m : s.survivors)
+          send_to(self, m, group_flush_atom::value, s.new_view, s.survivors);
+      }
+    },
+    [self](group_flush_atom, uint64_t new_view,
+           const std::vector<uint64_t>& survivors) {
+      auto& core = *self->state.core;
+      if (auto f = core.on_flush(new_view, survivors))
+        send_to(self, survivors.front(), group_flushed_atom::value, new_view,
+                core.self(), f->delivered, f->unstable);
+    },
+    [self](group_flushed_atom, uint64_t new_view, uint64_t from,
+           uint64_t delivered, const std::vector<log_entry>& unstable) {
+      auto& core = *self->state.core;
+      group_core::flushed f{delivered, unstable};
+      if (auto m = core.on_flushed(from, new_view, f))
+        for (auto member : m->members)
+          send_to(self, member, group_install_atom::value, m->view,
+                  m->members, m->entries);
+    },
+    [self](group_install_atom, uint64_t view,
+           const std::vector<uint64_t>& members,
+           const std::vector<log_entry>& entries) {
+      auto& st = self->state;
+      st.core->install({view, members, entries});
+      st.ctx->spans.event({}, "view_installed", to_string(st.group),
+                          "view " + std::to_string(view) + ", primary "
+                            + std::to_string(st.core->primary()));
+      after_install(self);
+    },
+    [self](group_join_atom, const capability_ref& newcomer)
+      -> caf::result<caf::unit_t> {
+      auto& st = self->state;
+      auto& core = *st.core;
+      if (!core.serving() || !core.is_primary())
+        return refusal(self);
+      st.ctx->dir.bind(newcomer);
+      auto backups = core.others();
+      auto [entry, transfer] = core.join(newcomer.id);
+      for (auto m : backups)
+        send_to(self, m, group_order_atom::value, entry, core.stable());
+      self->send(st.ctx->dir.resolve(newcomer), group_transfer_atom::value,
+                 st.group, newcomer.id, uint64_t{st.max_sf}, transfer);
+      monitor_members(self);
+      return caf::unit;
+    },
+    [self](group_status_atom) { return self->state.core->status(); },
+  };
+}
+
+void become_serving(replica_actor* self) {
+  // Malformed or unknown messages get sec::unexpected_message, silently.
+  self->set_default_handler(caf::drop);
+  self->become(serving(self));
+}
+
+caf::behavior replica(replica_actor* self, resource_factory factory) {
+  // Group traffic that overtakes the init/transfer waits for it.
+  self->set_default_handler(caf::skip);
+  self->state.ctx = &context_of(self->system());
+  self->state.factory = std::move(factory);
+  auto start = [self](const capability_ref& group, uint64_t me,
+                      uint64_t max_sf, std::vector<uint64_t> members) {
+    auto& st = self->state;
+    st.group = group;
+    st.max_sf = max_sf;
+    for (auto& m : group.members)
+      st.ctx->dir.bind(m);
+    st.core.emplace(me, std::move(members), max_sf, st.factory());
+  };
+  return {
+    // Created as a member of a new group (FT-SR create ... on vms).
+    [self, start](group_init_atom, const capability_ref& group, uint64_t me,
+                  uint64_t max_sf, caf::message& args) {
+      std::vector<uint64_t> members;
+      for (auto& m : group.members)
+        members.push_back(m.id);
+      start(group, me, max_sf, std::move(members));
+      self->state.core->resource().init(args);
+      monitor_members(self);
+      become_serving(self);
+    },
+    // Joining an existing group: state transfer from the primary.
+    [self, start](group_transfer_atom, const capability_ref& group,
+                  uint64_t me, uint64_t max_sf,
+                  const state_transfer& transfer) -> caf::result<void> {
+      start(group, me, max_sf, transfer.members);
+      if (auto err = self->state.core->adopt(transfer))
+        return err;
+      self->state.ctx->spans.event({}, "state_transfer", to_string(group),
+                                   std::to_string(transfer.state.size())
+                                     + " bytes at seq "
+                                     + std::to_string(transfer.delivered));
+      monitor_members(self);
+      become_serving(self);
+      return caf::unit;
+    },
+  };
+}
+
+} // namespace
+
+void add_resource_type(caf::actor_system_config& cfg, const std::string& name,
+                       resource_factory factory) {
+  add_group_types(cfg);
+  cfg.add_actor_type(name, [factory](replica_actor* self) {
+    return replica(self, factory);
+  });
+}
+
+} // namespace ftsr

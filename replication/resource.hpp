@@ -1,0 +1,109 @@
+// Replicated resources: what a user writes to make an actor replicable in a
+// resource group (FT-SR `resource` with `{primary}` restrictors).
+//
+//   struct kv : ftsr::resource<kv> {
+//     std::map<std::string, std::string> data;
+//     caf::behavior operations() override {
+//       return {
+//         [this](put_atom, const std::string& k, const std::string& v) {
+//           data[k] = v; return true; },
+//         ftsr::primary([this](get_atom, const std::string& k) {
+//           return data[k]; }),                 // FT-SR {primary}
+//       };
+//     }
+//     template <class Archive>
+//     void serialize(Archive& ar, unsigned) { ar & data; }
+//   };
+//
+// Contract: operations are deterministic functions of the state and the
+// message (no clocks, no randomness, no I/O), so that every replica that
+// applies the same invocations in the same order reaches the same state
+// and replies. An operation wrapped in ftsr::primary() runs only at the
+// primary; its resulting state is shipped to the backups (primary-backup
+// replication), so it may be non-deterministic. State travels as
+// Boost.Serialization archives (snapshots and state transfer).
+// Not thread-safe: a resource is owned by exactly one replica actor.
+#pragma once
+
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+
+#include "caf/behavior.hpp"
+#include "caf/error.hpp"
+#include "caf/message.hpp"
+
+#include "actors/call.hpp"
+#include "actors/errors.hpp"
+
+namespace ftsr {
+
+/// Type-erased interface of a replicated resource.
+class resource_base {
+public:
+  virtual ~resource_base() = default;
+
+  /// The resource's operations; see the file comment for the contract.
+  virtual caf::behavior operations() = 0;
+
+  /// Called once with the group's creation arguments (FT-SR
+  /// `create res(args)`), before any operation.
+  virtual void init(const caf::message& args) {
+    (void) args;
+  }
+
+  /// Serializes the whole state.
+  virtual std::string snapshot() const = 0;
+
+  /// Replaces the state by a snapshot; errors leave the state unchanged.
+  virtual caf::error restore(const std::string& blob) = 0;
+};
+
+/// CRTP helper: snapshot/restore through `Derived::serialize`
+/// (Boost.Serialization).
+template <class Derived>
+class resource : public resource_base {
+public:
+  std::string snapshot() const override {
+    std::ostringstream os;
+    {
+      boost::archive::binary_oarchive ar{os};
+      ar << static_cast<const Derived&>(*this);
+    }
+    return os.str();
+  }
+
+  caf::error restore(const std::string& blob) override {
+    Derived tmp;
+    try {
+      std::istringstream is{blob};
+      boost::archive::binary_iarchive ar{is};
+      ar >> tmp;
+    } catch (const std::exception& e) {
+      return make_error(errc::invalid_argument,
+                        std::string{"corrupt resource state: "} + e.what());
+    }
+    static_cast<Derived&>(*this) = std::move(tmp);
+    return caf::none;
+  }
+};
+
+namespace detail {
+
+/// Set while a handler wrapped in ftsr::primary() runs.
+bool& primary_op_flag();
+
+} // namespace detail
+
+/// FT-SR `{primary}` restrictor: the wrapped handler runs only at the
+/// primary, which then ships the resulting state to the backups.
+template <class F>
+auto primary(F f) {
+  return detail::run_before(std::move(f),
+                            [] { detail::primary_op_flag() = true; });
+}
+
+} // namespace ftsr

@@ -1,0 +1,213 @@
+// Resource groups across three in-process nodes: creation and its bad
+// input, ordered invocation through the group capability, {primary}
+// operations, group RPC reply counts, failover with flush, joins with state
+// transfer, quorum loss and group monitors.
+#include <gtest/gtest.h>
+
+#include "caf/all.hpp"
+
+#include "actors/call.hpp"
+#include "actors/monitor.hpp"
+#include "apps/node/sample_resources.hpp"
+#include "replication/group.hpp"
+#include "tests/support/in_process_cluster.hpp"
+
+using namespace ftsr;
+using namespace ftsr::sample;
+using namespace std::chrono_literals;
+using ftsr::testing::eventually;
+using group_test = ftsr::testing::in_process_cluster;
+
+namespace {
+
+group_spec kv3() {
+  return {"kv", {"host1", "host2", "host3"}, 1};
+}
+
+template <class T, class... Ts>
+caf::expected<T> ask(node& n, const capability_ref& g, Ts&&... xs) {
+  caf::scoped_actor self{n.system()};
+  caf::expected<T> result{caf::none};
+  ftsr::call(self, capability<>{g}, std::forward<Ts>(xs)...)
+    .receive([&](T& x) { result = std::move(x); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+/// Waits until every live member reports the same digest and state.
+bool converged(node& n, const capability_ref& g, size_t members) {
+  return eventually([&] {
+    auto st = group_members_status(n, g);
+    if (st.size() != members)
+      return false;
+    for (auto& s : st)
+      if (s.digest != st[0].digest || s.state != st[0].state
+          || s.delivered != st[0].delivered || !s.serving)
+        return false;
+    return true;
+  });
+}
+
+} // namespace
+
+TEST_F(group_test, invalid_specs_are_rejected_with_clear_errors) {
+  auto& n = at(0);
+  auto check = [&](group_spec spec, errc code, const std::string& text) {
+    auto g = create_group(n, spec);
+    ASSERT_FALSE(g);
+    EXPECT_TRUE(is(g.error(), code)) << describe(g.error());
+    EXPECT_NE(describe(g.error()).find(text), std::string::npos)
+      << describe(g.error());
+  };
+  check({"kv", {}, 0}, errc::invalid_argument, "N = 0");
+  check({"kv", {"host1", "host2"}, 2}, errc::invalid_argument,
+        "max_sf = 2 must be below N = 2");
+  check({"kv", {"host1", "hostX"}, 1}, errc::unknown_node, "hostX");
+  check({"", {"host1"}, 0}, errc::invalid_argument, "empty type");
+  check({"no_such_resource", {"host1"}, 0}, errc::unknown_actor_type,
+        "no_such_resource");
+}
+
+TEST_F(group_test, ordered_invocations_reach_every_replica) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g) << describe(g.error());
+  EXPECT_EQ(g->members.size(), 3u);
+  for (int i = 0; i < 20; ++i) {
+    auto r = ask<bool>(at(i % 3), *g, put_atom::value, "k" + std::to_string(i),
+                       std::string{"v"});
+    ASSERT_TRUE(r) << describe(r.error());
+  }
+  auto v = ask<std::string>(at(1), *g, get_atom::value, std::string{"k7"});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, "v");
+  EXPECT_TRUE(converged(at(0), *g, 3));
+}
+
+TEST_F(group_test, primary_operation_ships_state_to_backups) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g);
+  auto t = ask<int64_t>(at(2), *g, stamp_atom::value, std::string{"t"});
+  ASSERT_TRUE(t) << describe(t.error());
+  EXPECT_TRUE(converged(at(0), *g, 3));
+  auto v = ask<std::string>(at(0), *g, get_atom::value, std::string{"t"});
+  EXPECT_EQ(*v, std::to_string(*t));
+}
+
+TEST_F(group_test, group_rpc_collates_replies_of_quorum_or_all) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g);
+  caf::scoped_actor self{at(0).system()};
+  for (auto p : {reply_policy::quorum, reply_policy::all}) {
+    ftsr::call(self, capability<>{*g}, append_atom::value, std::string{"a"},
+               std::string{"x"})
+      .replies(p)
+      .receive(
+        [&](std::vector<caf::message>& xs) {
+          EXPECT_EQ(xs.size(), p == reply_policy::all ? 3u : 2u);
+          for (auto& x : xs)
+            EXPECT_EQ(caf::to_string(x), caf::to_string(xs[0]));
+        },
+        [](caf::error& err) { FAIL() << describe(err); });
+  }
+  ftsr::call(self, capability<>{*g}, append_atom::value, std::string{"a"},
+             std::string{"y"})
+    .replies(reply_policy::vote)
+    .receive([](uint64_t len) { EXPECT_EQ(len, 3u); },
+             [](caf::error& err) { FAIL() << describe(err); });
+}
+
+TEST_F(group_test, bad_operation_is_refused_without_state_change) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  ASSERT_TRUE(converged(at(0), *g, 3));
+  auto before = group_members_status(at(0), *g);
+  auto r = ask<bool>(at(0), *g, std::string{"garbage"}, 42);
+  ASSERT_FALSE(r);
+  EXPECT_NE(describe(r.error()).find("not understood"), std::string::npos)
+    << describe(r.error());
+  // A malformed message straight to a replica: refused, nothing changes.
+  caf::scoped_actor self{at(0).system()};
+  self->request(g->members[1].handle, bound, group_status_atom::value, 7)
+    .receive([](group_status&) { FAIL(); }, [](caf::error&) {});
+  auto after = group_members_status(at(0), *g);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].digest, before[i].digest);
+    EXPECT_EQ(after[i].state, before[i].state);
+  }
+}
+
+TEST_F(group_test, primary_failure_installs_new_view_without_losing_calls) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(ask<uint64_t>(at(1), *g, append_atom::value, std::string{"l"},
+                              std::string{"a"}));
+  // Crash the primary (rank 0, on host1).
+  caf::anon_send_exit(g->members[0].handle, caf::exit_reason::kill);
+  auto r = ask<uint64_t>(at(1), *g, append_atom::value, std::string{"l"},
+                         std::string{"b"});
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(*r, 11u);
+  EXPECT_TRUE(converged(at(1), *g, 2));
+  auto st = group_members_status(at(1), *g);
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].primary, g->members[1].id);
+  EXPECT_EQ(st[0].view, 2u);
+}
+
+TEST_F(group_test, join_gets_state_transfer_and_takes_part) {
+  auto g = create_group(at(0), group_spec{"kv", {"host1", "host2"}, 1});
+  ASSERT_TRUE(g);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, "k" + std::to_string(i),
+                          std::string{"v"}));
+  auto joined = add_replica(at(0), *g, "host3");
+  ASSERT_TRUE(joined) << describe(joined.error());
+  ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, std::string{"after"},
+                        std::string{"join"}));
+  auto grown = *g;
+  grown.members.push_back(*joined);
+  EXPECT_TRUE(converged(at(0), grown, 3));
+}
+
+TEST_F(group_test, quorum_loss_refuses_and_fires_group_monitor) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g);
+  caf::scoped_actor self{at(0).system()};
+  ftsr::monitor(self.ptr(), capability<>{*g}, caf::actor_cast<caf::actor>(self),
+                std::string{"group down"});
+  caf::anon_send_exit(g->members[1].handle, caf::exit_reason::kill);
+  ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  caf::anon_send_exit(g->members[2].handle, caf::exit_reason::kill);
+  bool fired = false;
+  self->receive([&](const std::string& s) { fired = s == "group down"; },
+                caf::after(bound) >> [] {});
+  EXPECT_TRUE(fired);
+  auto r = ask<bool>(at(0), *g, put_atom::value, std::string{"k2"},
+                     std::string{"v"});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::fail_stop) || is(r.error(), errc::no_quorum))
+    << describe(r.error());
+  EXPECT_NE(describe(r.error()).find("quorum"), std::string::npos)
+    << describe(r.error());
+}
+
+TEST_F(group_test, bounded_buffer_sample) {
+  auto g = create_group(at(0), group_spec{"bounded_buffer",
+                                          {"host1", "host2", "host3"}, 1},
+                        caf::make_message(uint64_t{2}));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(*ask<uint64_t>(at(0), *g, deposit_atom::value, std::string{"a"}),
+            1u);
+  EXPECT_EQ(*ask<uint64_t>(at(1), *g, deposit_atom::value, std::string{"b"}),
+            2u);
+  auto full = ask<uint64_t>(at(2), *g, deposit_atom::value, std::string{"c"});
+  ASSERT_FALSE(full);
+  EXPECT_NE(describe(full.error()).find("full"), std::string::npos);
+  EXPECT_EQ(*ask<std::string>(at(2), *g, fetch_atom::value), "a");
+  EXPECT_TRUE(converged(at(0), *g, 3));
+}
