@@ -87,10 +87,13 @@ typename Inspector::result_type inspect(Inspector& f, state_transfer& x) {
            x.delivered, x.digest, x.state, x.dedup_requests, x.dedup_replies);
 }
 
-/// (order, log_entry): primary -> backups
+/// (order, vector<log_entry> batch, uint64 stable): primary -> backups
 using group_order_atom = caf::atom_constant<caf::atom("ftsr_gord")>;
-/// (ack, uint64 view, uint64 seq, uint64 member, message result)
+/// (ack, uint64 view, vector<uint64> seqs, uint64 member,
+///  vector<message> results): backup -> primary, one per order batch
 using group_ack_atom = caf::atom_constant<caf::atom("ftsr_gack")>;
+/// Internal: send the batched orders (replica to itself).
+using group_flush_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
 /// (flush, uint64 new_view, vector<uint64> survivors): coordinator -> all
 using group_flush_atom = caf::atom_constant<caf::atom("ftsr_gflsh")>;
 /// (flushed, uint64 new_view, uint64 member, uint64 delivered,

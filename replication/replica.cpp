@@ -26,6 +26,10 @@ struct replica_state {
   /// Invocations that arrived during a view change.
   std::vector<std::pair<invocation, caf::response_promise>> stash;
   std::set<uint64_t> monitored;
+  /// Sequenced entries not yet sent to the backups: invocations arriving
+  /// in one burst travel in one message per backup.
+  std::vector<log_entry> outbox;
+  bool flush_scheduled = false;
 
   static inline const char* name = "ftsr.replica";
 };
@@ -105,11 +109,27 @@ void handle_invoke(replica_actor* self, const invocation& inv,
       return;
     case group_core::invoke_outcome::sequenced:
       st.waiting.emplace(inv.request, std::move(rp));
-      for (auto m : core.others())
-        send_to(self, m, group_order_atom::value, out.entry, core.stable());
+      st.outbox.push_back(std::move(out.entry));
+      if (!st.flush_scheduled) {
+        // Behind the invocations already queued: they join this batch.
+        st.flush_scheduled = true;
+        self->send(self, group_flush_orders_atom::value);
+      }
       deliver(self, std::move(out.done));
       return;
   }
+}
+
+/// Sends the batched entries to every backup, in sequence order.
+void flush_orders(replica_actor* self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (st.outbox.empty())
+    return;
+  auto stable = st.core->stable();
+  for (auto m : st.core->others())
+    send_to(self, m, group_order_atom::value, st.outbox, stable);
+  st.outbox.clear();
 }
 
 /// After a view change: answer what the flush completed, re-run the stash.
@@ -150,17 +170,32 @@ caf::behavior serving(replica_actor* self) {
       handle_invoke(self, inv, rp);
       return rp;
     },
-    [self](group_order_atom, const log_entry& e, uint64_t stable) {
+    [self](group_flush_orders_atom) { flush_orders(self); },
+    [self](group_order_atom, const std::vector<log_entry>& entries,
+           uint64_t stable) {
       auto& core = *self->state.core;
-      for (auto& a : core.on_order(e, stable))
+      std::vector<uint64_t> seqs;
+      std::vector<caf::message> results;
+      for (auto& e : entries)
+        for (auto& a : core.on_order(e, stable)) {
+          seqs.push_back(a.seq);
+          results.push_back(std::move(a.result));
+        }
+      if (!seqs.empty())
         send_to(self, core.primary(), group_ack_atom::value, core.view(),
-                a.seq, core.self(), a.result);
+                seqs, core.self(), results);
       monitor_members(self); // a join may have added a member
     },
-    [self](group_ack_atom, uint64_t view, uint64_t seq, uint64_t from,
-           caf::message& result) {
-      deliver(self, self->state.core->on_ack(from, view, seq,
-                                             std::move(result)));
+    [self](group_ack_atom, uint64_t view, const std::vector<uint64_t>& seqs,
+           uint64_t from, std::vector<caf::message>& results) {
+      if (seqs.size() != results.size())
+        return; // malformed: ignore
+      std::vector<group_core::completion> done;
+      for (size_t i = 0; i < seqs.size(); ++i)
+        for (auto& c : self->state.core->on_ack(from, view, seqs[i],
+                                                std::move(results[i])))
+          done.push_back(std::move(c));
+      deliver(self, std::move(done));
     },
     [self](member_failed_atom, uint64_t member) {
       auto& st = self->state;
@@ -209,10 +244,12 @@ caf::behavior serving(replica_actor* self) {
       if (!core.serving() || !core.is_primary())
         return refusal(self);
       st.ctx->dir.bind(newcomer);
+      flush_orders(self); // earlier entries go first
       auto backups = core.others();
       auto [entry, transfer] = core.join(newcomer.id);
       for (auto m : backups)
-        send_to(self, m, group_order_atom::value, entry, core.stable());
+        send_to(self, m, group_order_atom::value,
+                std::vector<log_entry>{entry}, core.stable());
       self->send(st.ctx->dir.resolve(newcomer), group_transfer_atom::value,
                  st.group, newcomer.id, uint64_t{st.max_sf}, transfer);
       monitor_members(self);

@@ -41,6 +41,7 @@
 #include "actors/errors.hpp"
 #include "actors/monitor.hpp"
 #include "actors/protocol.hpp"
+#include "apps/bench/latency.hpp"
 #include "apps/node/local_cluster.hpp"
 #include "apps/node/sample_actors.hpp"
 
@@ -59,30 +60,11 @@ double ms_since(clock_type::time_point t0, clock_type::time_point t1) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count();
 }
 
-struct stats {
-  double median = 0, p99 = 0, min = 0, max = 0;
-};
-
-stats summarize(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  stats s;
-  auto n = xs.size();
-  if (n == 0)
-    return s;
-  s.median = n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-  // Nearest rank: the ceil(0.99 n)-th smallest sample.
-  auto rank = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(n)));
-  s.p99 = xs[std::max<size_t>(rank, 1) - 1];
-  s.min = xs.front();
-  s.max = xs.back();
-  return s;
-}
-
 void print_stats(const char* what, const std::vector<double>& xs) {
-  auto s = summarize(xs);
+  auto s = bench::summarize(xs);
   std::printf("%-34s n=%-3zu median=%8.2f ms  p99=%8.2f ms  min=%8.2f ms  "
               "max=%8.2f ms\n",
-              what, xs.size(), s.median, s.p99, s.min, s.max);
+              what, xs.size(), s.p50_ms, s.p99_ms, s.min_ms, s.max_ms);
 }
 
 std::vector<member_status> view_of(caf::scoped_actor& self,

@@ -106,9 +106,10 @@ local_cluster::~local_cluster() {
 
 void local_cluster::start(const std::string& name) {
   procs_.erase(name);
-  auto proc = child_process::start({opts_.node_bin, "--config", config_path_,
-                                    "--name", name},
-                                   log_of(name));
+  std::vector<std::string> argv{opts_.node_bin, "--config", config_path_,
+                                "--name", name};
+  argv.insert(argv.end(), opts_.node_args.begin(), opts_.node_args.end());
+  auto proc = child_process::start(std::move(argv), log_of(name));
   if (!proc)
     throw std::runtime_error("cannot start ftsr-node " + name);
   procs_.emplace(name, std::move(*proc));

@@ -35,6 +35,8 @@ struct local_cluster_options {
   /// nodes on ephemeral ports and the timing below is written.
   std::string config_path;
   size_t nodes = 3;
+  /// Extra command-line arguments of every ftsr-node (e.g. --threads 1).
+  std::vector<std::string> node_args;
   int heartbeat_ms = 100;
   int timeout_ms = 500;
 };

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench/latency.hpp"
+
 namespace ftsr::bench::zk {
 
 class ensemble;
@@ -80,13 +82,9 @@ struct load_options {
   std::chrono::milliseconds stall_nudge{20};
 };
 
-struct latency_summary {
-  size_t n = 0;
-  double p50_ms = 0, p99_ms = 0, mean_ms = 0, min_ms = 0, max_ms = 0;
-};
+using ftsr::bench::latency_summary;
+using ftsr::bench::summarize;
 
-/// Nearest-rank p50/p99 (ceil(q n)-th smallest), mean, min, max.
-latency_summary summarize(std::vector<double> samples_ms);
 
 struct load_result {
   size_t ok = 0;
