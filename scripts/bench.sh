@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (not part of the test suite): installs what the
-# ZooKeeper peer needs on top of install-deps.sh, builds, and runs
+# ZooKeeper peer needs, builds (scripts/build.sh), and runs
 #   call      ftsr call vs raw CAF request      (apps/bench/ftsr-bench-call)
 #   failover  kill -9 / SIGSTOP -> monitor      (apps/bench/ftsr-bench-failover)
 #   group     ftsr group vs ZooKeeper ensemble  (apps/bench/ftsr-bench-group)
@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
 shift || true
-bash scripts/install-deps.sh
 zk_packages=(zookeeper libzookeeper-mt-dev default-jre-headless)
 missing=()
 for pkg in "${zk_packages[@]}"; do
@@ -21,10 +20,7 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     --no-install-recommends "${missing[@]}" > /dev/null
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-jobs=$(( $(nproc) < 2 ? $(nproc) : 2 ))
-cmake --build build -j "$jobs" --target ftsr-bench-call ftsr-bench-failover \
-  ftsr-bench-group
+bash scripts/build.sh ftsr-bench-call ftsr-bench-failover ftsr-bench-group
 case "$which" in
   call) ./build/apps/bench/ftsr-bench-call "$@" ;;
   failover) ./build/apps/bench/ftsr-bench-failover "$@" ;;

@@ -7,14 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/install-deps.sh
-
-jobs=$(nproc 2> /dev/null || echo 1)
-if ((jobs > 2)); then jobs=2; fi
-
-cmake -S . -B build -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
-  > /dev/null
-make -C build -j"$jobs" --no-print-directory ftsr-demo ftsr-node
+bash scripts/build.sh ftsr-demo ftsr-node
 
 exec build/apps/demo/ftsr-demo --config config/local-3.toml \
   --node-bin build/apps/node/ftsr-node "$@"

@@ -6,14 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/install-deps.sh
-
-jobs=$(nproc 2> /dev/null || echo 1)
-if ((jobs > 2)); then jobs=2; fi
-
-cmake -S . -B build -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
-  > /dev/null
-make -C build -j"$jobs" --no-print-directory
+bash scripts/build.sh
 
 cd build
 exec ctest --output-on-failure "$@"
