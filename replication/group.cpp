@@ -14,6 +14,7 @@ void add_group_types(caf::actor_system_config& cfg) {
     .add_message_type<std::vector<log_entry>>("std::vector<ftsr::log_entry>")
     .add_message_type<std::vector<uint64_t>>("std::vector<uint64_t>")
     .add_message_type<group_status>("ftsr::group_status")
+    .add_message_type<group_mode>("ftsr::group_mode")
     .add_message_type<state_transfer>("ftsr::state_transfer");
 }
 
@@ -58,7 +59,7 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
   caf::error failure;
   for (auto& m : group.members)
     self->request(m.handle, timeout, group_init_atom::value, group, m.id,
-                  uint64_t{spec.max_sf}, args)
+                  uint64_t{spec.max_sf}, spec.mode, args)
       .receive([] {}, [&](caf::error& err) { failure = err; });
   if (failure) {
     for (auto& m : group.members)

@@ -22,6 +22,17 @@
 namespace ftsr {
 
 struct group_spec {
+  group_spec() = default;
+
+  group_spec(std::string type, std::vector<std::string> nodes,
+             size_t max_sf = 1, group_mode mode = {})
+    : type(std::move(type)),
+      nodes(std::move(nodes)),
+      max_sf(max_sf),
+      mode(mode) {
+    // nop
+  }
+
   /// Resource type registered with add_resource_type on the nodes.
   std::string type;
   /// One replica per entry, in rank order (the first is the first primary).
@@ -29,6 +40,8 @@ struct group_spec {
   /// Simultaneous failures tolerated: an invocation is answered once
   /// max_sf backups hold it. Must be < nodes.size().
   size_t max_sf = 1;
+  /// Primary sequencer (default) or active replication, optional voting.
+  group_mode mode = {};
 };
 
 /// Checks a spec against the cluster: errc::invalid_argument or

@@ -28,10 +28,12 @@ bool& detail::primary_op_flag() {
 }
 
 group_core::group_core(uint64_t self, std::vector<uint64_t> members,
-                       size_t max_sf, std::unique_ptr<resource_base> res)
+                       size_t max_sf, std::unique_ptr<resource_base> res,
+                       group_mode mode)
   : self_(self),
     members_(std::move(members)),
     max_sf_(max_sf),
+    mode_(mode),
     res_(std::move(res)),
     ops_(res_->operations()),
     digest_(14695981039346656037ull) {
@@ -116,12 +118,15 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
   e.seq = next_seq_;
   e.view = view_;
   e.request = inv.request;
-  e.replies = inv.replies;
+  e.replies = inv.replies == reply_policy::first && mode_.vote
+                ? reply_policy::vote
+                : inv.replies;
   // Run the operation first: a {primary} operation ships state instead.
   auto payload = inv.payload;
   detail::primary_op_flag() = false;
   auto res = ops_(payload);
-  bool primary_only = detail::primary_op_flag();
+  // Active replication: every replica executes, {primary} or not.
+  bool primary_only = detail::primary_op_flag() && !mode_.active;
   detail::primary_op_flag() = false;
   if (!res) {
     // Deterministic: no replica would understand it; nothing is ordered.

@@ -78,7 +78,9 @@ public:
   };
 
   group_core(uint64_t self, std::vector<uint64_t> members, size_t max_sf,
-             std::unique_ptr<resource_base> res);
+             std::unique_ptr<resource_base> res, group_mode mode = {});
+
+  const group_mode& mode() const noexcept { return mode_; }
 
   // -- observers --------------------------------------------------------------
 
@@ -167,6 +169,7 @@ private:
   uint64_t self_;
   std::vector<uint64_t> members_;
   size_t max_sf_;
+  group_mode mode_;
   std::unique_ptr<resource_base> res_;
   caf::behavior ops_;
   phase phase_ = phase::normal;

@@ -20,6 +20,22 @@ class actor_system_config;
 
 namespace ftsr {
 
+/// How a group replicates (FT-SR's implementation choices).
+struct group_mode {
+  /// Active replication: every replica executes every operation ({primary}
+  /// annotations are ignored). Otherwise primary sequencer, where {primary}
+  /// operations run at the primary only and ship their state.
+  bool active = false;
+  /// Answer with the reply a majority of the replicas agree on (voting)
+  /// instead of the primary's reply.
+  bool vote = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_mode& x) {
+  return f(caf::meta::type_name("ftsr::group_mode"), x.active, x.vote);
+}
+
 enum class entry_kind : uint8_t {
   invocation,   // every replica applies `payload`
   state_update, // a {primary} operation: backups install `state`
@@ -101,7 +117,8 @@ using group_flush_atom = caf::atom_constant<caf::atom("ftsr_gflsh")>;
 using group_flushed_atom = caf::atom_constant<caf::atom("ftsr_gfld")>;
 /// (install, uint64 view, vector<uint64> members, vector<log_entry>)
 using group_install_atom = caf::atom_constant<caf::atom("ftsr_ginst")>;
-/// (init, capability_ref group, uint64 max_sf, message args)
+/// (init, capability_ref group, uint64 me, uint64 max_sf, group_mode,
+///  message args)
 using group_init_atom = caf::atom_constant<caf::atom("ftsr_ginit")>;
 /// (member_failed, uint64 member): monitor handler inside a replica
 using member_failed_atom = caf::atom_constant<caf::atom("ftsr_gmf")>;
@@ -109,7 +126,8 @@ using member_failed_atom = caf::atom_constant<caf::atom("ftsr_gmf")>;
 using group_status_atom = caf::atom_constant<caf::atom("ftsr_gstat")>;
 /// (join, capability_ref newcomer): to the primary -> unit once joined
 using group_join_atom = caf::atom_constant<caf::atom("ftsr_gjoin")>;
-/// (transfer, capability_ref group, state_transfer): primary -> newcomer
+/// (transfer, capability_ref group, uint64 me, uint64 max_sf, group_mode,
+///  state_transfer): primary -> newcomer
 using group_transfer_atom = caf::atom_constant<caf::atom("ftsr_gxfer")>;
 
 /// Registers the group protocol types with CAF.

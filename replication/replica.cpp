@@ -20,6 +20,7 @@ struct replica_state {
   resource_factory factory;
   capability_ref group;
   size_t max_sf = 0;
+  group_mode mode;
   std::optional<group_core> core;
   /// Clients waiting for sequenced invocations, by request id.
   std::multimap<uint64_t, caf::response_promise> waiting;
@@ -251,7 +252,8 @@ caf::behavior serving(replica_actor* self) {
         send_to(self, m, group_order_atom::value,
                 std::vector<log_entry>{entry}, core.stable());
       self->send(st.ctx->dir.resolve(newcomer), group_transfer_atom::value,
-                 st.group, newcomer.id, uint64_t{st.max_sf}, transfer);
+                 st.group, newcomer.id, uint64_t{st.max_sf}, st.mode,
+                 transfer);
       monitor_members(self);
       return caf::unit;
     },
@@ -271,31 +273,34 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
   self->state.ctx = &context_of(self->system());
   self->state.factory = std::move(factory);
   auto start = [self](const capability_ref& group, uint64_t me,
-                      uint64_t max_sf, std::vector<uint64_t> members) {
+                      uint64_t max_sf, group_mode mode,
+                      std::vector<uint64_t> members) {
     auto& st = self->state;
     st.group = group;
     st.max_sf = max_sf;
+    st.mode = mode;
     for (auto& m : group.members)
       st.ctx->dir.bind(m);
-    st.core.emplace(me, std::move(members), max_sf, st.factory());
+    st.core.emplace(me, std::move(members), max_sf, st.factory(), mode);
   };
   return {
     // Created as a member of a new group (FT-SR create ... on vms).
     [self, start](group_init_atom, const capability_ref& group, uint64_t me,
-                  uint64_t max_sf, caf::message& args) {
+                  uint64_t max_sf, const group_mode& mode,
+                  caf::message& args) {
       std::vector<uint64_t> members;
       for (auto& m : group.members)
         members.push_back(m.id);
-      start(group, me, max_sf, std::move(members));
+      start(group, me, max_sf, mode, std::move(members));
       self->state.core->resource().init(args);
       monitor_members(self);
       become_serving(self);
     },
     // Joining an existing group: state transfer from the primary.
     [self, start](group_transfer_atom, const capability_ref& group,
-                  uint64_t me, uint64_t max_sf,
+                  uint64_t me, uint64_t max_sf, const group_mode& mode,
                   const state_transfer& transfer) -> caf::result<void> {
-      start(group, me, max_sf, transfer.members);
+      start(group, me, max_sf, mode, transfer.members);
       if (auto err = self->state.core->adopt(transfer))
         return err;
       self->state.ctx->spans.event({}, "state_transfer", to_string(group),

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <map>
 #include <mutex>
 #include <set>
@@ -165,4 +166,42 @@ TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
     for (auto& tok : l.acked_tokens(k))
       EXPECT_EQ(applied.count(tok), 1u) << "acknowledged token lost: " << tok;
   }
+}
+
+// No split brain: with the primary and a backup frozen (SIGSTOP), the last
+// replica refuses invocations instead of serving alone; when the frozen
+// nodes resume they fence themselves instead of acting as the old view.
+TEST(group_system, majority_frozen_means_refusal_not_split_brain) {
+  local_cluster c{cluster_options()};
+  auto& client = c.client();
+  auto g = create_group(client, {"kv", {"host1", "host2", "host3"}, 1});
+  ASSERT_TRUE(g) << describe(g.error());
+  caf::scoped_actor self{client.system()};
+  auto put = [&](const std::string& k) {
+    caf::error result;
+    ftsr::call(self, capability<>{*g}, put_atom::value, k, std::string{"v"})
+      .receive([](bool) {}, [&](caf::error& err) { result = err; });
+    return result;
+  };
+  ASSERT_FALSE(put("before"));
+  ASSERT_TRUE(c.process("host1").signal(SIGSTOP));
+  ASSERT_TRUE(c.process("host2").signal(SIGSTOP));
+  ASSERT_TRUE(client.await_failed("host1"));
+  ASSERT_TRUE(client.await_failed("host2"));
+  auto err = put("during");
+  ASSERT_TRUE(err) << "a minority replica served a write";
+  EXPECT_NE(describe(err).find("quorum"), std::string::npos) << describe(err);
+  // The survivor reports that it stopped serving.
+  ASSERT_TRUE(eventually([&] {
+    auto st = group_members_status(client, *g);
+    return !st.empty() && !st.front().serving;
+  }));
+  ASSERT_TRUE(c.process("host1").signal(SIGCONT));
+  ASSERT_TRUE(c.process("host2").signal(SIGCONT));
+  for (auto name : {"host1", "host2"}) {
+    auto rc = c.process(name).wait_for(std::chrono::seconds(10));
+    ASSERT_TRUE(rc.has_value()) << name << " kept running after SIGCONT";
+    EXPECT_EQ(*rc, 3) << name;
+  }
+  EXPECT_TRUE(put("after"));
 }

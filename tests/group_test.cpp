@@ -211,3 +211,23 @@ TEST_F(group_test, bounded_buffer_sample) {
   EXPECT_EQ(*ask<std::string>(at(2), *g, fetch_atom::value), "a");
   EXPECT_TRUE(converged(at(0), *g, 3));
 }
+
+TEST_F(group_test, active_replication_with_voting) {
+  group_mode mode;
+  mode.active = true;
+  mode.vote = true;
+  auto g = create_group(at(0), group_spec{"kv", {"host1", "host2", "host3"},
+                                          1, mode});
+  ASSERT_TRUE(g) << describe(g.error());
+  // Voting: a plain call is answered with the majority's reply.
+  EXPECT_EQ(*ask<uint64_t>(at(1), *g, append_atom::value, std::string{"a"},
+                           std::string{"xy"}),
+            2u);
+  // Active: even a {primary} operation runs at every replica. This one
+  // reads each replica's clock: voting exposes the non-determinism with a
+  // clear error instead of answering with one replica's value.
+  auto t = ask<int64_t>(at(0), *g, stamp_atom::value, std::string{"t"});
+  ASSERT_FALSE(t);
+  EXPECT_NE(describe(t.error()).find("no majority"), std::string::npos)
+    << describe(t.error());
+}
