@@ -1,6 +1,8 @@
 // Directory bindings and exactly-once failure notification.
 #include "actors/directory.hpp"
 
+#include <algorithm>
+
 #include "caf/mailbox_element.hpp"
 
 #include "actors/errors.hpp"
@@ -54,13 +56,19 @@ void directory::fail_groups_without_quorum(uint64_t member,
     return;
   for (auto gid : i->second) {
     auto& g = entries_.at(gid);
+    // Members that left (destroyed) shrink the group; failed ones count
+    // against its quorum.
     size_t failed = 0;
-    for (auto& m : g.ref.members)
-      if (entries_.at(m.id).st != state::alive)
+    size_t n = 0;
+    for (auto& m : g.ref.members) {
+      auto st = entries_.at(m.id).st;
+      if (st != state::destroyed)
+        ++n;
+      if (st == state::failed)
         ++failed;
-    auto n = g.ref.members.size();
+    }
     // Same rule as the replicas: a group serves while a majority lives.
-    if (n - failed < n / 2 + 1)
+    if (n == 0 || n - failed < n / 2 + 1)
       fail(g, state::failed,
            "quorum lost: " + std::to_string(failed) + " of "
              + std::to_string(n) + " replicas failed",
@@ -84,13 +92,29 @@ caf::error directory::error_of(const entry& e) const {
 
 void directory::bind(const capability_ref& ref) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto& e = ensure(ref);
-  // A newer incarnation rebinds; an older one never overrides.
-  if (ref.incarnation > e.ref.incarnation || ref.node != e.ref.node) {
-    if (e.st == state::alive) {
-      e.ref = ref;
+  auto id = ref.id;
+  ensure(ref);
+  if (ref.is_group()) {
+    // A resized group: index its new members (ensure may rehash, so look
+    // the group up again afterwards).
+    for (auto& m : ref.members) {
+      ensure(m);
+      auto& groups = groups_of_[m.id];
+      if (std::find(groups.begin(), groups.end(), id) == groups.end())
+        groups.push_back(id);
     }
+    auto& g = entries_.at(id);
+    if (g.st == state::alive) {
+      g.ref.members = ref.members;
+      g.ref.handle = ref.handle;
+    }
+    return;
   }
+  auto& e = entries_.at(id);
+  // A newer incarnation rebinds; an older one never overrides.
+  if ((ref.incarnation > e.ref.incarnation || ref.node != e.ref.node)
+      && e.st == state::alive)
+    e.ref = ref;
 }
 
 std::optional<capability_ref> directory::lookup(uint64_t id) const {

@@ -277,7 +277,9 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
     auto ref = std::move(i->second);
     st.local_actors.erase(i);
     auto d = st.destroying.find(ref.id);
-    bool destroyed = d != st.destroying.end();
+    // Destroyed on request, or it ended itself as destroyed (e.g. a replica
+    // that left its group).
+    bool destroyed = d != st.destroying.end() || is(dm.reason, errc::destroyed);
     auto reason = destroyed ? std::string{"destroyed"}
                             : "terminated: " + self->system().render(dm.reason);
     auto tc = ctx.spans.event({}, destroyed ? "destroyed" : "actor_failed",
@@ -285,7 +287,7 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
     ctx.dir.actor_failed(ref.id, reason, destroyed, tc);
     broadcast(self, actor_down_atom::value, ctx.self, ref.id, reason,
               destroyed, tc);
-    if (destroyed) {
+    if (d != st.destroying.end()) {
       for (auto& rp : d->second)
         rp.deliver(caf::unit);
       st.destroying.erase(d);

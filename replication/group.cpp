@@ -1,7 +1,9 @@
 // Group creation, joins and status queries.
 #include "replication/group.hpp"
 
+#include <algorithm>
 #include <set>
+#include <thread>
 
 #include "caf/all.hpp"
 
@@ -109,6 +111,81 @@ caf::expected<capability_ref> add_replica(node& n, const capability_ref& group,
   }
   n.destroy(*ref);
   return failure;
+}
+
+} // namespace ftsr
+
+namespace ftsr {
+
+caf::expected<capability_ref> resize_group(node& n,
+                                           const capability_ref& group,
+                                           const std::vector<std::string>& nodes,
+                                           std::chrono::milliseconds timeout) {
+  auto& ctx = n.context();
+  if (nodes.empty())
+    return make_error(errc::invalid_argument,
+                      "resize_group: N = 0 replicas (need at least 1)");
+  for (auto& on : nodes)
+    if (ctx.cluster.find(on) == nullptr)
+      return make_error(errc::unknown_node,
+                        "resize_group: node '" + on
+                          + "' is not part of cluster '" + ctx.cluster.name
+                          + "'");
+  if (auto err = ctx.dir.failure_of(group))
+    return err;
+  auto current = group;
+  auto live = [&] {
+    std::vector<capability_ref> result;
+    for (auto& m : current.members)
+      if (!ctx.dir.failure_of(m))
+        result.push_back(m);
+    return result;
+  };
+  current.members = live();
+  // Grow first, so that shrinking never drops below the new size.
+  for (auto& on : nodes) {
+    auto hosted = std::any_of(current.members.begin(), current.members.end(),
+                              [&](auto& m) { return m.node == on; });
+    if (hosted)
+      continue;
+    auto joined = add_replica(n, current, on, timeout);
+    if (!joined)
+      return joined.error();
+    current.members.push_back(std::move(*joined));
+  }
+  caf::scoped_actor self{n.system()};
+  auto keep = [&](const capability_ref& m) {
+    return std::find(nodes.begin(), nodes.end(), m.node) != nodes.end();
+  };
+  for (auto& m : std::vector<capability_ref>{current.members}) {
+    if (keep(m))
+      continue;
+    caf::error failure = make_error(errc::fail_stop, "no live primary");
+    for (auto& asked : current.members) {
+      if (ctx.dir.failure_of(asked))
+        continue;
+      self->request(ctx.dir.resolve(asked), timeout, group_leave_atom::value,
+                    m.id)
+        .receive([&] { failure = caf::none; },
+                 [&](caf::error& err) { failure = err; });
+      if (!failure || !is(failure, errc::not_primary))
+        break;
+    }
+    if (failure)
+      return failure;
+    // Wait (bounded) until the leaver is gone before the next leave.
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ctx.dir.failure_of(m)) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        return make_error(errc::timeout, "member " + to_string(m)
+                                           + " did not leave in time");
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    }
+    current.members = live();
+  }
+  current.handle = current.members.front().handle;
+  ctx.dir.bind(current);
+  return current;
 }
 
 } // namespace ftsr

@@ -61,6 +61,18 @@ caf::expected<capability_ref>
 add_replica(node& n, const capability_ref& group, const std::string& on,
             std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+/// FT-SR `restart` of a group with a different number of replicas, while
+/// it serves: replicas join on the nodes of `nodes` that host none (state
+/// transfer), then members on nodes not in `nodes` leave one by one, each
+/// leave an ordered view change (unlike a failure, a leave keeps the
+/// quorum). Returns the group capability with the new member list, bound
+/// in this node's directory; holders of the old capability are served as
+/// long as one of its members remains.
+caf::expected<capability_ref>
+resize_group(node& n, const capability_ref& group,
+             const std::vector<std::string>& nodes,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 /// Status of every live member of the group (tests, dashboard).
 std::vector<group_status>
 group_members_status(node& n, const capability_ref& group,

@@ -94,6 +94,14 @@ caf::message group_core::apply(const log_entry& e) {
     case entry_kind::view_change:
       members_ = e.members;
       view_ = e.view + 1;
+      // A backup that becomes primary continues the sequence.
+      next_seq_ = std::max(next_seq_, e.seq + 1);
+      // A member that left may have been suspected (its termination can
+      // overtake the leave entry): the view change settles that suspicion.
+      for (auto i = suspects_.begin(); i != suspects_.end();)
+        i = is_listed(*i) ? std::next(i) : suspects_.erase(i);
+      if (phase_ == phase::flushing && suspects_.empty())
+        phase_ = phase::normal;
       break;
   }
   remember(e.request, reply);
@@ -232,7 +240,10 @@ std::vector<group_core::completion> group_core::complete_ready() {
 std::vector<group_core::completion>
 group_core::on_ack(uint64_t from, uint64_t view, uint64_t seq,
                    caf::message result) {
-  if (view != view_ || !is_primary())
+  // Acks from before the last flush are void (pending_ was reset there);
+  // acks from before a join or leave are not: those view changes are
+  // ordinary entries and the acknowledged entries stay pending across them.
+  if (view < installed_view_ || !is_primary())
     return {};
   auto& upto = acked_upto_[from];
   upto = std::max(upto, seq);
@@ -280,6 +291,16 @@ std::vector<group_core::ack> group_core::on_order(const log_entry& e,
   std::vector<ack> acks;
   if (e.view < view_ || phase_ == phase::no_quorum)
     return acks; // from a primary of an older view: superseded by a flush
+  // After answering a flush, an order of the current view can only come
+  // from a failed primary (a live primary coordinates the flush itself and
+  // sends its orders before its flush, on the same FIFO channel); it may
+  // still be in flight when the flush of another coordinator overtakes it.
+  // Delivering it would add an entry the flushed reply did not report: the
+  // install would not deliver it elsewhere and the new primary would reuse
+  // its sequence number for another request (divergence). The install
+  // brings every entry that any survivor reported.
+  if (flush_answered_)
+    return acks;
   if (e.seq <= delivered_) {
     acks.push_back({e.seq, {}}); // duplicate: re-acknowledge
     return acks;
@@ -305,7 +326,9 @@ group_core::suspicion group_core::suspect(uint64_t member) {
     return out;
   }
   phase_ = phase::flushing;
-  out.new_view = std::max(view_, flush_view_) + 1;
+  // Above every flush this member answered: a failed coordinator's view
+  // may already be installed at some survivors (see flush_seen_).
+  out.new_view = std::max({view_, flush_view_, flush_seen_}) + 1;
   out.coordinate = out.survivors.front() == self_;
   if (out.coordinate) {
     flush_view_ = out.new_view;
@@ -317,9 +340,12 @@ group_core::suspicion group_core::suspect(uint64_t member) {
 
 std::optional<group_core::flushed>
 group_core::on_flush(uint64_t new_view, const std::vector<uint64_t>&) {
-  if (new_view <= view_ || phase_ == phase::no_quorum)
+  if (new_view <= view_ || new_view < flush_seen_
+      || phase_ == phase::no_quorum)
     return std::nullopt;
   phase_ = phase::flushing;
+  flush_answered_ = true;
+  flush_seen_ = new_view;
   flushed f;
   f.delivered = delivered_;
   for (auto& [seq, e] : log_)
@@ -350,27 +376,42 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
 }
 
 void group_core::install(const install_msg& m) {
-  if (m.view <= view_ || phase_ == phase::no_quorum)
+  // m.view < flush_seen_: the install of a coordinator that failed, still
+  // in flight after this member answered the flush of its successor (which
+  // reported everything this member delivered). Installing it would let
+  // this member deliver the failed coordinator's later orders unreported.
+  if (m.view <= view_ || m.view < flush_seen_ || phase_ == phase::no_quorum)
     return;
+  // A view with a member this replica knows failed comes from a coordinator
+  // that did not know it yet, or failed itself (its install still in
+  // flight): installing it would forget the suspicion (the monitor notifies
+  // only once), and this member could then coordinate a flush waiting for
+  // the failed member forever. The failure is certain to cause another
+  // flush, to a higher view without it; until then, stay flushing.
+  for (auto member : m.members)
+    if (suspects_.count(member) > 0)
+      return;
   for (auto& e : m.entries)
     if (e.seq > delivered_)
       out_of_order_.emplace(e.seq, e);
   deliver_buffered(nullptr);
   out_of_order_.clear();
-  // The view change itself is an ordered event in every member's log.
-  log_entry vc;
-  vc.seq = 0;
-  vc.view = m.view;
-  vc.kind = entry_kind::view_change;
-  vc.members = m.members;
-  mix_digest(vc);
+  // The installed view is not mixed into the digest (it used to be, as a
+  // seq-0 view_change entry): a member can miss the install of a view whose
+  // coordinator failed after reaching only some members, and then receives
+  // that view's entries through the next install. Its delivery log is the
+  // same, but with the skipped view mixed in at different places the
+  // members of one view would report different digests forever (status()
+  // consumers compare digests). view() and members() tell views apart.
   members_ = m.members;
   view_ = m.view;
+  installed_view_ = m.view;
   next_seq_ = delivered_ + 1;
   pending_.clear();
   acked_upto_.clear();
   suspects_.clear();
   flush_replies_.clear();
+  flush_answered_ = false;
   phase_ = phase::normal;
 }
 
@@ -397,12 +438,37 @@ std::pair<log_entry, state_transfer> group_core::join(uint64_t newcomer) {
   return {e, st};
 }
 
+std::optional<log_entry> group_core::leave(uint64_t member) {
+  auto i = std::find(members_.begin(), members_.end(), member);
+  if (i == members_.end() || members_.size() == 1)
+    return std::nullopt;
+  log_entry e;
+  e.seq = next_seq_++;
+  e.view = view_;
+  e.kind = entry_kind::view_change;
+  e.members = members_;
+  e.members.erase(e.members.begin() + (i - members_.begin()));
+  apply(e);
+  if (is_primary())
+    pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
+  return e;
+}
+
+bool group_core::is_listed(uint64_t member) const {
+  return std::find(members_.begin(), members_.end(), member) != members_.end();
+}
+
+bool group_core::is_member() const {
+  return is_listed(self_);
+}
+
 caf::error group_core::adopt(const state_transfer& st) {
   if (st.dedup_requests.size() != st.dedup_replies.size())
     return make_error(errc::invalid_argument, "malformed state transfer");
   if (auto err = res_->restore(st.state))
     return err;
   view_ = st.view;
+  installed_view_ = st.view;
   members_ = st.members;
   delivered_ = st.delivered;
   next_seq_ = delivered_ + 1;

@@ -144,6 +144,15 @@ public:
   /// join entry, so the newcomer misses nothing ordered later).
   std::pair<log_entry, state_transfer> join(uint64_t newcomer);
 
+  /// Primary: orders the graceful leave of `member` (a member that is
+  /// leaving, unlike a failed one, keeps the quorum: the view shrinks by
+  /// agreement). Returns the entry to send to the other members; nullopt if
+  /// `member` is unknown or the last one.
+  std::optional<log_entry> leave(uint64_t member);
+
+  /// True while this replica is a member of its current view.
+  bool is_member() const;
+
   /// Newcomer: starts from a transferred state.
   caf::error adopt(const state_transfer& st);
 
@@ -158,6 +167,7 @@ private:
   };
 
   caf::message apply(const log_entry& e);
+  bool is_listed(uint64_t member) const;
   void remember(uint64_t request, const caf::message& reply);
   void mix_digest(const log_entry& e);
   size_t needed_acks(reply_policy p) const;
@@ -174,6 +184,8 @@ private:
   caf::behavior ops_;
   phase phase_ = phase::normal;
   uint64_t view_ = 1;
+  /// View installed by the last flush (or the initial or adopted one).
+  uint64_t installed_view_ = 1;
   uint64_t next_seq_ = 1;
   uint64_t delivered_ = 0;
   uint64_t digest_ = 0;
@@ -183,6 +195,15 @@ private:
   std::map<uint64_t, log_entry> out_of_order_;
   std::map<uint64_t, pending> pending_;
   std::map<uint64_t, uint64_t> acked_upto_; // primary: by backup
+  // Set once this member answered a flush, until the next install: from
+  // then on it must not deliver anything its flushed reply did not report.
+  bool flush_answered_ = false;
+  // Highest view of a flush this member answered. A coordinator can fail
+  // after its install reached only some members; the next coordinator must
+  // propose a higher view (members that installed the failed coordinator's
+  // view refuse flushes for views they have), and a member must ignore the
+  // failed coordinator's install arriving after it answered a newer flush.
+  uint64_t flush_seen_ = 0;
   // Flush bookkeeping (coordinator).
   uint64_t flush_view_ = 0;
   std::vector<uint64_t> flush_members_;

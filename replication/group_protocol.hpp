@@ -78,12 +78,15 @@ struct group_status {
   uint64_t digest = 0;    // hash over the delivery log (seq, kind, request)
   bool serving = false;   // false while flushing or without quorum
   std::string state;      // snapshot of the resource
+  uint64_t waiting = 0;   // clients waiting for a sequenced invocation
+  uint64_t stashed = 0;   // invocations held during a view change
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_status& x) {
   return f(caf::meta::type_name("ftsr::group_status"), x.member, x.view,
-           x.primary, x.members, x.delivered, x.digest, x.serving, x.state);
+           x.primary, x.members, x.delivered, x.digest, x.serving, x.state,
+           x.waiting, x.stashed);
 }
 
 /// Full state handed to a joining replica (state transfer).
@@ -126,6 +129,9 @@ using member_failed_atom = caf::atom_constant<caf::atom("ftsr_gmf")>;
 using group_status_atom = caf::atom_constant<caf::atom("ftsr_gstat")>;
 /// (join, capability_ref newcomer): to the primary -> unit once joined
 using group_join_atom = caf::atom_constant<caf::atom("ftsr_gjoin")>;
+/// (leave, uint64 member): to the primary -> () once ordered; the member
+/// stops after delivering the view without itself
+using group_leave_atom = caf::atom_constant<caf::atom("ftsr_glv")>;
 /// (transfer, capability_ref group, uint64 me, uint64 max_sf, group_mode,
 ///  state_transfer): primary -> newcomer
 using group_transfer_atom = caf::atom_constant<caf::atom("ftsr_gxfer")>;

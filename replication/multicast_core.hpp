@@ -60,7 +60,9 @@ typename Inspector::result_type inspect(Inspector& f, stamped_message& x) {
 ///      straight from f are ignored; it sends the returned messages of f
 ///      (those it holds and not every member is known to hold) to every
 ///      other survivor;
-///   2. each survivor passes the flushes of the others to receive_flushed;
+///   2. each survivor passes the flushes of the others to receive_flushed
+///      (one that gets a flush before noticing the failure runs step 1
+///      first);
 ///   3. once it has the flush of every other survivor, it calls remove(f).
 /// After this, all survivors delivered the same messages of f: the longest
 /// gap-free prefix of f's sequence that any survivor held. Later messages
@@ -118,8 +120,9 @@ public:
   caf::expected<std::vector<stamped_message>> flush(uint64_t failed);
 
   /// Step 2: messages of a flushed member relayed by a survivor. Returns
-  /// the messages now delivered. Errors as receive(), and for messages not
-  /// from a member being flushed.
+  /// the messages now delivered (late copies for a member already removed
+  /// are ignored). Errors as receive(), and for messages of a live member
+  /// that is not being flushed.
   caf::expected<std::vector<stamped_message>>
   receive_flushed(std::vector<stamped_message> ms);
 
@@ -250,7 +253,8 @@ private:
 
   struct entry {
     abcast_data data;
-    uint64_t priority = 0;
+    uint64_t proposed = 0; // this member's proposal
+    uint64_t priority = 0; // current: proposed, then final
     uint64_t proposer = 0;
     bool final = false;
   };

@@ -133,6 +133,15 @@ void flush_orders(replica_actor* self) {
   st.outbox.clear();
 }
 
+/// Runs the invocations held during a view change again, now that the
+/// replica serves (or refuses) again.
+void replay_stash(replica_actor* self) {
+  auto stash = std::move(self->state.stash);
+  self->state.stash.clear();
+  for (auto& [inv, rp] : stash)
+    handle_invoke(self, inv, std::move(rp));
+}
+
 /// After a view change: answer what the flush completed, re-run the stash.
 void after_install(replica_actor* self) {
   auto& st = self->state;
@@ -146,9 +155,7 @@ void after_install(replica_actor* self) {
       i = st.waiting.erase(i);
     }
   }
-  auto stash = std::move(st.stash);
-  for (auto& [inv, rp] : stash)
-    handle_invoke(self, inv, std::move(rp));
+  replay_stash(self);
   monitor_members(self);
 }
 
@@ -185,7 +192,16 @@ caf::behavior serving(replica_actor* self) {
       if (!seqs.empty())
         send_to(self, core.primary(), group_ack_atom::value, core.view(),
                 seqs, core.self(), results);
+      if (!core.is_member()) {
+        // Delivered the view without itself: it left the group. Leaving is
+        // not failing: the directory records it as destroyed, which does
+        // not count against the group's quorum.
+        self->quit(make_error(errc::destroyed, "left the group"));
+        return;
+      }
       monitor_members(self); // a join may have added a member
+      if (core.serving() && !self->state.stash.empty())
+        replay_stash(self); // a leave ended a view change (see group_core)
     },
     [self](group_ack_atom, uint64_t view, const std::vector<uint64_t>& seqs,
            uint64_t from, std::vector<caf::message>& results) {
@@ -257,7 +273,40 @@ caf::behavior serving(replica_actor* self) {
       monitor_members(self);
       return caf::unit;
     },
-    [self](group_status_atom) { return self->state.core->status(); },
+    [self](group_leave_atom, uint64_t member) -> caf::result<void> {
+      auto& st = self->state;
+      auto& core = *st.core;
+      if (!core.serving() || !core.is_primary())
+        return refusal(self);
+      flush_orders(self); // earlier entries go first
+      auto others = core.others();
+      auto entry = core.leave(member);
+      if (!entry)
+        return make_error(errc::invalid_argument,
+                          "cannot remove member " + std::to_string(member)
+                            + " from " + to_string(st.group));
+      for (auto m : others)
+        send_to(self, m, group_order_atom::value,
+                std::vector<log_entry>{*entry}, core.stable());
+      st.ctx->spans.event({}, "view_change", to_string(st.group),
+                          "member " + std::to_string(member) + " left");
+      if (!core.is_member()) {
+        // The primary itself left: its clients retry at the new primary,
+        // which delivered every earlier entry (sent above, in order).
+        self->send(caf::actor_cast<caf::actor>(self), group_leave_atom::value);
+      }
+      return caf::unit;
+    },
+    [self](group_leave_atom) {
+      self->quit(make_error(errc::destroyed, "left the group"));
+    },
+    [self](group_status_atom) {
+      auto& st = self->state;
+      auto result = st.core->status();
+      result.waiting = st.waiting.size();
+      result.stashed = st.stash.size();
+      return result;
+    },
   };
 }
 

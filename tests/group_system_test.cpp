@@ -132,7 +132,23 @@ TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
   ASSERT_TRUE(client.await_up({"host1"}));
   auto joined = add_replica(client, *g, "host1");
   ASSERT_TRUE(joined) << describe(joined.error());
-  ASSERT_TRUE(progress(200)) << "no progress after the join";
+  auto grown_so_far = *g;
+  grown_so_far.members.push_back(*joined);
+  auto describe_members = [&] {
+    std::string out;
+    for (auto& st : group_members_status(client, grown_so_far))
+      out += "\n  member " + std::to_string(st.member) + " view "
+             + std::to_string(st.view) + " primary "
+             + std::to_string(st.primary) + " delivered "
+             + std::to_string(st.delivered) + " serving "
+             + std::to_string(st.serving) + " members "
+             + std::to_string(st.members.size()) + " waiting "
+             + std::to_string(st.waiting) + " stashed "
+             + std::to_string(st.stashed);
+    return out;
+  };
+  ASSERT_TRUE(progress(200)) << "no progress after the join:"
+                             << describe_members();
   // 3. kill -9 a backup.
   c.kill9("host3");
   ASSERT_TRUE(progress(200)) << "no progress after killing a backup";

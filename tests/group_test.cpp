@@ -231,3 +231,29 @@ TEST_F(group_test, active_replication_with_voting) {
   EXPECT_NE(describe(t.error()).find("no majority"), std::string::npos)
     << describe(t.error());
 }
+
+TEST_F(group_test, resize_grows_then_shrinks_with_state) {
+  auto g = create_group(at(0), group_spec{"kv", {"host1", "host2"}, 1});
+  ASSERT_TRUE(g);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, "k" + std::to_string(i),
+                          std::string{"v"}));
+  // 2 -> 3 replicas, then 3 -> 1 (the first primary leaves too).
+  auto grown = resize_group(at(0), *g, {"host1", "host2", "host3"});
+  ASSERT_TRUE(grown) << describe(grown.error());
+  EXPECT_EQ(grown->members.size(), 3u);
+  EXPECT_TRUE(converged(at(0), *grown, 3));
+  auto shrunk = resize_group(at(0), *grown, {"host3"});
+  ASSERT_TRUE(shrunk) << describe(shrunk.error());
+  ASSERT_EQ(shrunk->members.size(), 1u);
+  EXPECT_EQ(shrunk->members[0].node, "host3");
+  // The single remaining replica has every write and keeps serving; the
+  // group did not fail although two of its members are gone.
+  EXPECT_EQ(*ask<uint64_t>(at(0), *shrunk, size_atom::value), 5u);
+  EXPECT_TRUE(ask<bool>(at(0), *shrunk, put_atom::value, std::string{"k9"},
+                        std::string{"v"}));
+  EXPECT_FALSE(at(0).context().dir.failure_of(*shrunk));
+  auto bad = resize_group(at(0), *shrunk, {"hostX"});
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(is(bad.error(), errc::unknown_node));
+}
