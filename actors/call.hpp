@@ -248,6 +248,14 @@ public:
     return *this;
   }
 
+  /// For a group capability: the request id the group de-duplicates on.
+  /// Callers that may repeat a logical call (e.g. after their own failover)
+  /// pass the same id each time; by default every call gets a fresh one.
+  call_builder& request_id(uint64_t id) {
+    request_id_ = id;
+    return *this;
+  }
+
   /// Event-based: `f` gets the reply, `g` a caf::error.
   template <class F, class G>
   void then(F f, G g) {
@@ -277,7 +285,7 @@ private:
     }
     if (target_.ref().is_group()) {
       auto inv = std::make_shared<invocation>();
-      inv->request = new_trace_id();
+      inv->request = request_id_ != 0 ? request_id_ : new_trace_id();
       inv->replies = replies_;
       inv->payload = std::apply(
         [](auto&... xs) { return caf::make_message(xs...); }, args_);
@@ -298,6 +306,7 @@ private:
   std::optional<capability<Handle>> backup_;
   std::tuple<Ts...> args_;
   reply_policy replies_ = reply_policy::first;
+  uint64_t request_id_ = 0;
 };
 
 /// FT-SR `call op(args)`; see the file comment.

@@ -17,6 +17,7 @@ void add_group_types(caf::actor_system_config& cfg) {
     .add_message_type<std::vector<uint64_t>>("std::vector<uint64_t>")
     .add_message_type<group_status>("ftsr::group_status")
     .add_message_type<group_mode>("ftsr::group_mode")
+    .add_message_type<outgoing_call>("ftsr::outgoing_call")
     .add_message_type<state_transfer>("ftsr::state_transfer");
 }
 

@@ -2,6 +2,7 @@
 #include "replication/group_core.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "caf/deep_to_string.hpp"
 
@@ -25,6 +26,31 @@ uint64_t mix(uint64_t h, uint64_t x) {
 bool& detail::primary_op_flag() {
   thread_local bool flag = false;
   return flag;
+}
+
+std::vector<outgoing_call>*& detail::outgoing_calls() {
+  thread_local std::vector<outgoing_call>* current = nullptr;
+  return current;
+}
+
+std::optional<caf::message> group_core::run(caf::message payload,
+                                            std::vector<outgoing_call>& out) {
+  detail::outgoing_calls() = &out;
+  auto res = ops_(payload);
+  detail::outgoing_calls() = nullptr;
+  if (!res)
+    return std::nullopt;
+  return std::move(*res);
+}
+
+void group_core::track_imports(const log_entry& e, bool send) {
+  // Ids are deterministic: every replica names the same import alike.
+  for (size_t k = 0; k < e.imports.size(); ++k) {
+    auto id = mix(e.request, k + 1);
+    imports_.emplace(id, e.imports[k]);
+    if (send)
+      new_imports_.emplace_back(id, e.imports[k]);
+  }
 }
 
 group_core::group_core(uint64_t self, std::vector<uint64_t> members,
@@ -80,11 +106,17 @@ caf::message group_core::apply(const log_entry& e) {
   caf::message reply;
   switch (e.kind) {
     case entry_kind::invocation: {
-      auto payload = e.payload;
-      if (auto res = ops_(payload))
+      std::vector<outgoing_call> out;
+      if (auto res = run(e.payload, out))
         reply = std::move(*res);
+      for (auto& o : out)
+        if (!o.imported)
+          owned_.push_back(std::move(o));
       break;
     }
+    case entry_kind::import_done:
+      imports_.erase(e.request);
+      break;
     case entry_kind::state_update:
       // Produced by the primary from its own state: cannot fail here unless
       // the archive is corrupt, which the primary would have noticed.
@@ -104,7 +136,9 @@ caf::message group_core::apply(const log_entry& e) {
         phase_ = phase::normal;
       break;
   }
-  remember(e.request, reply);
+  if (e.kind != entry_kind::import_done)
+    remember(e.request, reply);
+  track_imports(e, false);
   delivered_ = e.seq;
   mix_digest(e);
   log_.emplace(e.seq, e);
@@ -130,9 +164,9 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
                 ? reply_policy::vote
                 : inv.replies;
   // Run the operation first: a {primary} operation ships state instead.
-  auto payload = inv.payload;
   detail::primary_op_flag() = false;
-  auto res = ops_(payload);
+  std::vector<outgoing_call> out_calls;
+  auto res = run(inv.payload, out_calls);
   // Active replication: every replica executes, {primary} or not.
   bool primary_only = detail::primary_op_flag() && !mode_.active;
   detail::primary_op_flag() = false;
@@ -152,8 +186,15 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
     e.kind = entry_kind::invocation;
     e.payload = inv.payload;
   }
+  for (auto& o : out_calls) {
+    if (o.imported)
+      e.imports.push_back(std::move(o));
+    else
+      owned_.push_back(std::move(o));
+  }
   // The operation already ran on this replica: record its delivery.
   remember(e.request, *res);
+  track_imports(e, true);
   delivered_ = e.seq;
   mix_digest(e);
   log_.emplace(e.seq, e);
@@ -435,6 +476,10 @@ std::pair<log_entry, state_transfer> group_core::join(uint64_t newcomer) {
     st.dedup_requests.push_back(r);
     st.dedup_replies.push_back(dedup_.at(r));
   }
+  for (auto& [id, imp] : imports_) {
+    st.import_ids.push_back(id);
+    st.imports.push_back(imp);
+  }
   return {e, st};
 }
 
@@ -454,6 +499,28 @@ std::optional<log_entry> group_core::leave(uint64_t member) {
   return e;
 }
 
+std::optional<log_entry> group_core::import_done(uint64_t id) {
+  if (!is_primary() || !serving() || imports_.count(id) == 0)
+    return std::nullopt;
+  log_entry e;
+  e.seq = next_seq_++;
+  e.view = view_;
+  e.kind = entry_kind::import_done;
+  e.request = id;
+  apply(e);
+  pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
+  return e;
+}
+
+std::vector<outgoing_call> group_core::take_owned() {
+  return std::exchange(owned_, {});
+}
+
+std::vector<std::pair<uint64_t, outgoing_call>>
+group_core::take_new_imports() {
+  return std::exchange(new_imports_, {});
+}
+
 bool group_core::is_listed(uint64_t member) const {
   return std::find(members_.begin(), members_.end(), member) != members_.end();
 }
@@ -463,7 +530,8 @@ bool group_core::is_member() const {
 }
 
 caf::error group_core::adopt(const state_transfer& st) {
-  if (st.dedup_requests.size() != st.dedup_replies.size())
+  if (st.dedup_requests.size() != st.dedup_replies.size()
+      || st.import_ids.size() != st.imports.size())
     return make_error(errc::invalid_argument, "malformed state transfer");
   if (auto err = res_->restore(st.state))
     return err;
@@ -477,6 +545,9 @@ caf::error group_core::adopt(const state_transfer& st) {
   dedup_order_.clear();
   for (size_t i = 0; i < st.dedup_requests.size(); ++i)
     remember(st.dedup_requests[i], st.dedup_replies[i]);
+  imports_.clear();
+  for (size_t i = 0; i < st.import_ids.size(); ++i)
+    imports_.emplace(st.import_ids[i], st.imports[i]);
   phase_ = phase::normal;
   return caf::none;
 }

@@ -150,6 +150,23 @@ public:
   /// `member` is unknown or the last one.
   std::optional<log_entry> leave(uint64_t member);
 
+  /// Primary: the import `id` was answered by its target; returns the entry
+  /// that removes it everywhere (send to the backups), or nullopt if it is
+  /// no longer pending.
+  std::optional<log_entry> import_done(uint64_t id);
+
+  /// owns-sends of the operations this replica executed since the last
+  /// call (every replica performs its own).
+  std::vector<outgoing_call> take_owned();
+
+  /// Imports sequenced by this primary since the last call, by id.
+  std::vector<std::pair<uint64_t, outgoing_call>> take_new_imports();
+
+  /// Every import not yet answered (a new primary sends them again).
+  const std::map<uint64_t, outgoing_call>& pending_imports() const {
+    return imports_;
+  }
+
   /// True while this replica is a member of its current view.
   bool is_member() const;
 
@@ -167,6 +184,9 @@ private:
   };
 
   caf::message apply(const log_entry& e);
+  std::optional<caf::message> run(caf::message payload,
+                                  std::vector<outgoing_call>& out);
+  void track_imports(const log_entry& e, bool send);
   bool is_listed(uint64_t member) const;
   void remember(uint64_t request, const caf::message& reply);
   void mix_digest(const log_entry& e);
@@ -208,6 +228,10 @@ private:
   uint64_t flush_view_ = 0;
   std::vector<uint64_t> flush_members_;
   std::map<uint64_t, flushed> flush_replies_;
+  // FT-SR owns/imports bookkeeping.
+  std::vector<outgoing_call> owned_;
+  std::map<uint64_t, outgoing_call> imports_;
+  std::vector<std::pair<uint64_t, outgoing_call>> new_imports_;
   // De-duplication: request -> reply, bounded FIFO.
   std::unordered_map<uint64_t, caf::message> dedup_;
   std::deque<uint64_t> dedup_order_;

@@ -36,10 +36,24 @@ typename Inspector::result_type inspect(Inspector& f, group_mode& x) {
   return f(caf::meta::type_name("ftsr::group_mode"), x.active, x.vote);
 }
 
+/// An outgoing invocation declared by an operation (FT-SR owns/imports).
+struct outgoing_call {
+  bool imported = false;
+  capability_ref target;
+  caf::message payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outgoing_call& x) {
+  return f(caf::meta::type_name("ftsr::outgoing_call"), x.imported, x.target,
+           x.payload);
+}
+
 enum class entry_kind : uint8_t {
   invocation,   // every replica applies `payload`
   state_update, // a {primary} operation: backups install `state`
   view_change,  // membership changed to `members` (an ordered event)
+  import_done,  // the import `request` was answered by its target
 };
 
 /// One slot of the group's total order.
@@ -53,6 +67,8 @@ struct log_entry {
   std::string state;
   caf::message reply;
   std::vector<uint64_t> members;
+  /// Imports the operation declared (filled by the primary).
+  std::vector<outgoing_call> imports;
 };
 
 template <class Inspector>
@@ -65,7 +81,8 @@ typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
     return caf::none;
   });
   return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view, k,
-           x.request, r, x.payload, x.state, x.reply, x.members, sync);
+           x.request, r, x.payload, x.state, x.reply, x.members, x.imports,
+           sync);
 }
 
 /// A replica's state as observers see it (tests, dashboard).
@@ -98,12 +115,15 @@ struct state_transfer {
   std::string state;
   std::vector<uint64_t> dedup_requests;
   std::vector<caf::message> dedup_replies;
+  std::vector<uint64_t> import_ids;
+  std::vector<outgoing_call> imports;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, state_transfer& x) {
   return f(caf::meta::type_name("ftsr::state_transfer"), x.view, x.members,
-           x.delivered, x.digest, x.state, x.dedup_requests, x.dedup_replies);
+           x.delivered, x.digest, x.state, x.dedup_requests, x.dedup_replies,
+           x.import_ids, x.imports);
 }
 
 /// (order, vector<log_entry> batch, uint64 stable): primary -> backups

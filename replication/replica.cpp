@@ -6,6 +6,7 @@
 
 #include "caf/all.hpp"
 
+#include "actors/call.hpp"
 #include "actors/monitor.hpp"
 #include "actors/node.hpp"
 #include "replication/group_core.hpp"
@@ -88,6 +89,56 @@ caf::error refusal(replica_actor* self) {
   return make_error(errc::not_primary, std::to_string(core.primary()));
 }
 
+/// Queues an entry for the backups; sent in one batch per burst.
+void enqueue_order(replica_actor* self, log_entry e) {
+  auto& st = self->state;
+  st.outbox.push_back(std::move(e));
+  if (!st.flush_scheduled) {
+    // Behind the messages already queued: their entries join this batch.
+    st.flush_scheduled = true;
+    self->send(self, group_flush_orders_atom::value);
+  }
+}
+
+/// True if `err` shows that the target executed the invocation (any reply,
+/// an application error included), false if it may not have.
+bool answered(const caf::error& err) {
+  return !(detail::is_callee_failure(err) || is(err, errc::no_quorum)
+           || is(err, errc::not_primary));
+}
+
+/// FT-SR imports: the primary invokes the target under the import's id;
+/// once answered, an import_done entry retires it at every replica. If the
+/// target does not answer, the import stays pending and the next primary
+/// (after a view change) sends it again.
+void send_import(replica_actor* self, uint64_t id, const outgoing_call& imp) {
+  auto done = [self, id] {
+    if (auto e = self->state.core->import_done(id))
+      enqueue_order(self, std::move(*e));
+  };
+  ftsr::call(self, capability<>{imp.target}, imp.payload)
+    .request_id(id)
+    .then([done] { done(); },
+          [done](caf::error& err) {
+            // Any other reply than an empty one also proves execution.
+            if (err == caf::sec::unexpected_response || answered(err))
+              done();
+          });
+}
+
+/// Performs the owns-sends of the operations just executed here, and (at
+/// the primary) the imports they declared.
+void perform_outgoing(replica_actor* self) {
+  auto& core = *self->state.core;
+  for (auto& o : core.take_owned())
+    if (auto hdl = self->state.ctx->dir.resolve(o.target))
+      hdl->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(),
+                                             {}, std::move(o.payload)),
+                   self->context());
+  for (auto& [id, imp] : core.take_new_imports())
+    send_import(self, id, imp);
+}
+
 void handle_invoke(replica_actor* self, const invocation& inv,
                    caf::response_promise rp) {
   auto& st = self->state;
@@ -110,13 +161,9 @@ void handle_invoke(replica_actor* self, const invocation& inv,
       return;
     case group_core::invoke_outcome::sequenced:
       st.waiting.emplace(inv.request, std::move(rp));
-      st.outbox.push_back(std::move(out.entry));
-      if (!st.flush_scheduled) {
-        // Behind the invocations already queued: they join this batch.
-        st.flush_scheduled = true;
-        self->send(self, group_flush_orders_atom::value);
-      }
+      enqueue_order(self, std::move(out.entry));
       deliver(self, std::move(out.done));
+      perform_outgoing(self);
       return;
   }
 }
@@ -146,6 +193,11 @@ void replay_stash(replica_actor* self) {
 void after_install(replica_actor* self) {
   auto& st = self->state;
   auto& core = *st.core;
+  core.take_new_imports();
+  perform_outgoing(self);
+  if (core.is_primary())
+    for (auto& [id, imp] : core.pending_imports())
+      send_import(self, id, imp);
   for (auto i = st.waiting.begin(); i != st.waiting.end();) {
     if (auto reply = core.delivered_reply(i->first)) {
       i->second.deliver(*reply);
@@ -192,6 +244,7 @@ caf::behavior serving(replica_actor* self) {
       if (!seqs.empty())
         send_to(self, core.primary(), group_ack_atom::value, core.view(),
                 seqs, core.self(), results);
+      perform_outgoing(self);
       if (!core.is_member()) {
         // Delivered the view without itself: it left the group. Leaving is
         // not failing: the directory records it as destroyed, which does

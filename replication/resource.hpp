@@ -28,6 +28,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
@@ -38,6 +39,7 @@
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "replication/group_protocol.hpp"
 
 namespace ftsr {
 
@@ -96,7 +98,31 @@ namespace detail {
 /// Set while a handler wrapped in ftsr::primary() runs.
 bool& primary_op_flag();
 
+/// Collects owns/imports of the operation that runs on this thread
+/// (nullptr outside operations).
+std::vector<outgoing_call>*& outgoing_calls();
+
 } // namespace detail
+
+/// FT-SR `owns`: from inside an operation, every replica that executes it
+/// sends `xs...` (one-way) to `target`, typically its own private resource.
+template <class... Ts>
+void owns(const capability_ref& target, Ts&&... xs) {
+  if (auto out = detail::outgoing_calls())
+    out->push_back({false, target, caf::make_message(std::forward<Ts>(xs)...)});
+}
+
+/// FT-SR `imports`: from inside an operation, one invocation of `target` for
+/// the whole group, sent by the primary and suppressed at the others. Until
+/// the target answered, every replica remembers it, so a new primary sends
+/// it again after a failover under the same request id: a group target
+/// applies it exactly once; a single actor may see it again (at least
+/// once).
+template <class... Ts>
+void imports(const capability_ref& target, Ts&&... xs) {
+  if (auto out = detail::outgoing_calls())
+    out->push_back({true, target, caf::make_message(std::forward<Ts>(xs)...)});
+}
 
 /// FT-SR `{primary}` restrictor: the wrapped handler runs only at the
 /// primary, which then ships the resulting state to the backups.

@@ -257,3 +257,59 @@ TEST_F(group_test, resize_grows_then_shrinks_with_state) {
   ASSERT_FALSE(bad);
   EXPECT_TRUE(is(bad.error(), errc::unknown_node));
 }
+
+TEST_F(group_test, imports_reach_the_target_group_exactly_once) {
+  auto a = create_group(at(0), kv3());
+  auto b = create_group(at(0), kv3());
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(ask<bool>(at(1), *a, forward_atom::value, *b, std::string{"x"},
+                        std::string{"t1;"}));
+  EXPECT_TRUE(eventually([&] {
+    auto v = ask<std::string>(at(0), *b, get_atom::value, std::string{"x"});
+    return v && *v == "t1;";
+  }));
+  // Kill A's primary right after the call: whether it died before or after
+  // sending the import, B applies it exactly once.
+  caf::scoped_actor self{at(1).system()};
+  auto pending = self->request(
+    at(1).context().dir.resolve(a->members[0]), bound, group_invoke_atom::value,
+    invocation{4242, reply_policy::first,
+               caf::make_message(forward_atom::value, *b, std::string{"y"},
+                                 std::string{"t2;"}),
+               {}});
+  caf::anon_send_exit(a->members[0].handle, caf::exit_reason::kill);
+  pending.receive([](bool) {}, [](caf::error&) {});
+  // The client retries under the same request id (as ftsr::call does).
+  auto retried = [&] {
+    caf::expected<bool> r{caf::none};
+    ftsr::call(self, capability<>{*a}, forward_atom::value, *b,
+               std::string{"y"}, std::string{"t2;"})
+      .request_id(4242)
+      .receive([&](bool x) { r = x; }, [&](caf::error& e) { r = e; });
+    return r;
+  }();
+  ASSERT_TRUE(retried) << describe(retried.error());
+  EXPECT_TRUE(eventually([&] {
+    auto v = ask<std::string>(at(0), *b, get_atom::value, std::string{"y"});
+    return v && *v == "t2;";
+  }));
+  // Settled: nothing arrives twice later on.
+  EXPECT_TRUE(converged(at(0), *b, 3));
+  EXPECT_EQ(*ask<std::string>(at(0), *b, get_atom::value, std::string{"y"}),
+            "t2;");
+}
+
+TEST_F(group_test, owns_sends_from_every_replica) {
+  auto a = create_group(at(0), kv3());
+  ASSERT_TRUE(a);
+  caf::scoped_actor self{at(0).system()};
+  capability_ref sink{77, "sink", "host1", at(0).self().incarnation,
+                      caf::actor_cast<caf::actor>(self), {}};
+  ASSERT_TRUE(ask<bool>(at(0), *a, notify_atom::value, sink,
+                        std::string{"hello"}));
+  int got = 0;
+  for (int i = 0; i < 3; ++i)
+    self->receive([&](const std::string& s) { got += s == "hello"; },
+                  caf::after(bound) >> [] {});
+  EXPECT_EQ(got, 3);
+}

@@ -23,6 +23,15 @@ caf::behavior kv_store::operations() {
       return uint64_t{v.size()};
     },
     [this](size_atom) { return uint64_t{data.size()}; },
+    [](forward_atom, const capability_ref& target, const std::string& k,
+       const std::string& s) {
+      imports(target, append_atom::value, k, s);
+      return true;
+    },
+    [](notify_atom, const capability_ref& sink, const std::string& s) {
+      owns(sink, s);
+      return true;
+    },
     // Non-deterministic (reads the clock): FT-SR {primary}.
     primary([this](stamp_atom, const std::string& k) {
       auto now = wall_clock_ns();
