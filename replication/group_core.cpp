@@ -33,11 +33,18 @@ std::vector<outgoing_call>*& detail::outgoing_calls() {
   return current;
 }
 
+const capability_ref*& detail::current_group() {
+  thread_local const capability_ref* current = nullptr;
+  return current;
+}
+
 std::optional<caf::message> group_core::run(caf::message payload,
                                             std::vector<outgoing_call>& out) {
   detail::outgoing_calls() = &out;
+  detail::current_group() = &group_;
   auto res = ops_(payload);
   detail::outgoing_calls() = nullptr;
+  detail::current_group() = nullptr;
   if (!res)
     return std::nullopt;
   return std::move(*res);
@@ -205,8 +212,20 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
   return out;
 }
 
-size_t group_core::needed_acks(reply_policy p) const {
-  auto backups = members_.size() - 1;
+size_t group_core::members_at(uint64_t seq) const {
+  // The members of the view in which `seq` was ordered (see joined_at_).
+  size_t n = 0;
+  for (auto m : members_) {
+    auto i = joined_at_.find(m);
+    if (i == joined_at_.end() || i->second < seq)
+      ++n;
+  }
+  return n;
+}
+
+size_t group_core::needed_acks(reply_policy p, uint64_t seq) const {
+  auto members = members_at(seq);
+  auto backups = members - 1;
   switch (p) {
     case reply_policy::first:
       return std::min(max_sf_, backups);
@@ -214,16 +233,16 @@ size_t group_core::needed_acks(reply_policy p) const {
     case reply_policy::vote:
       // A majority of the view, the primary's own result included; never
       // fewer than max_sf backups (atomicity).
-      return std::max(std::min(max_sf_, backups), members_.size() / 2);
+      return std::max(std::min(max_sf_, backups), members / 2);
     case reply_policy::all:
       return backups;
   }
   return backups;
 }
 
-std::optional<group_core::completion> group_core::try_complete(uint64_t,
+std::optional<group_core::completion> group_core::try_complete(uint64_t seq,
                                                                pending& p) {
-  if (p.results.size() < needed_acks(p.policy))
+  if (p.results.size() < needed_acks(p.policy, seq))
     return std::nullopt;
   completion c;
   c.request = p.request;
@@ -249,12 +268,13 @@ std::optional<group_core::completion> group_core::try_complete(uint64_t,
       cast(p.own);
       for (auto& [m, r] : p.results)
         cast(r);
-      auto majority = members_.size() / 2 + 1;
+      auto members = members_at(seq);
+      auto majority = members / 2 + 1;
       for (auto& [key, v] : votes)
         if (v.first >= majority)
           c.reply = v.second;
       if (c.reply.empty() && !votes.empty()) {
-        if (p.results.size() + 1 < members_.size())
+        if (p.results.size() + 1 < members)
           return std::nullopt; // more votes may still make a majority
         c.error = make_error(errc::invalid_argument,
                              "replicas disagree: no majority reply");
@@ -450,6 +470,7 @@ void group_core::install(const install_msg& m) {
   next_seq_ = delivered_ + 1;
   pending_.clear();
   acked_upto_.clear();
+  joined_at_.clear();
   suspects_.clear();
   flush_replies_.clear();
   flush_answered_ = false;
@@ -464,6 +485,7 @@ std::pair<log_entry, state_transfer> group_core::join(uint64_t newcomer) {
   e.members = members_;
   e.members.push_back(newcomer);
   apply(e);
+  joined_at_[newcomer] = e.seq;
   // Completes once the backups delivered it, like any entry.
   pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
   state_transfer st;

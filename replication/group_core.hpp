@@ -82,6 +82,9 @@ public:
 
   const group_mode& mode() const noexcept { return mode_; }
 
+  /// The group capability operations see as ftsr::mygroup().
+  void set_group(capability_ref group) { group_ = std::move(group); }
+
   // -- observers --------------------------------------------------------------
 
   uint64_t self() const noexcept { return self_; }
@@ -190,7 +193,8 @@ private:
   bool is_listed(uint64_t member) const;
   void remember(uint64_t request, const caf::message& reply);
   void mix_digest(const log_entry& e);
-  size_t needed_acks(reply_policy p) const;
+  size_t members_at(uint64_t seq) const;
+  size_t needed_acks(reply_policy p, uint64_t seq) const;
   std::optional<completion> try_complete(uint64_t seq, pending& p);
   std::vector<completion> complete_ready();
   void deliver_buffered(std::vector<ack>* acks);
@@ -200,6 +204,7 @@ private:
   std::vector<uint64_t> members_;
   size_t max_sf_;
   group_mode mode_;
+  capability_ref group_;
   std::unique_ptr<resource_base> res_;
   caf::behavior ops_;
   phase phase_ = phase::normal;
@@ -215,6 +220,12 @@ private:
   std::map<uint64_t, log_entry> out_of_order_;
   std::map<uint64_t, pending> pending_;
   std::map<uint64_t, uint64_t> acked_upto_; // primary: by backup
+  // Primary: members that joined since the last install, by the sequence
+  // number of their join entry. They got earlier entries with the state
+  // transfer and never acknowledge them: entries pending from before their
+  // join must not wait for them (reply policies all/quorum/vote would
+  // otherwise wait until the next flush).
+  std::map<uint64_t, uint64_t> joined_at_;
   // Set once this member answered a flush, until the next install: from
   // then on it must not deliver anything its flushed reply did not report.
   bool flush_answered_ = false;

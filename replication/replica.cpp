@@ -384,6 +384,7 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
     for (auto& m : group.members)
       st.ctx->dir.bind(m);
     st.core.emplace(me, std::move(members), max_sf, st.factory(), mode);
+    st.core->set_group(group);
   };
   return {
     // Created as a member of a new group (FT-SR create ... on vms).

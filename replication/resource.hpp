@@ -26,6 +26,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -102,7 +103,18 @@ bool& primary_op_flag();
 /// (nullptr outside operations).
 std::vector<outgoing_call>*& outgoing_calls();
 
+/// The group whose operation runs on this thread (nullptr outside).
+const capability_ref*& current_group();
+
 } // namespace detail
+
+/// FT-SR `mygroup()`: inside an operation, the capability of the group the
+/// executing replica belongs to (e.g. to pass it on in an invocation).
+inline std::optional<capability<>> mygroup() {
+  if (auto g = detail::current_group(); g != nullptr && g->id != 0)
+    return capability<>{*g};
+  return std::nullopt;
+}
 
 /// FT-SR `owns`: from inside an operation, every replica that executes it
 /// sends `xs...` (one-way) to `target`, typically its own private resource.

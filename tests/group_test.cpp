@@ -80,6 +80,8 @@ TEST_F(group_test, ordered_invocations_reach_every_replica) {
   auto v = ask<std::string>(at(1), *g, get_atom::value, std::string{"k7"});
   ASSERT_TRUE(v);
   EXPECT_EQ(*v, "v");
+  // FT-SR mygroup() inside an operation names the group.
+  EXPECT_EQ(*ask<uint64_t>(at(2), *g, whoami_atom::value), g->id);
   EXPECT_TRUE(converged(at(0), *g, 3));
 }
 

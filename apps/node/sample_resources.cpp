@@ -28,6 +28,10 @@ caf::behavior kv_store::operations() {
       imports(target, append_atom::value, k, s);
       return true;
     },
+    [](whoami_atom) {
+      auto g = mygroup();
+      return g ? g->id() : uint64_t{0};
+    },
     [](notify_atom, const capability_ref& sink, const std::string& s) {
       owns(sink, s);
       return true;

@@ -34,13 +34,15 @@ using deposit_atom = caf::atom_constant<caf::atom("deposit")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using forward_atom = caf::atom_constant<caf::atom("forward")>;
 using notify_atom = caf::atom_constant<caf::atom("notify")>;
+using whoami_atom = caf::atom_constant<caf::atom("whoami")>;
 
 /// (put, k, v) -> bool (true if k was new); (get, k) -> string ("" if
 /// absent); (append, k, s) -> uint64 new length; (size) -> uint64;
 /// {primary} (stamp, k) -> int64 ns: stores the primary's wall clock;
 /// (forward, target, k, s) -> bool: FT-SR imports: the group appends s to
 /// k in the `target` group once, however many replicas it has;
-/// (notify, sink, s) -> bool: FT-SR owns: every replica sends s to sink.
+/// (notify, sink, s) -> bool: FT-SR owns: every replica sends s to sink;
+/// (whoami) -> uint64: the id of the group (FT-SR mygroup()).
 struct kv_store : resource<kv_store> {
   std::map<std::string, std::string> data;
 
