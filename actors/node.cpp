@@ -41,6 +41,8 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     spans(opts.span_capacity),
     dir(spans) {
   spans.set_node(member ? to_string(self) : "client");
+  if (opts.span_observer)
+    spans.set_observer(std::move(opts.span_observer));
 }
 
 bool node_context::sample_call() {

@@ -48,6 +48,9 @@ struct node_options {
   std::function<void(const std::string& reason)> on_fenced;
   /// Capacity of the span buffer.
   size_t span_capacity = 4096;
+  /// Sees every span as it is recorded (from the start, before any peer is
+  /// contacted), e.g. to log failures; see span_buffer::set_observer.
+  std::function<void(const span&)> span_observer;
   /// Record one in `trace_sample_every` successful invocations as a span
   /// (failures, backups and monitor firings are always recorded).
   uint32_t trace_sample_every = 1;

@@ -383,9 +383,12 @@ TEST_F(node_cli, sigint_stops_a_running_node_with_code_zero) {
 }
 
 TEST_F(node_cli, unreachable_peer_is_reported_and_the_node_keeps_running) {
-  listener mine, peers;
+  listener mine;
   auto port = mine.port();
-  auto peer_port = peers.port();
+  // b on port 1 (tcpmux): privileged and outside the ephemeral range, so
+  // no test of a parallel run can be listening there; connecting is
+  // refused at once.
+  uint16_t peer_port = 1;
   auto path = write_file(
     "pair.toml",
     "[cluster]\nname = \"pair\"\n\n[[node]]\nname = \"a\"\nhost = "
@@ -394,7 +397,6 @@ TEST_F(node_cli, unreachable_peer_is_reported_and_the_node_keeps_running) {
       + "\n\n[[node]]\nname = \"b\"\nhost = \"127.0.0.1\"\nport = "
       + std::to_string(peer_port) + "\n");
   mine.release();
-  peers.release(); // nobody listens for b
   node_process p{{"--config", path, "--name", "a"}};
   ASSERT_TRUE(p.wait_for_stderr("peer_unreachable b: 127.0.0.1:"
                                 + std::to_string(peer_port)))

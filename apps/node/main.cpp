@@ -53,20 +53,20 @@ int main(int argc, char** argv) {
     std::fflush(nullptr);
     std::_Exit(3);
   };
-  auto n = ftsr::node::start(std::move(opts));
-  if (!n) {
-    std::cerr << "ftsr-node: " << ftsr::describe(n.error()) << "\n";
-    return 2;
-  }
   // Membership changes and unreachable peers go to stderr as they happen.
-  (*n)->context().spans.set_observer([name](const ftsr::span& s) {
+  opts.span_observer = [name](const ftsr::span& s) {
     static const std::set<std::string> logged{
       "node_up", "failure_detected", "peer_unreachable", "fenced",
       "actor_failed", "restart", "escalate"};
     if (logged.count(s.kind) != 0)
       std::cerr << "ftsr-node " << name << ": " << s.kind << " " << s.name
                 << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
-  });
+  };
+  auto n = ftsr::node::start(std::move(opts));
+  if (!n) {
+    std::cerr << "ftsr-node: " << ftsr::describe(n.error()) << "\n";
+    return 2;
+  }
   auto* addr = (*n)->context().cluster.find(name);
   std::cout << "ftsr-node " << ftsr::to_string((*n)->self()) << " listening on "
             << addr->host << ":" << addr->port << std::endl;
