@@ -7,6 +7,7 @@
 
 #include "caf/all.hpp"
 
+#include "actors/call.hpp"
 #include "actors/errors.hpp"
 
 namespace ftsr {
@@ -91,25 +92,41 @@ std::vector<group_status> group_members_status(node& n,
   return result;
 }
 
+namespace {
+
+/// Sends a membership request to the group's primary: asks the live
+/// members in rank order, moving on when one is not the primary (or died
+/// meanwhile), and returns the primary's answer.
+template <class... Ts>
+caf::error ask_primary(node& n, const std::vector<capability_ref>& members,
+                       std::chrono::milliseconds timeout, const Ts&... xs) {
+  auto& dir = n.context().dir;
+  caf::scoped_actor self{n.system()};
+  caf::error failure = make_error(errc::fail_stop, "no live primary");
+  for (auto& m : members) {
+    if (dir.failure_of(m))
+      continue;
+    self->request(dir.resolve(m), timeout, xs...)
+      .receive([&] { failure = caf::none; },
+               [&](caf::error& err) { failure = err; });
+    if (!is(failure, errc::not_primary) && !detail::is_callee_failure(failure))
+      break;
+  }
+  return failure;
+}
+
+} // namespace
+
 caf::expected<capability_ref> add_replica(node& n, const capability_ref& group,
                                           const std::string& on,
                                           std::chrono::milliseconds timeout) {
   auto ref = n.spawn(on, group.type.substr(6), {}, timeout);
   if (!ref)
     return ref.error();
-  caf::scoped_actor self{n.system()};
-  caf::error failure = make_error(errc::fail_stop, "no live primary");
-  // Ask members in rank order; a backup redirects to the primary.
-  for (auto& m : group.members) {
-    if (n.context().dir.failure_of(m))
-      continue;
-    self->request(n.context().dir.resolve(m), timeout, group_join_atom::value,
-                  *ref)
-      .receive([&] { failure = caf::none; },
-               [&](caf::error& err) { failure = err; });
-    if (!failure)
-      return ref;
-  }
+  auto failure = ask_primary(n, group.members, timeout,
+                             group_join_atom::value, *ref);
+  if (!failure)
+    return ref;
   n.destroy(*ref);
   return failure;
 }
@@ -154,25 +171,14 @@ caf::expected<capability_ref> resize_group(node& n,
       return joined.error();
     current.members.push_back(std::move(*joined));
   }
-  caf::scoped_actor self{n.system()};
   auto keep = [&](const capability_ref& m) {
     return std::find(nodes.begin(), nodes.end(), m.node) != nodes.end();
   };
   for (auto& m : std::vector<capability_ref>{current.members}) {
     if (keep(m))
       continue;
-    caf::error failure = make_error(errc::fail_stop, "no live primary");
-    for (auto& asked : current.members) {
-      if (ctx.dir.failure_of(asked))
-        continue;
-      self->request(ctx.dir.resolve(asked), timeout, group_leave_atom::value,
-                    m.id)
-        .receive([&] { failure = caf::none; },
-                 [&](caf::error& err) { failure = err; });
-      if (!failure || !is(failure, errc::not_primary))
-        break;
-    }
-    if (failure)
+    if (auto failure = ask_primary(n, current.members, timeout,
+                                   group_leave_atom::value, m.id))
       return failure;
     // Wait (bounded) until the leaver is gone before the next leave.
     auto deadline = std::chrono::steady_clock::now() + timeout;
