@@ -11,8 +11,10 @@
 // ends at once with errc::fail_stop naming the failed capability. With a
 // backup, the same arguments are then sent to the backup and its reply (or
 // error) is returned instead. A late reply from a fenced callee is dropped.
-// A call never hangs on a failed callee. Not thread-safe: use from the
-// actor `self` only.
+// Without a backup, a call to a failed persistent actor waits for its
+// restarted incarnation and is sent again there (at most
+// node_options::restart_wait, then errc::timeout). A call never hangs on a
+// failed callee. Not thread-safe: use from the actor `self` only.
 #pragma once
 
 #include <cstdlib>
@@ -153,7 +155,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
                              10);
     } else if (err == caf::sec::request_receiver_down) {
       // CAF saw the member terminate: our directory may not know yet.
-      ctx->dir.actor_failed(m.id, "terminated", false);
+      ctx->dir.actor_failed(m.id, m.generation, "terminated", false);
     } else if (!is_callee_failure(err)) {
       sp.sampled = true;
       sp.finish(group, "error");
@@ -189,12 +191,62 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     (*retry_later)();
 }
 
+/// Runs `then` now (event-based actors, or blocking actors outside a
+/// receive) or, for a blocking actor inside a receive, stores it in `later`
+/// to run once that receive returned (no nested receives).
+template <class Self, class F>
+void after_delay(Self* self, node_context* ctx, uint32_t delay_ms,
+                 std::function<void()>* later, F then) {
+  if constexpr (std::is_base_of<caf::blocking_actor, Self>::value) {
+    auto run = [delay_ms, then]() mutable {
+      if (delay_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms});
+      then();
+    };
+    if (later != nullptr)
+      *later = run;
+    else
+      run();
+  } else if (delay_ms == 0) {
+    then();
+  } else {
+    self->request(ctx->manager, caf::infinite, after_atom::value, delay_ms)
+      .then(then, [](caf::error&) {});
+  }
+}
+
+/// Waits for persistent actor `ref` to be bound alive at a generation above
+/// `failed`, polling this node's directory with back-off, then runs
+/// `resend`; `fail` gets errc::timeout once `deadline` passed.
+template <class Self, class R, class G>
+void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
+                   uint64_t failed, std::chrono::steady_clock::time_point deadline,
+                   uint32_t delay_ms, R resend, G fail) {
+  auto now = std::chrono::steady_clock::now();
+  if (auto cur = ctx->dir.lookup(ref.id);
+      cur && cur->generation > failed && !ctx->dir.failure_of(*cur))
+    return resend();
+  if (now >= deadline)
+    return fail(make_error(errc::timeout,
+                           "persistent actor " + to_string(ref)
+                             + " was not restarted within "
+                             + std::to_string(ctx->restart_wait.count())
+                             + " ms"));
+  after_delay(self, ctx, delay_ms, nullptr, [=] {
+    await_restart(self, ctx, ref, failed, deadline,
+                  std::min<uint32_t>(2 * delay_ms + 1, 50), resend, fail);
+  });
+}
+
 template <class Self, class Handle, class Args, class F, class G>
 void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            std::optional<capability<Handle>> backup,
            std::shared_ptr<Args> args, F f, G g, call_span sp) {
   // Resolve through the directory: a restarted callee is reached at its
   // current incarnation without the holder noticing.
+  auto bound = ctx->dir.lookup(target.ref().id);
+  auto generation = std::max(target.ref().generation,
+                             bound ? bound->generation : 0);
   auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
   auto h = std::apply(
     [&](auto&... xs) { return self->request(dest, caf::infinite, xs...); },
@@ -206,21 +258,39 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
     unwatch();
     sp.finish(ref, "ok");
   });
+  auto fail = [=](caf::error err) mutable {
+    sp.sampled = true; // failures are always traced
+    sp.finish(ref, "error");
+    g(err);
+  };
+  // Blocking actors: the wait for a restart runs after receive() returned.
+  auto later = std::make_shared<std::function<void()>>();
   auto on_error = [=](caf::error& err) mutable {
     unwatch();
     if (backup && is_callee_failure(err)) {
       // FT-SR: the backup operation gets the same arguments.
-      sp.sampled = true; // failures are always traced
+      sp.sampled = true;
       sp.backup_switch(ref, backup->ref(), err);
       issue(self, ctx, *backup, std::optional<capability<Handle>>{}, args, f,
             g, sp);
       return;
     }
-    sp.sampled = true;
-    sp.finish(ref, "error");
-    g(err);
+    if (is_callee_failure(err) && ctx->dir.restart_spec_of(ref.id)) {
+      // FT-SR persistent callee: the call waits for its restart.
+      auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
+      auto resend = [=] {
+        issue(self, ctx, target, backup, args, f, g, sp);
+      };
+      after_delay(self, ctx, 0, later.get(), [=] {
+        await_restart(self, ctx, ref, generation, deadline, 1, resend, fail);
+      });
+      return;
+    }
+    fail(err);
   };
   await_reply<Self>(h, on_reply, on_error);
+  if (*later)
+    (*later)();
 }
 
 } // namespace detail

@@ -12,6 +12,7 @@
 
 #include "caf/actor.hpp"
 #include "caf/actor_cast.hpp"
+#include "caf/message.hpp"
 #include "caf/meta/load_callback.hpp"
 #include "caf/meta/type_name.hpp"
 #include "caf/none.hpp"
@@ -33,6 +34,9 @@ struct capability_ref {
   /// For a resource group: its replicas in rank order (empty for a single
   /// actor). The group fails when a majority of them failed.
   std::vector<capability_ref> members;
+  /// Restarts of a persistent actor: each restart binds the same id at a
+  /// higher generation, which overrides any older binding everywhere.
+  uint64_t generation = 0;
 
   bool is_group() const noexcept {
     return !members.empty();
@@ -42,7 +46,25 @@ struct capability_ref {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, capability_ref& x) {
   return f(caf::meta::type_name("ftsr::capability_ref"), x.id, x.type, x.node,
-           x.incarnation, x.handle, x.members);
+           x.incarnation, x.handle, x.members, x.generation);
+}
+
+/// How to restart a persistent actor (FT-SR `persistent` plus the extra
+/// VMs of its create statement): replicated to every node with its binding.
+struct restart_spec {
+  /// The capability id that every restart binds again.
+  uint64_t id = 0;
+  std::string type;
+  /// The original creation arguments.
+  caf::message args;
+  /// The home node first, then the backups in the order they take over.
+  std::vector<std::string> nodes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, restart_spec& x) {
+  return f(caf::meta::type_name("ftsr::restart_spec"), x.id, x.type, x.args,
+           x.nodes);
 }
 
 /// "type#id@node" for error messages and traces.

@@ -111,10 +111,59 @@ void directory::bind(const capability_ref& ref) {
     return;
   }
   auto& e = entries_.at(id);
+  if (ref.generation != e.ref.generation) {
+    // A restart of a persistent actor: the newest generation wins.
+    if (ref.generation < e.ref.generation || e.st == state::destroyed)
+      return;
+    e.ref = ref;
+    e.st = state::alive;
+    e.reason.clear();
+    if (node_incarnation_failed(ref.node, ref.incarnation)) {
+      e.st = state::failed;
+      e.reason = "node " + ref.node + " failed";
+    }
+    return;
+  }
   // A newer incarnation rebinds; an older one never overrides.
   if ((ref.incarnation > e.ref.incarnation || ref.node != e.ref.node)
       && e.st == state::alive)
     e.ref = ref;
+}
+
+void directory::set_restart_spec(restart_spec spec) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto id = spec.id;
+  restart_specs_[id] = std::move(spec);
+}
+
+std::optional<restart_spec> directory::restart_spec_of(uint64_t id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = restart_specs_.find(id);
+  if (i == restart_specs_.end())
+    return std::nullopt;
+  return i->second;
+}
+
+std::vector<restart_spec> directory::restart_specs() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<restart_spec> result;
+  for (auto& [id, spec] : restart_specs_)
+    result.push_back(spec);
+  return result;
+}
+
+std::vector<std::pair<restart_spec, capability_ref>>
+directory::orphans() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::pair<restart_spec, capability_ref>> result;
+  for (auto& [id, spec] : restart_specs_) {
+    auto i = entries_.find(id);
+    if (i != entries_.end() && i->second.st == state::failed
+        && node_incarnation_failed(i->second.ref.node,
+                                   i->second.ref.incarnation))
+      result.emplace_back(spec, i->second.ref);
+  }
+  return result;
 }
 
 std::optional<capability_ref> directory::lookup(uint64_t id) const {
@@ -128,12 +177,15 @@ std::optional<capability_ref> directory::lookup(uint64_t id) const {
 caf::actor directory::resolve(const capability_ref& ref) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = entries_.find(ref.id);
-  // This node's binding is authoritative: it is at least as new, and its
-  // handle belongs to this node's actor system.
-  if (i == entries_.end() || i->second.ref.incarnation < ref.incarnation
-      || !i->second.ref.handle)
+  if (i == entries_.end() || !i->second.ref.handle)
     return ref.handle;
-  return i->second.ref.handle;
+  // This node's binding is authoritative unless `ref` is newer: a later
+  // generation (restart), or a newer incarnation of the same generation.
+  // Its handle belongs to this node's actor system.
+  auto& bound = i->second.ref;
+  if (bound.generation != ref.generation)
+    return bound.generation > ref.generation ? bound.handle : ref.handle;
+  return bound.incarnation < ref.incarnation ? ref.handle : bound.handle;
 }
 
 std::optional<capability_ref>
@@ -257,13 +309,14 @@ void directory::deliver(notifications& out, const trace_context& tc) {
   }
 }
 
-void directory::actor_failed(uint64_t cap_id, const std::string& reason,
-                             bool destroyed, trace_context tc) {
+void directory::actor_failed(uint64_t cap_id, uint64_t generation,
+                             const std::string& reason, bool destroyed,
+                             trace_context tc) {
   notifications out;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = entries_.find(cap_id);
-    if (i == entries_.end())
+    if (i == entries_.end() || i->second.ref.generation != generation)
       return;
     fail(i->second, destroyed ? state::destroyed : state::failed, reason, out);
   }

@@ -30,8 +30,23 @@ public:
   explicit directory(span_buffer& spans);
 
   /// Adds or refreshes a binding. A binding to an incarnation already known
-  /// as failed is recorded as failed right away.
+  /// as failed is recorded as failed right away. A binding at a higher
+  /// generation (a persistent actor's restart) replaces a failed one and
+  /// makes the capability alive again; a destroyed capability stays so.
   void bind(const capability_ref& ref);
+
+  /// Records how to restart the persistent actor `spec.id`.
+  void set_restart_spec(restart_spec spec);
+
+  /// The restart spec of `id`, if it is a persistent actor.
+  std::optional<restart_spec> restart_spec_of(uint64_t id) const;
+
+  /// Every known restart spec (for new members).
+  std::vector<restart_spec> restart_specs() const;
+
+  /// Persistent actors whose node failed (so their current binding did),
+  /// with the binding that failed.
+  std::vector<std::pair<restart_spec, capability_ref>> orphans() const;
 
   /// Current binding of `id`, if known.
   std::optional<capability_ref> lookup(uint64_t id) const;
@@ -71,9 +86,11 @@ public:
   /// or never existed.
   bool remove_monitor(uint64_t monitor_id);
 
-  /// Marks `cap_id` failed (or destroyed) and notifies its watchers. A group
-  /// that thereby lost the majority of its members fails as well.
-  void actor_failed(uint64_t cap_id, const std::string& reason, bool destroyed,
+  /// Marks generation `generation` of `cap_id` failed (or destroyed) and
+  /// notifies its watchers; news about an older generation is ignored. A
+  /// group that thereby lost the majority of its members fails as well.
+  void actor_failed(uint64_t cap_id, uint64_t generation,
+                    const std::string& reason, bool destroyed,
                     trace_context tc = {});
 
   /// Marks every capability hosted by `node` at `incarnation` or earlier as
@@ -127,6 +144,7 @@ private:
   std::unordered_map<uint64_t, uint64_t> monitor_index_; // monitor -> cap
   std::unordered_map<uint64_t, std::vector<uint64_t>> groups_of_; // member
   std::map<std::string, uint64_t> failed_incarnation_;  // highest failed
+  std::unordered_map<uint64_t, restart_spec> restart_specs_;
 };
 
 } // namespace ftsr

@@ -20,6 +20,9 @@ const char* to_string(errc x) {
     case errc::timeout: return "timeout";
     case errc::not_primary: return "not_primary";
     case errc::no_quorum: return "no_quorum";
+    case errc::storage_error: return "storage_error";
+    case errc::corrupted: return "corrupted";
+    case errc::no_space: return "no_space";
   }
   return "unknown_error";
 }

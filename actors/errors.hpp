@@ -42,6 +42,14 @@ enum class errc : uint8_t {
   not_primary,
   /// A group lost the majority of its members and refuses invocations.
   no_quorum,
+  /// Stable storage failed (I/O error, unusable or read-only data
+  /// directory); nothing was written.
+  storage_error,
+  /// A stored record failed its checksum or is truncated; it is reported,
+  /// never returned as data.
+  corrupted,
+  /// Stable storage is full; nothing was written.
+  no_space,
 };
 
 /// Category atom of all ftsr errors.

@@ -37,6 +37,8 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     self{opts.name, opts.name.empty() ? 0 : incarnation},
     member(!opts.name.empty()),
     trace_sample_every(std::max<uint32_t>(1, opts.trace_sample_every)),
+    data_dir(std::move(opts.data_dir)),
+    restart_wait(opts.restart_wait),
     on_fenced(std::move(opts.on_fenced)),
     spans(opts.span_capacity),
     dir(spans) {
@@ -116,17 +118,40 @@ node::~node() {
   }
 }
 
-caf::expected<capability_ref> node::spawn(const std::string& on,
-                                          const std::string& type,
-                                          caf::message args, timeout t) {
+template <class... Ts>
+caf::expected<capability_ref> node::ask_manager(timeout t, Ts&&... xs) {
   caf::scoped_actor self{*sys_};
   caf::expected<capability_ref> result{caf::none};
-  self
-    ->request(ctx_->manager, t, spawn_atom::value, on, type, std::move(args),
-              trace_context{})
+  self->request(ctx_->manager, t, std::forward<Ts>(xs)...)
     .receive([&](capability_ref& ref) { result = std::move(ref); },
              [&](caf::error& err) { result = std::move(err); });
   return result;
+}
+
+caf::expected<capability_ref> node::spawn(const std::string& on,
+                                          const std::string& type,
+                                          caf::message args, timeout t) {
+  return ask_manager(t, spawn_atom::value, on, type, std::move(args),
+                     std::vector<std::string>{}, trace_context{});
+}
+
+caf::expected<capability_ref>
+node::spawn_persistent(const std::string& on,
+                       const std::vector<std::string>& backups,
+                       const std::string& type, caf::message args, timeout t) {
+  if (backups.empty())
+    return make_error(errc::invalid_argument,
+                      "a persistent actor needs at least one backup node");
+  return ask_manager(t, spawn_atom::value, on, type, std::move(args), backups,
+                     trace_context{});
+}
+
+caf::expected<capability_ref> node::restart(const capability_ref& cap,
+                                            caf::message args,
+                                            const std::vector<std::string>& nodes,
+                                            timeout t) {
+  return ask_manager(t, restart_atom::value, cap, std::move(args), nodes,
+                     trace_context{});
 }
 
 caf::expected<void> node::destroy(const capability_ref& cap, timeout t) {

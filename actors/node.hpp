@@ -54,8 +54,14 @@ struct node_options {
   /// Record one in `trace_sample_every` successful invocations as a span
   /// (failures, backups and monitor firings are always recorded).
   uint32_t trace_sample_every = 1;
+  /// How long a call without backup to a failed persistent actor waits for
+  /// its restart before failing with errc::timeout.
+  std::chrono::milliseconds restart_wait = std::chrono::seconds(10);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
+  /// Directory for this node's stable storage (persistence/); created on
+  /// first use. Empty: the node offers no stable storage.
+  std::string data_dir;
 };
 
 /// State shared by the node and its actors; reachable from any actor of the
@@ -67,6 +73,8 @@ struct node_context {
   const member_id self;
   const bool member;
   const uint32_t trace_sample_every;
+  const std::string data_dir;
+  const std::chrono::milliseconds restart_wait;
   std::function<void(const std::string&)> on_fenced;
   span_buffer spans;
   directory dir;
@@ -116,6 +124,26 @@ public:
                                       caf::message args = {},
                                       timeout t = std::chrono::seconds(10));
 
+  /// Spawns a persistent actor (FT-SR `persistent` resource created with
+  /// extra VMs): when its node fails, it is restarted with the same `args`
+  /// on the next live node of `backups` (in order, wrapping around to `on`),
+  /// under the same capability, and runs its recovery handler first (see
+  /// persistence/persistent.hpp). Errors: invalid_argument (no backups, a
+  /// backup equal to `on`), unknown_node, node_unavailable.
+  caf::expected<capability_ref>
+  spawn_persistent(const std::string& on, const std::vector<std::string>& backups,
+                   const std::string& type, caf::message args = {},
+                   timeout t = std::chrono::seconds(10));
+
+  /// FT-SR `restart cap(args) on nodes`: restarts a failed persistent actor
+  /// with new `args` on the first live node of `nodes`, which also become
+  /// its restart list. Errors: invalid_argument (not persistent, still
+  /// alive, empty list), destroyed, unknown_node, node_unavailable.
+  caf::expected<capability_ref>
+  restart(const capability_ref& cap, caf::message args,
+          const std::vector<std::string>& nodes,
+          timeout t = std::chrono::seconds(10));
+
   /// FT-SR `destroy`: kills the actor; its monitors fire. Returns once the
   /// actor is gone.
   caf::expected<void> destroy(const capability_ref& cap,
@@ -138,6 +166,9 @@ private:
 
   template <class Pred>
   caf::expected<void> await_view(Pred pred, const std::string& what, timeout t);
+
+  template <class... Ts>
+  caf::expected<capability_ref> ask_manager(timeout t, Ts&&... xs);
 
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::shared_ptr<node_context> ctx_;

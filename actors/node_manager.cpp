@@ -91,6 +91,8 @@ void self_fence(manager_actor* self, const std::string& reason) {
   self->quit(make_error(errc::fenced, reason));
 }
 
+void restart_orphans(manager_actor* self, const trace_context& tc);
+
 void declare_failed(manager_actor* self, peer& p, const std::string& reason,
                     trace_context tc) {
   if (p.state != member_state::up)
@@ -109,6 +111,7 @@ void declare_failed(manager_actor* self, peer& p, const std::string& reason,
   }
   publish_event(self, node_event{failed, false, reason});
   broadcast(self, node_down_atom::value, ctx.self, failed, reason, span_tc);
+  restart_orphans(self, span_tc);
 }
 
 void admit(manager_actor* self, peer& p, const member_id& who,
@@ -152,9 +155,14 @@ bool accept(manager_actor* self, const member_id& from) {
   return p->state == member_state::up && p->incarnation == from.incarnation;
 }
 
-void merge_directory(node_context& ctx, const std::vector<capability_ref>& xs) {
+void merge_directory(manager_actor* self, const std::vector<capability_ref>& xs,
+                     std::vector<restart_spec>& specs) {
+  auto& ctx = *self->state.ctx;
+  for (auto& spec : specs)
+    ctx.dir.set_restart_spec(std::move(spec));
   for (auto& ref : xs)
     ctx.dir.bind(ref);
+  restart_orphans(self, {});
 }
 
 void connect(manager_actor* self, peer& p) {
@@ -194,7 +202,8 @@ void connect(manager_actor* self, peer& p) {
                     trace_context{})
           .then(
             [self, name, remote](member_id& who,
-                                 std::vector<capability_ref>& dir) {
+                                 std::vector<capability_ref>& dir,
+                                 std::vector<restart_spec>& specs) {
               auto p = find_peer(self->state, name);
               if (p == nullptr)
                 return;
@@ -202,7 +211,7 @@ void connect(manager_actor* self, peer& p) {
               if (who.name != name || who.incarnation <= p->fenced)
                 return; // a stranger or a zombie answered at that address
               admit(self, *p, who, remote, {});
-              merge_directory(*self->state.ctx, dir);
+              merge_directory(self, dir, specs);
             },
             [self, on_error](caf::error& err) {
               if (is(err, errc::fenced))
@@ -248,9 +257,12 @@ void tick(manager_actor* self) {
   self->delayed_send(self, ctx.cluster.heartbeat_interval, tick_atom::value);
 }
 
-caf::result<capability_ref> spawn_local(manager_actor* self,
-                                        const std::string& type,
-                                        caf::message& args, trace_context tc) {
+/// Spawns `type` here. A persistent actor (`spec` given) is bound under
+/// `spec->id` at `generation` and first gets its persistent_start message.
+caf::expected<capability_ref>
+spawn_local(manager_actor* self, const std::string& type, caf::message args,
+            trace_context tc, const restart_spec* spec = nullptr,
+            uint64_t generation = 0) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
   auto hdl = self->system().spawn<caf::actor>(type, std::move(args), nullptr,
@@ -260,14 +272,57 @@ caf::result<capability_ref> spawn_local(manager_actor* self,
                       "cannot spawn '" + type + "' on node " + ctx.self.name
                         + ": " + self->system().render(hdl.error()));
   // Unique cluster-wide: incarnations are unique per name and never reused.
-  capability_ref ref{new_trace_id(), type, ctx.self.name, ctx.self.incarnation,
-                     *hdl, {}};
+  capability_ref ref{spec != nullptr ? spec->id : new_trace_id(),
+                     type, ctx.self.name, ctx.self.incarnation, *hdl, {},
+                     generation};
   self->monitor(*hdl);
   st.local_actors.emplace(hdl->address(), ref);
+  if (spec != nullptr) {
+    // Everyone learns how to restart it before anyone can see it fail.
+    ctx.dir.set_restart_spec(*spec);
+    broadcast(self, restart_spec_atom::value, ctx.self, *spec, tc);
+    self->send(*hdl, persistent_start_atom::value, ref, generation);
+  }
   ctx.dir.bind(ref);
-  auto span_tc = ctx.spans.event(tc, "spawn", to_string(ref));
+  auto span_tc = ctx.spans.event(tc, generation > 0 ? "restart" : "spawn",
+                                 to_string(ref),
+                                 generation > 0 ? "generation "
+                                                    + std::to_string(generation)
+                                                : std::string{});
   broadcast(self, bind_atom::value, ctx.self, ref, span_tc);
   return ref;
+}
+
+/// FT-SR persistent actors: after a node failure, this node restarts every
+/// orphaned persistent actor for which it is the next live node of its
+/// list after the failed one. Every member applies the same rule to its
+/// own view, so exactly one restarts each actor (as long as their views of
+/// who is up agree).
+void restart_orphans(manager_actor* self, const trace_context& tc) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  if (!ctx.member || ctx.fenced)
+    return;
+  for (auto& [spec, failed] : ctx.dir.orphans()) {
+    auto& nodes = spec.nodes;
+    auto n = nodes.size();
+    auto pos = std::find(nodes.begin(), nodes.end(), failed.node)
+               - nodes.begin();
+    for (size_t k = 1; k <= n; ++k) {
+      auto& candidate = nodes[(pos + k) % n];
+      if (candidate == ctx.self.name) {
+        auto ref = spawn_local(self, spec.type, spec.args, tc, &spec,
+                               failed.generation + 1);
+        if (!ref)
+          ctx.spans.event(tc, "restart_failed", to_string(failed),
+                          describe(ref.error()));
+        break;
+      }
+      auto p = find_peer(st, candidate);
+      if (p != nullptr && p->state == member_state::up)
+        break; // its job
+    }
+  }
 }
 
 void on_down(manager_actor* self, const caf::down_msg& dm) {
@@ -284,9 +339,9 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
                             : "terminated: " + self->system().render(dm.reason);
     auto tc = ctx.spans.event({}, destroyed ? "destroyed" : "actor_failed",
                               to_string(ref), reason);
-    ctx.dir.actor_failed(ref.id, reason, destroyed, tc);
-    broadcast(self, actor_down_atom::value, ctx.self, ref.id, reason,
-              destroyed, tc);
+    ctx.dir.actor_failed(ref.id, ref.generation, reason, destroyed, tc);
+    broadcast(self, actor_down_atom::value, ctx.self, ref.id, ref.generation,
+              reason, destroyed, tc);
     if (d != st.destroying.end()) {
       for (auto& rp : d->second)
         rp.deliver(caf::unit);
@@ -349,7 +404,8 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
     },
     [self](hello_atom, const member_id& from, bool is_member,
            const trace_context& tc)
-      -> caf::result<member_id, std::vector<capability_ref>> {
+      -> caf::result<member_id, std::vector<capability_ref>,
+                     std::vector<restart_spec>> {
       auto& st = self->state;
       auto& ctx = *st.ctx;
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -358,7 +414,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
       if (!is_member) {
         st.clients.push_back(sender);
         self->monitor(sender);
-        return {ctx.self, ctx.dir.alive()};
+        return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs()};
       }
       auto p = find_peer(st, from.name);
       if (p == nullptr) {
@@ -373,7 +429,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
                           to_string(from) + " was declared failed");
       }
       admit(self, *p, from, sender, tc);
-      return {ctx.self, ctx.dir.alive()};
+      return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs()};
     },
     [self](node_down_atom, const member_id& from, const member_id& failed,
            const std::string& why, const trace_context& tc) {
@@ -394,6 +450,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
       } else if (failed.incarnation > p->fenced) {
         p->fenced = failed.incarnation;
         ctx.dir.node_failed(failed.name, failed.incarnation, reason, tc);
+        restart_orphans(self, tc);
       }
     },
     [self](fenced_atom, const member_id& you) {
@@ -406,18 +463,36 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
       if (accept(self, from))
         self->state.ctx->dir.bind(ref);
     },
-    [self](actor_down_atom, const member_id& from, uint64_t cap,
-           const std::string& why, bool destroyed, const trace_context& tc) {
+    [self](restart_spec_atom, const member_id& from, restart_spec& spec,
+           const trace_context&) {
       if (accept(self, from))
-        self->state.ctx->dir.actor_failed(cap, why, destroyed, tc);
+        self->state.ctx->dir.set_restart_spec(std::move(spec));
+    },
+    [self](actor_down_atom, const member_id& from, uint64_t cap,
+           uint64_t generation, const std::string& why, bool destroyed,
+           const trace_context& tc) {
+      if (accept(self, from))
+        self->state.ctx->dir.actor_failed(cap, generation, why, destroyed, tc);
     },
     [self](spawn_atom, const std::string& on, const std::string& type,
-           caf::message& args,
+           caf::message& args, std::vector<std::string>& backups,
            const trace_context& tc) -> caf::result<capability_ref> {
       auto& st = self->state;
       auto& ctx = *st.ctx;
-      if (ctx.member && on == ctx.self.name)
-        return spawn_local(self, type, args, tc);
+      if (ctx.member && on == ctx.self.name) {
+        if (backups.empty())
+          return spawn_local(self, type, std::move(args), tc);
+        for (auto& b : backups)
+          if (b == on || ctx.cluster.find(b) == nullptr)
+            return make_error(errc::invalid_argument,
+                              "backup node '" + b + "' of a persistent '"
+                                + type + "' on '" + on
+                                + (b == on ? "' is its home node"
+                                           : "' is not part of the cluster"));
+        restart_spec spec{new_trace_id(), type, args, {on}};
+        spec.nodes.insert(spec.nodes.end(), backups.begin(), backups.end());
+        return spawn_local(self, type, std::move(args), tc, &spec);
+      }
       auto p = find_peer(st, on);
       if (p == nullptr)
         return make_error(errc::unknown_node,
@@ -428,8 +503,61 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
                           "node '" + on + "' is " + to_string(p->state)
                             + (p->reason.empty() ? "" : ": " + p->reason));
       self->delegate(p->manager, spawn_atom::value, on, type, std::move(args),
-                     tc);
+                     std::move(backups), tc);
       return caf::delegated<capability_ref>{};
+    },
+    [self](respawn_atom, const restart_spec& spec, uint64_t generation,
+           const trace_context& tc) -> caf::result<capability_ref> {
+      auto& ctx = *self->state.ctx;
+      if (!ctx.member)
+        return make_error(errc::invalid_argument, "a client hosts no actors");
+      auto current = ctx.dir.lookup(spec.id);
+      if (current && current->generation >= generation)
+        return make_error(errc::invalid_argument,
+                          to_string(*current) + " is already at generation "
+                            + std::to_string(current->generation));
+      return spawn_local(self, spec.type, spec.args, tc, &spec, generation);
+    },
+    [self](restart_atom, const capability_ref& cap, caf::message& args,
+           std::vector<std::string>& nodes,
+           const trace_context& tc) -> caf::result<capability_ref> {
+      auto& st = self->state;
+      auto& ctx = *st.ctx;
+      auto spec = ctx.dir.restart_spec_of(cap.id);
+      auto current = ctx.dir.lookup(cap.id);
+      if (!spec || !current)
+        return make_error(errc::invalid_argument,
+                          to_string(cap) + " is not a persistent actor");
+      auto err = ctx.dir.failure_of(*current);
+      if (!err)
+        return make_error(errc::invalid_argument,
+                          to_string(*current)
+                            + " is alive: restart applies to failed actors");
+      if (is(err, errc::destroyed))
+        return err;
+      if (nodes.empty())
+        return make_error(errc::invalid_argument, "restart needs a node list");
+      for (auto& n : nodes)
+        if (ctx.cluster.find(n) == nullptr)
+          return make_error(errc::unknown_node,
+                            "node '" + n + "' is not part of cluster '"
+                              + ctx.cluster.name + "'");
+      spec->args = std::move(args);
+      spec->nodes = std::move(nodes);
+      // The first live node of the list hosts the new generation.
+      for (auto& n : spec->nodes) {
+        if (ctx.member && n == ctx.self.name)
+          return spawn_local(self, spec->type, spec->args, tc, &*spec,
+                             current->generation + 1);
+        auto p = find_peer(st, n);
+        if (p != nullptr && p->state == member_state::up) {
+          self->delegate(p->manager, respawn_atom::value, *spec,
+                         current->generation + 1, tc);
+          return caf::delegated<capability_ref>{};
+        }
+      }
+      return make_error(errc::node_unavailable,
+                        "no node of the restart list is up");
     },
     [self](destroy_atom, const capability_ref& ref,
            const trace_context& tc) -> caf::result<caf::unit_t> {

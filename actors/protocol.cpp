@@ -33,6 +33,10 @@ void add_protocol_types(caf::actor_system_config& cfg) {
     .add_message_type<capability_ref>("ftsr::capability_ref")
     .add_message_type<std::vector<capability_ref>>(
       "std::vector<ftsr::capability_ref>")
+    .add_message_type<capability<>>("ftsr::capability")
+    .add_message_type<restart_spec>("ftsr::restart_spec")
+    .add_message_type<std::vector<restart_spec>>(
+      "std::vector<ftsr::restart_spec>")
     .add_message_type<invocation>("ftsr::invocation")
     .add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
 }

@@ -101,17 +101,35 @@ typename Inspector::result_type inspect(Inspector& f, manager_stats& x) {
 /// (hb, member_id from, trace_context): liveness heartbeat.
 using heartbeat_atom = caf::atom_constant<caf::atom("ftsr_hb")>;
 /// (hello, member_id from, bool is_member, trace_context)
-///   -> (member_id, vector<capability_ref> directory)
+///   -> (member_id, vector<capability_ref> directory,
+///       vector<restart_spec> persistent actors)
 using hello_atom = caf::atom_constant<caf::atom("ftsr_hello")>;
 /// (node_down, member_id from, member_id failed, string why, trace_context)
 using node_down_atom = caf::atom_constant<caf::atom("ftsr_ndown")>;
 /// (bind, member_id from, capability_ref, trace_context)
 using bind_atom = caf::atom_constant<caf::atom("ftsr_bind")>;
-/// (actor_down, member_id from, uint64 cap, string why, bool destroyed, tc)
+/// (actor_down, member_id from, uint64 cap, uint64 generation, string why,
+///  bool destroyed, tc)
 using actor_down_atom = caf::atom_constant<caf::atom("ftsr_adown")>;
-/// (spawn, string node, string type, message args, trace_context)
-///   -> capability_ref
+/// (spawn, string node, string type, message args, vector<string> backups,
+///  trace_context) -> capability_ref. With backups, the actor is
+///  persistent: restarted on the next live backup when its node fails.
 using spawn_atom = caf::atom_constant<caf::atom("ftsr_spawn")>;
+/// (restart_spec, member_id from, restart_spec, trace_context): a persistent
+/// actor's restart data, replicated like bindings.
+using restart_spec_atom = caf::atom_constant<caf::atom("ftsr_rspec")>;
+/// (respawn, restart_spec, uint64 generation, trace_context)
+///   -> capability_ref: (re)starts a persistent actor on the receiving node
+///   under its old id at `generation`.
+using respawn_atom = caf::atom_constant<caf::atom("ftsr_respn")>;
+/// (restart, capability_ref, message args, vector<string> nodes, tc)
+///   -> capability_ref: FT-SR `restart cap(args) on nodes` of a failed
+///   persistent actor: on the first live node of `nodes`.
+using restart_atom = caf::atom_constant<caf::atom("ftsr_rstrt")>;
+/// (persistent_start, capability_ref self, uint64 generation): the first
+/// message a persistent actor receives; generation > 0 means it was
+/// restarted and its recovery handler runs (persistence/persistent.hpp).
+using persistent_start_atom = caf::atom_constant<caf::atom("ftsr_pstrt")>;
 /// (destroy, capability_ref, trace_context) -> unit
 using destroy_atom = caf::atom_constant<caf::atom("ftsr_destr")>;
 /// (fenced, member_id you): the receiver's incarnation was declared failed.

@@ -376,15 +376,22 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
   self->state.factory = std::move(factory);
   auto start = [self](const capability_ref& group, uint64_t me,
                       uint64_t max_sf, group_mode mode,
-                      std::vector<uint64_t> members) {
+                      std::vector<uint64_t> members) -> caf::error {
     auto& st = self->state;
     st.group = group;
     st.max_sf = max_sf;
     st.mode = mode;
     for (auto& m : group.members)
       st.ctx->dir.bind(m);
-    st.core.emplace(me, std::move(members), max_sf, st.factory(), mode);
+    auto res = st.factory();
+    if (auto err = res->attach(*st.ctx, group, me)) {
+      // Fail-stop: a replica that cannot set up its state never serves.
+      self->quit(err);
+      return err;
+    }
+    st.core.emplace(me, std::move(members), max_sf, std::move(res), mode);
     st.core->set_group(group);
+    return caf::none;
   };
   return {
     // Created as a member of a new group (FT-SR create ... on vms).
@@ -394,7 +401,8 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
       std::vector<uint64_t> members;
       for (auto& m : group.members)
         members.push_back(m.id);
-      start(group, me, max_sf, mode, std::move(members));
+      if (start(group, me, max_sf, mode, std::move(members)))
+        return;
       self->state.core->resource().init(args);
       monitor_members(self);
       become_serving(self);
@@ -403,7 +411,8 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
     [self, start](group_transfer_atom, const capability_ref& group,
                   uint64_t me, uint64_t max_sf, const group_mode& mode,
                   const state_transfer& transfer) -> caf::result<void> {
-      start(group, me, max_sf, mode, transfer.members);
+      if (auto err = start(group, me, max_sf, mode, transfer.members))
+        return err;
       if (auto err = self->state.core->adopt(transfer))
         return err;
       self->state.ctx->spans.event({}, "state_transfer", to_string(group),

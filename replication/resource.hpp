@@ -40,6 +40,7 @@
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "actors/node.hpp"
 #include "replication/group_protocol.hpp"
 
 namespace ftsr {
@@ -51,6 +52,15 @@ public:
 
   /// The resource's operations; see the file comment for the contract.
   virtual caf::behavior operations() = 0;
+
+  /// Called once, before init or restore, with the hosting node and the
+  /// replica's place: resources that keep node-local state (e.g. files
+  /// under ctx.data_dir) set it up here. Errors make the replica fail.
+  virtual caf::error attach(node_context& ctx, const capability_ref& group,
+                            uint64_t replica_id) {
+    (void) ctx, (void) group, (void) replica_id;
+    return caf::none;
+  }
 
   /// Called once with the group's creation arguments (FT-SR
   /// `create res(args)`), before any operation.

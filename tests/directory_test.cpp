@@ -42,8 +42,8 @@ TEST_F(directory_test, pending_call_gets_fail_stop_exactly_once) {
   auto h = self->request(callee, caf::infinite, 1);
   dir.watch_call(ref, self->ctrl(), h.id());
   EXPECT_EQ(dir.pending_calls(), 1u);
-  dir.actor_failed(ref.id, "crashed", false);
-  dir.actor_failed(ref.id, "crashed again", false);
+  dir.actor_failed(ref.id, 0, "crashed", false);
+  dir.actor_failed(ref.id, 0, "crashed again", false);
   dir.node_failed("host3", 5, "timeout");
   caf::error got;
   h.receive([](int) { FAIL() << "unexpected reply"; },
@@ -62,13 +62,13 @@ TEST_F(directory_test, unwatched_call_is_not_notified) {
   auto token = dir.watch_call(ref, self->ctrl(), h.id());
   dir.unwatch_call(ref.id, token);
   EXPECT_EQ(dir.pending_calls(), 0u);
-  dir.actor_failed(ref.id, "crashed", false);
+  dir.actor_failed(ref.id, 0, "crashed", false);
   EXPECT_EQ(dir.failure_of(ref).code(), static_cast<uint8_t>(errc::fail_stop));
 }
 
 TEST_F(directory_test, call_to_failed_capability_fails_at_once) {
   dir.bind(ref);
-  dir.actor_failed(ref.id, "gone", true);
+  dir.actor_failed(ref.id, 0, "gone", true);
   auto h = self->request(callee, caf::infinite, 1);
   dir.watch_call(ref, self->ctrl(), h.id());
   caf::error got;
@@ -84,7 +84,7 @@ TEST_F(directory_test, monitor_fires_once_and_monitorend_cancels) {
   EXPECT_TRUE(dir.remove_monitor(m2));
   EXPECT_FALSE(dir.remove_monitor(m2));
   dir.node_failed("host3", 5, "no heartbeat");
-  dir.actor_failed(ref.id, "again", false);
+  dir.actor_failed(ref.id, 0, "again", false);
   std::vector<std::string> fired;
   for (;;) {
     bool got = false;

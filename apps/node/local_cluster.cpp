@@ -106,8 +106,10 @@ local_cluster::~local_cluster() {
 
 void local_cluster::start(const std::string& name) {
   procs_.erase(name);
+  // Stable storage survives restarts of the node, as on a real host.
   std::vector<std::string> argv{opts_.node_bin, "--config", config_path_,
-                                "--name", name};
+                                "--name", name, "--data-dir",
+                                dir_ + "/data-" + name};
   argv.insert(argv.end(), opts_.node_args.begin(), opts_.node_args.end());
   auto proc = child_process::start(std::move(argv), log_of(name));
   if (!proc)

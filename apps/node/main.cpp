@@ -21,10 +21,13 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string name;
   size_t threads = 0;
+  std::string data_dir;
   app.add_option("--config", config_path, "cluster file (TOML)")->required();
   app.add_option("--name", name, "this node's name in the cluster file")
     ->required();
   app.add_option("--threads", threads, "scheduler threads (0 = CAF default)");
+  app.add_option("--data-dir", data_dir,
+                 "stable storage directory (default: ftsr-data/<name>)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   opts.cluster = std::move(*cluster);
   opts.name = name;
   opts.scheduler_threads = threads;
+  opts.data_dir = data_dir.empty() ? "ftsr-data/" + name : data_dir;
   opts.add_types = ftsr::sample::add_sample_types;
   opts.on_fenced = [name](const std::string& reason) {
     std::cerr << "ftsr-node " << name << ": fenced (" << reason

@@ -7,7 +7,9 @@
 
 #include "actors/call.hpp"
 #include "actors/monitor.hpp"
+#include "apps/node/sample_persistent.hpp"
 #include "apps/node/sample_resources.hpp"
+#include "persistence/stable_store_group.hpp"
 
 namespace ftsr::sample {
 
@@ -96,6 +98,8 @@ caf::behavior observer(caf::event_based_actor* self) {
 
 void add_sample_types(caf::actor_system_config& cfg) {
   add_sample_resources(cfg);
+  add_stable_store_types(cfg);
+  add_sample_persistent(cfg);
   cfg.add_actor_type("echo", echo)
     .add_actor_type("caller", caller)
     .add_actor_type("observer", observer);

@@ -25,16 +25,24 @@ public:
     sample::add_sample_types(cfg);
   }
 
+  /// Last changes to a node's options before it starts.
+  virtual void adjust(node_options& opts) {
+    (void) opts;
+  }
+
   void SetUp() override {
     auto ports = free_ports(3);
+    auto dir = make_temp_dir();
     auto cfg = load_cluster_config(write_cluster_file(
-      make_temp_dir(), {"host1", "host2", "host3"}, ports, 50, 300));
+      dir, {"host1", "host2", "host3"}, ports, 50, 300));
     ASSERT_TRUE(cfg) << describe(cfg.error());
     for (auto name : {"host1", "host2", "host3"}) {
       node_options opts;
       opts.cluster = *cfg;
       opts.name = name;
+      opts.data_dir = dir + "/data-" + name;
       opts.add_types = [this](caf::actor_system_config& c) { add_types(c); };
+      adjust(opts);
       auto n = node::start(std::move(opts));
       ASSERT_TRUE(n) << describe(n.error());
       nodes.push_back(std::move(*n));

@@ -1,0 +1,221 @@
+// Persistent actors across three in-process nodes: automatic restart on a
+// backup node after its node failed, recovery before any invocation, calls
+// that wait for the restart, explicit restart, and bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "caf/all.hpp"
+
+#include "actors/call.hpp"
+#include "apps/node/sample_persistent.hpp"
+#include "persistence/stable_store_group.hpp"
+#include "replication/group.hpp"
+#include "tests/support/in_process_cluster.hpp"
+
+using namespace ftsr;
+using namespace ftsr::sample;
+using namespace std::chrono_literals;
+
+namespace {
+
+class persistent_test : public ftsr::testing::in_process_cluster {
+public:
+  void adjust(node_options& opts) override {
+    opts.restart_wait = 3s;
+  }
+
+  /// A stableStore group on host1 and host2 (indexes 0 and 1).
+  capability_ref make_store() {
+    auto store = create_group(at(0), group_spec{"stable_store",
+                                                {"host1", "host2"}, 1});
+    EXPECT_TRUE(store) << describe(store.error());
+    return store ? *store : capability_ref{};
+  }
+
+  /// Blocking call of the counter from node `i`.
+  template <class T, class... Ts>
+  caf::expected<T> ask(size_t i, const capability_ref& cap, Ts... xs) {
+    caf::scoped_actor self{at(i).system()};
+    caf::expected<T> result{caf::none};
+    call(self, capability<>{cap}, xs...)
+      .receive([&](T& x) { result = std::move(x); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  std::vector<std::string> history(size_t i, const capability_ref& cap) {
+    auto h = ask<std::vector<std::string>>(i, cap, history_atom::value);
+    EXPECT_TRUE(h) << describe(h.error());
+    return h ? *h : std::vector<std::string>{};
+  }
+
+  /// Kills node `i` (its actor system shuts down: the others see the
+  /// connection drop) and waits until node 0 saw it fail.
+  void kill(size_t i) {
+    auto name = at(i).self().name;
+    nodes.at(i).reset();
+    ASSERT_TRUE(at(0).await_failed(name));
+  }
+};
+
+TEST_F(persistent_test, restarts_on_backup_with_recovery_before_invocations) {
+  auto store = make_store();
+  auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
+                                        caf::make_message(capability<>{store}));
+  ASSERT_TRUE(counter) << describe(counter.error());
+  for (uint64_t token = 1; token <= 5; ++token)
+    ASSERT_TRUE(ask<int64_t>(0, *counter, add_atom::value, token, int64_t{10}));
+  kill(2);
+  // The same capability, held since before the failure, is served by the
+  // restarted incarnation with the stored state.
+  auto total = ask<int64_t>(0, *counter, total_atom::value);
+  ASSERT_TRUE(total) << describe(total.error());
+  EXPECT_EQ(*total, 50);
+  auto bound = at(0).context().dir.lookup(counter->id);
+  ASSERT_TRUE(bound);
+  EXPECT_EQ(bound->node, "host2");
+  EXPECT_EQ(bound->generation, 1u);
+  auto h = history(0, *counter);
+  ASSERT_GE(h.size(), 3u);
+  EXPECT_EQ(h[0], "start");
+  EXPECT_EQ(h[1], "recovery_begin g1");
+  EXPECT_EQ(h[2], "recovered g1");
+  EXPECT_TRUE(std::all_of(h.begin() + 3, h.end(),
+                          [](const std::string& x) { return x == "op"; }));
+  // A retried add is answered, not applied again.
+  auto again = ask<int64_t>(0, *counter, add_atom::value, uint64_t{3},
+                            int64_t{10});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 50);
+  // Restart and recovery are traced.
+  auto spans = at(1).context().spans.snapshot(10000);
+  auto has = [&](const std::string& kind) {
+    return std::any_of(spans.begin(), spans.end(),
+                       [&](const span& s) { return s.kind == kind; });
+  };
+  EXPECT_TRUE(has("restart"));
+  EXPECT_TRUE(has("recovery"));
+}
+
+TEST_F(persistent_test, invocations_during_recovery_are_queued) {
+  auto store = make_store();
+  auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
+                                        caf::make_message(capability<>{store}));
+  ASSERT_TRUE(counter) << describe(counter.error());
+  ASSERT_TRUE(ask<int64_t>(0, *counter, add_atom::value, uint64_t{1},
+                           int64_t{7}));
+  // Several callers are waiting when the node dies; all are served after
+  // the recovery handler, in some order, exactly once each.
+  std::vector<std::thread> callers;
+  std::vector<caf::expected<int64_t>> results(4, caf::expected<int64_t>{0});
+  for (size_t k = 0; k < 4; ++k)
+    callers.emplace_back([&, k] {
+      results[k] = ask<int64_t>(0, *counter, add_atom::value, uint64_t{10 + k},
+                                int64_t{1});
+    });
+  kill(2);
+  for (auto& t : callers)
+    t.join();
+  for (auto& r : results)
+    EXPECT_TRUE(r) << describe(r.error());
+  auto tokens = ask<std::vector<uint64_t>>(0, *counter, tokens_atom::value);
+  ASSERT_TRUE(tokens);
+  auto sorted = *tokens;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<uint64_t>{1, 10, 11, 12, 13}));
+  auto total = ask<int64_t>(0, *counter, total_atom::value);
+  ASSERT_TRUE(total);
+  EXPECT_EQ(*total, 11);
+  auto h = history(0, *counter);
+  auto recovered = std::find(h.begin(), h.end(), "recovered g1");
+  ASSERT_NE(recovered, h.end());
+  EXPECT_EQ(std::count(h.begin(), recovered, "op"), 0);
+}
+
+TEST_F(persistent_test, call_times_out_when_no_node_of_its_list_is_left) {
+  auto store = make_store();
+  auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
+                                        caf::make_message(capability<>{store}));
+  ASSERT_TRUE(counter) << describe(counter.error());
+  ASSERT_TRUE(ask<int64_t>(0, *counter, add_atom::value, uint64_t{1},
+                           int64_t{5}));
+  kill(2);
+  ASSERT_TRUE(ftsr::testing::eventually([&] {
+    auto b = at(0).context().dir.lookup(counter->id);
+    return b && b->node == "host2";
+  }));
+  ASSERT_TRUE(ask<int64_t>(0, *counter, total_atom::value));
+  kill(1);
+  // No node of its list is left: the call waits restart_wait, then fails.
+  auto lost = ask<int64_t>(0, *counter, total_atom::value);
+  ASSERT_FALSE(lost);
+  EXPECT_TRUE(is(lost.error(), errc::timeout)) << describe(lost.error());
+  EXPECT_NE(describe(lost.error()).find("not restarted within 3000 ms"),
+            std::string::npos)
+    << describe(lost.error());
+}
+
+TEST_F(persistent_test, explicit_restart_after_an_actor_kill) {
+  auto store = make_store();
+  auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
+                                        caf::make_message(capability<>{store}));
+  ASSERT_TRUE(counter) << describe(counter.error());
+  ASSERT_TRUE(ask<int64_t>(0, *counter, add_atom::value, uint64_t{1},
+                           int64_t{3}));
+  auto args = caf::make_message(capability<>{store});
+  // Alive: an explicit restart is refused.
+  auto refused = at(0).restart(*counter, args, {"host1"});
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(is(refused.error(), errc::invalid_argument))
+    << describe(refused.error());
+  // Killing the actor (not its node) fails it; nothing restarts it
+  // automatically (that is for node failures), FT-SR restart does.
+  caf::anon_send_exit(ref_at(2, counter->id).handle, caf::exit_reason::kill);
+  ASSERT_TRUE(ftsr::testing::eventually([&] {
+    return static_cast<bool>(at(0).context().dir.failure_of(*counter));
+  }));
+  auto bad = at(0).restart(*counter, args, {"nowhere"});
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(is(bad.error(), errc::unknown_node)) << describe(bad.error());
+  bad = at(0).restart(*counter, args, {});
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(is(bad.error(), errc::invalid_argument));
+  auto restarted = at(0).restart(*counter, args, {"host1", "host2"});
+  ASSERT_TRUE(restarted) << describe(restarted.error());
+  EXPECT_EQ(restarted->node, "host1");
+  EXPECT_EQ(restarted->generation, 1u);
+  auto total = ask<int64_t>(0, *counter, total_atom::value);
+  ASSERT_TRUE(total) << describe(total.error());
+  EXPECT_EQ(*total, 3);
+  auto h = history(0, *counter);
+  ASSERT_GE(h.size(), 3u);
+  EXPECT_EQ(h[1], "recovery_begin g1");
+  // Destroy, unlike a failure, is final.
+  ASSERT_TRUE(at(0).destroy(*at(0).context().dir.lookup(counter->id)));
+  auto gone = at(0).restart(*counter, args, {"host2"});
+  ASSERT_FALSE(gone);
+  EXPECT_TRUE(is(gone.error(), errc::destroyed)) << describe(gone.error());
+}
+
+TEST_F(persistent_test, bad_spawn_requests) {
+  auto no_backup = at(0).spawn_persistent("host1", {}, "counter");
+  ASSERT_FALSE(no_backup);
+  EXPECT_TRUE(is(no_backup.error(), errc::invalid_argument));
+  auto self_backup = at(0).spawn_persistent("host1", {"host1"}, "counter");
+  ASSERT_FALSE(self_backup);
+  EXPECT_TRUE(is(self_backup.error(), errc::invalid_argument))
+    << describe(self_backup.error());
+  auto unknown = at(0).spawn_persistent("host1", {"mars"}, "counter");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(describe(unknown.error()).find("mars"), std::string::npos);
+  auto bad_type = at(0).spawn_persistent("host1", {"host2"}, "no-such-type");
+  ASSERT_FALSE(bad_type);
+  EXPECT_TRUE(is(bad_type.error(), errc::unknown_actor_type));
+  // Nothing was bound or recorded for restart.
+  EXPECT_TRUE(at(0).context().dir.restart_specs().empty());
+}
+
+} // namespace

@@ -1,0 +1,425 @@
+// The replicated stableStore group: its operations and their refusals,
+// a replica that fails its own storage stopping (fail-stop) while the
+// group serves, and a node failure under concurrent writes followed by a
+// join with state transfer, after which every replica's store holds the
+// same records, on disk as well. First across three in-process nodes,
+// then across real ftsr-node processes with kill -9.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "caf/all.hpp"
+
+#include "actors/call.hpp"
+#include "apps/node/local_cluster.hpp"
+#include "apps/node/sample_actors.hpp"
+#include "persistence/stable_store.hpp"
+#include "persistence/stable_store_group.hpp"
+#include "replication/group.hpp"
+#include "tests/support/wait.hpp"
+
+using namespace ftsr;
+using namespace std::chrono_literals;
+using ftsr::testing::eventually;
+namespace fs = std::filesystem;
+
+namespace {
+
+using records = std::vector<std::pair<std::string, std::string>>;
+using strings = std::vector<std::string>;
+
+template <class T, class... Ts>
+caf::expected<T> ask(node& n, const capability_ref& g, Ts&&... xs) {
+  caf::scoped_actor self{n.system()};
+  caf::expected<T> result{caf::none};
+  ftsr::call(self, capability<>{g}, std::forward<Ts>(xs)...)
+    .receive([&](T& x) { result = std::move(x); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<bool> put(node& n, const capability_ref& g, const std::string& k,
+                        const std::string& v) {
+  return ask<bool>(n, g, ss_put_atom::value, k, v);
+}
+
+/// The group's records with `prefix`, read through the group.
+records scan(node& n, const capability_ref& g, const std::string& prefix = "") {
+  auto flat = ask<strings>(n, g, ss_scan_atom::value, prefix);
+  EXPECT_TRUE(flat) << describe(flat.error());
+  records result;
+  for (size_t i = 0; flat && i + 1 < flat->size(); i += 2)
+    result.emplace_back((*flat)[i], (*flat)[i + 1]);
+  return result;
+}
+
+/// Waits until `members` live replicas serve with one delivery log and
+/// byte-identical snapshots (the whole store of each replica).
+bool converged(node& n, const capability_ref& g, size_t members) {
+  return eventually([&] {
+    auto st = group_members_status(n, g);
+    if (st.size() != members)
+      return false;
+    for (auto& s : st)
+      if (s.digest != st[0].digest || s.delivered != st[0].delivered
+          || s.state != st[0].state || !s.serving)
+        return false;
+    return true;
+  });
+}
+
+/// A replica's store read straight from disk (its node must be stopped).
+records on_disk(const std::string& data_dir, uint64_t group, uint64_t replica) {
+  auto s = open_lmdb_store({stable_store_dir(data_dir, group, replica)});
+  EXPECT_TRUE(s) << describe(s.error());
+  if (!s)
+    return {};
+  auto all = (*s)->scan("");
+  EXPECT_TRUE(all) << describe(all.error());
+  return all ? *all : records{};
+}
+
+/// Clients writing unique keys ("w<client>-<i>" = "v<i>") through the
+/// group; remembers which writes were acknowledged.
+class writers {
+public:
+  writers(std::vector<node*> clients, capability_ref group)
+    : group_(std::move(group)) {
+    for (size_t c = 0; c < clients.size(); ++c)
+      threads_.emplace_back([this, c, n = clients[c]] { run(*n, c); });
+  }
+
+  ~writers() {
+    stop();
+  }
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+
+  size_t acked() const {
+    return acked_count_;
+  }
+
+  /// Waits for `more` acknowledged writes.
+  bool progress(size_t more) {
+    auto target = acked() + more;
+    return eventually([&] { return acked() >= target; }, 30s);
+  }
+
+  std::set<std::string> acked_keys() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return acked_;
+  }
+
+private:
+  void run(node& n, size_t c) {
+    caf::scoped_actor self{n.system()};
+    for (size_t i = 0; !stop_; ++i) {
+      auto key = "w" + std::to_string(c) + "-" + std::to_string(i);
+      ftsr::call(self, capability<>{group_}, ss_put_atom::value, key,
+                 "v" + std::to_string(i))
+        .receive(
+          [&](bool) {
+            std::lock_guard<std::mutex> guard{mtx_};
+            acked_.insert(key);
+            ++acked_count_;
+          },
+          [](caf::error&) {
+            // Not acknowledged: applied or not, checked by value only.
+          });
+    }
+  }
+
+  capability_ref group_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> acked_count_{0};
+  std::mutex mtx_;
+  std::set<std::string> acked_;
+  std::vector<std::thread> threads_;
+};
+
+/// Every acknowledged write is in `rs`, and every written key holds the
+/// value its writer gave it.
+void expect_writes_kept(const records& rs, const std::set<std::string>& acked) {
+  std::map<std::string, std::string> m{rs.begin(), rs.end()};
+  for (auto& k : acked)
+    EXPECT_EQ(m.count(k), 1u) << "acknowledged write lost: " << k;
+  for (auto& [k, v] : m) {
+    if (k[0] == 'w') {
+      EXPECT_EQ(v, "v" + k.substr(k.find('-') + 1)) << k;
+    }
+  }
+}
+
+/// Three in-process member nodes, each with its own data directory; a node
+/// can be stopped and started again (a new incarnation).
+class stable_store_group_test : public ::testing::Test {
+public:
+  void SetUp() override {
+    root = make_temp_dir();
+    auto cfg = load_cluster_config(
+      write_cluster_file(root, names, free_ports(3), 50, 300));
+    ASSERT_TRUE(cfg) << describe(cfg.error());
+    cluster = *cfg;
+    nodes.resize(names.size());
+    for (size_t i = 0; i < names.size(); ++i)
+      start(i);
+    for (auto& n : nodes)
+      ASSERT_TRUE(n->await_up(names));
+  }
+
+  void TearDown() override {
+    nodes.clear();
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+
+  void start(size_t i, bool with_data_dir = true) {
+    node_options opts;
+    opts.cluster = cluster;
+    opts.name = names[i];
+    if (with_data_dir)
+      opts.data_dir = data_dir(i);
+    opts.add_types = sample::add_sample_types;
+    auto n = node::start(std::move(opts));
+    ASSERT_TRUE(n) << describe(n.error());
+    nodes[i] = std::move(*n);
+  }
+
+  /// Stops node `i` and starts it again; waits until `observer` sees it.
+  void restart(size_t i, size_t observer, bool with_data_dir = true) {
+    nodes[i].reset();
+    ASSERT_TRUE(at(observer).await_failed(names[i]));
+    start(i, with_data_dir);
+    ASSERT_TRUE(nodes[i]->await_up(names));
+    ASSERT_TRUE(at(observer).await_up({names[i]}));
+  }
+
+  node& at(size_t i) {
+    return *nodes.at(i);
+  }
+
+  std::string data_dir(size_t i) const {
+    return root + "/data-" + names[i];
+  }
+
+  const std::vector<std::string> names{"host1", "host2", "host3"};
+  std::string root;
+  cluster_config cluster;
+  std::vector<std::unique_ptr<node>> nodes;
+};
+
+} // namespace
+
+TEST_F(stable_store_group_test, operations_and_their_refusals) {
+  auto g = create_group(at(0), group_spec{"stable_store", {"host1", "host2"}, 1});
+  ASSERT_TRUE(g) << describe(g.error());
+  auto& n = at(2);
+  EXPECT_EQ(*put(n, *g, "acct/1", "100"), true);
+  EXPECT_EQ(*put(n, *g, "acct/1", "90"), false);
+  EXPECT_EQ(*put(n, *g, "acct/2", "5"), true);
+  EXPECT_EQ(*put(n, *g, "tm/status", "commit"), true);
+  EXPECT_EQ(*ask<std::string>(n, *g, ss_get_atom::value, std::string{"acct/1"}),
+            "90");
+  auto absent = ask<std::string>(n, *g, ss_get_atom::value, std::string{"x"});
+  ASSERT_FALSE(absent);
+  EXPECT_TRUE(is(absent.error(), errc::invalid_argument));
+  EXPECT_NE(describe(absent.error()).find("no record 'x'"), std::string::npos);
+  EXPECT_EQ(*ask<bool>(n, *g, ss_erase_atom::value, std::string{"tm/status"}),
+            true);
+  EXPECT_EQ(*ask<bool>(n, *g, ss_erase_atom::value, std::string{"tm/status"}),
+            false);
+  // One atomic batch: erases, then puts.
+  ASSERT_TRUE(ask<bool>(n, *g, ss_write_atom::value, strings{"acct/3", "acct/4"},
+                        strings{"7", "8"}, strings{"acct/2"}));
+  EXPECT_EQ(scan(n, *g, "acct/"),
+            (records{{"acct/1", "90"}, {"acct/3", "7"}, {"acct/4", "8"}}));
+  // Refusals are replies; nothing changes.
+  auto empty_key = put(n, *g, "", "v");
+  ASSERT_FALSE(empty_key);
+  EXPECT_TRUE(is(empty_key.error(), errc::invalid_argument));
+  auto mismatched = ask<bool>(n, *g, ss_write_atom::value, strings{"a", "b"},
+                              strings{"1"}, strings{});
+  ASSERT_FALSE(mismatched);
+  EXPECT_NE(describe(mismatched.error()).find("2 keys but 1 values"),
+            std::string::npos);
+  auto half_bad = ask<bool>(n, *g, ss_write_atom::value, strings{"ok", ""},
+                            strings{"1", "2"}, strings{});
+  ASSERT_FALSE(half_bad);
+  EXPECT_EQ(scan(n, *g).size(), 3u);
+  EXPECT_TRUE(converged(n, *g, 2));
+}
+
+TEST_F(stable_store_group_test, quota_refuses_alike_at_every_replica) {
+  // A quota of 1000 bytes; each record counts key + value + 64.
+  auto g = create_group(at(0),
+                        group_spec{"stable_store", {"host1", "host2", "host3"}, 1},
+                        caf::make_message(uint64_t{1000}));
+  ASSERT_TRUE(g) << describe(g.error());
+  ASSERT_TRUE(put(at(1), *g, "a", std::string(500, 'x')));
+  auto full = put(at(1), *g, "b", std::string(500, 'x'));
+  ASSERT_FALSE(full);
+  EXPECT_TRUE(is(full.error(), errc::no_space)) << describe(full.error());
+  EXPECT_NE(describe(full.error()).find("quota of 1000 bytes"),
+            std::string::npos);
+  // Overwriting with a smaller value and erasing free quota.
+  ASSERT_TRUE(put(at(1), *g, "a", std::string(100, 'x')));
+  ASSERT_TRUE(put(at(1), *g, "b", std::string(500, 'x')));
+  ASSERT_TRUE(ask<bool>(at(1), *g, ss_erase_atom::value, std::string{"a"}));
+  ASSERT_TRUE(put(at(1), *g, "c", std::string(300, 'x')));
+  EXPECT_EQ(scan(at(1), *g).size(), 2u);
+  EXPECT_TRUE(converged(at(1), *g, 3));
+}
+
+TEST_F(stable_store_group_test, node_without_data_dir_cannot_host_a_replica) {
+  restart(2, 0, false);
+  auto g = create_group(at(0), group_spec{"stable_store", {"host1", "host2"}, 1});
+  ASSERT_TRUE(g) << describe(g.error());
+  auto joined = add_replica(at(0), *g, "host3");
+  std::cerr << "joined: " << (joined ? "ok" : describe(joined.error())) << "\n";
+  if (joined) {
+    eventually([&] { return static_cast<bool>(at(0).context().dir.failure_of(*joined)); });
+    std::cerr << "failure_of: " << describe(at(0).context().dir.failure_of(*joined)) << "\n";
+  }
+  auto g2 = create_group(at(0), group_spec{"stable_store", {"host1", "host2", "host3"}, 1});
+  std::cerr << "create: " << (g2 ? "ok" : describe(g2.error())) << "\n";
+  if (g2) {
+    eventually([&] { return static_cast<bool>(at(0).context().dir.failure_of(g2->members[2])); });
+    std::cerr << "failure_of: " << describe(at(0).context().dir.failure_of(g2->members[2])) << "\n";
+    std::cerr << "put: " << (put(at(0), *g2, "k", "v") ? "ok" : "err") << "\n";
+  }
+  auto r = put(at(0), *g, "k", "v");
+  std::cerr << "put g: " << (r ? "ok" : describe(r.error())) << "\n";
+  std::cerr << "host2 replica: " << describe(at(0).context().dir.failure_of(g->members[1])) << "\n";
+  for (auto& st : group_members_status(at(0), *g)) std::cerr << "member " << st.member << " view " << st.view << " serving " << st.serving << " members " << st.members.size() << "\n";
+}
+
+TEST_F(stable_store_group_test, replica_with_a_corrupted_record_stops_group_serves) {
+  auto g = create_group(at(0),
+                        group_spec{"stable_store", {"host1", "host2", "host3"}, 1});
+  ASSERT_TRUE(g) << describe(g.error());
+  const std::string value = "balance-of-account-42-is-1000";
+  ASSERT_TRUE(put(at(0), *g, "acct/42", value));
+  ASSERT_TRUE(converged(at(0), *g, 3));
+  // Flip a payload bit in the backup on host3, under its running store:
+  // LMDB reads through a shared mapping of the file, so the replica sees it.
+  auto backup = g->members[2];
+  auto file = stable_store_dir(data_dir(2), g->id, backup.id) + "/data.mdb";
+  std::fstream f{file, std::ios::in | std::ios::out | std::ios::binary};
+  std::string bytes{std::istreambuf_iterator<char>{f}, {}};
+  auto at_payload = bytes.find(value);
+  ASSERT_NE(at_payload, std::string::npos);
+  f.seekp(static_cast<std::streamoff>(at_payload));
+  f.put(static_cast<char>(value[0] ^ 0x01));
+  f.close();
+  // The primary answers with the intact value; the damaged backup stops
+  // (fail-stop) instead of diverging, and the group goes on without it.
+  EXPECT_EQ(*ask<std::string>(at(1), *g, ss_get_atom::value,
+                              std::string{"acct/42"}),
+            value);
+  ASSERT_TRUE(eventually(
+    [&] { return static_cast<bool>(at(0).context().dir.failure_of(backup)); }));
+  ASSERT_TRUE(put(at(1), *g, "after", "v"));
+  EXPECT_TRUE(converged(at(0), *g, 2));
+}
+
+TEST_F(stable_store_group_test, node_failure_under_writes_then_state_transfer) {
+  uint64_t group_id = 0;
+  std::vector<std::pair<size_t, uint64_t>> live; // (node, replica id)
+  records through_group;
+  {
+    // Everything from host2 and host3: host1 goes down, and handles must
+    // not outlive the actor system that made them.
+    auto& n = at(1);
+    // FT-SR's two replicas; a third joins so that a majority outlives a
+    // failure (the first state transfer).
+    auto g = create_group(n, group_spec{"stable_store", {"host1", "host2"}, 1});
+    ASSERT_TRUE(g) << describe(g.error());
+    for (int i = 0; i < 50; ++i)
+      ASSERT_TRUE(put(n, *g, "init/" + std::to_string(i), "x"));
+    auto third = add_replica(n, *g, "host3");
+    ASSERT_TRUE(third) << describe(third.error());
+    auto grown = *g;
+    grown.members.push_back(*third);
+
+    writers w{{&at(1), &at(2)}, grown};
+    ASSERT_TRUE(w.progress(100)) << "no progress before the failure";
+    // The primary's node stops while clients write.
+    restart(0, 1);
+    ASSERT_TRUE(w.progress(100)) << "no progress after the primary's node failed";
+    // The restarted node hosts a new replica: state transfer from the
+    // survivors while the writes go on.
+    auto rejoined = add_replica(n, grown, "host1");
+    ASSERT_TRUE(rejoined) << describe(rejoined.error());
+    grown.members.push_back(*rejoined);
+    ASSERT_TRUE(w.progress(100)) << "no progress after the join";
+    w.stop();
+
+    ASSERT_TRUE(converged(n, grown, 3)) << "replicas differ";
+    through_group = scan(n, grown);
+    EXPECT_EQ(scan(n, grown, "init/").size(), 50u);
+    expect_writes_kept(through_group, w.acked_keys());
+    group_id = g->id;
+    live = {{1, g->members[1].id}, {2, third->id}, {0, rejoined->id}};
+  }
+  // Straight from each live replica's LMDB environment.
+  nodes.clear();
+  for (auto& [i, replica] : live)
+    EXPECT_EQ(on_disk(data_dir(i), group_id, replica), through_group)
+      << names[i];
+}
+
+// Real ftsr-node processes (each with its own --data-dir): kill -9 of the
+// primary's node while clients write, restart of the process, join of a
+// new replica there by state transfer.
+TEST(stable_store_group_system, kill9_restart_and_state_transfer) {
+  local_cluster_options opts;
+  opts.node_bin = FTSR_NODE_BIN;
+  local_cluster c{opts};
+  auto& client = c.client();
+  auto g = create_group(client, group_spec{"stable_store", {"host1", "host2"}, 1});
+  ASSERT_TRUE(g) << describe(g.error());
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(put(client, *g, "init/" + std::to_string(i), "x"));
+  auto third = add_replica(client, *g, "host3");
+  ASSERT_TRUE(third) << describe(third.error());
+  auto grown = *g;
+  grown.members.push_back(*third);
+
+  writers w{{&client, &client}, grown};
+  ASSERT_TRUE(w.progress(100)) << "no progress before the kill";
+  c.kill9("host1");
+  ASSERT_TRUE(w.progress(100)) << "no progress after kill -9 of the primary";
+  c.start("host1");
+  ASSERT_TRUE(client.await_up({"host1"}));
+  auto rejoined = add_replica(client, grown, "host1");
+  ASSERT_TRUE(rejoined) << describe(rejoined.error()) << "\n" << c.log_of("host1");
+  grown.members.push_back(*rejoined);
+  ASSERT_TRUE(w.progress(100)) << "no progress after the join";
+  w.stop();
+
+  ASSERT_TRUE(converged(client, grown, 3)) << "replicas differ";
+  auto final_records = scan(client, grown);
+  EXPECT_EQ(scan(client, grown, "init/").size(), 50u);
+  expect_writes_kept(final_records, w.acked_keys());
+
+  // The store of the replica killed mid-write is intact (sync commits):
+  // it opens, checksums hold, and every record is one the writers wrote.
+  // local_cluster gives each node the data directory data-<name> beside
+  // its log.
+  auto host1_data = fs::path{c.log_of("host1")}.parent_path() / "data-host1";
+  auto killed = on_disk(host1_data.string(), g->id, g->members[0].id);
+  EXPECT_GE(killed.size(), 50u);
+  expect_writes_kept(killed, {});
+}
