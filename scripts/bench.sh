@@ -4,7 +4,9 @@
 #   call      ftsr call vs raw CAF request      (apps/bench/ftsr-bench-call)
 #   failover  kill -9 / SIGSTOP -> monitor      (apps/bench/ftsr-bench-failover)
 #   group     ftsr group vs ZooKeeper ensemble  (apps/bench/ftsr-bench-group)
-# Usage: bash scripts/bench.sh [call|failover|group|all] [extra args]
+#   restart   persistent actor failover vs ZooKeeper leader failover
+#             (apps/bench/ftsr-bench-restart)
+# Usage: bash scripts/bench.sh [call|failover|group|restart|all] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -20,16 +22,19 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     --no-install-recommends "${missing[@]}" > /dev/null
 fi
-bash scripts/build.sh ftsr-bench-call ftsr-bench-failover ftsr-bench-group
+bash scripts/build.sh ftsr-bench-call ftsr-bench-failover ftsr-bench-group \
+  ftsr-bench-restart
 case "$which" in
   call) ./build/apps/bench/ftsr-bench-call "$@" ;;
   failover) ./build/apps/bench/ftsr-bench-failover "$@" ;;
   group) ./build/apps/bench/ftsr-bench-group "$@" ;;
+  restart) ./build/apps/bench/ftsr-bench-restart "$@" ;;
   all)
     ./build/apps/bench/ftsr-bench-call
     ./build/apps/bench/ftsr-bench-failover
     ./build/apps/bench/ftsr-bench-group
+    ./build/apps/bench/ftsr-bench-restart
     ;;
-  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|all)" >&2
+  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|all)" >&2
      exit 2 ;;
 esac

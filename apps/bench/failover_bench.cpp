@@ -67,29 +67,10 @@ void print_stats(const char* what, const std::vector<double>& xs) {
               what, xs.size(), s.p50_ms, s.p99_ms, s.min_ms, s.max_ms);
 }
 
-std::vector<member_status> view_of(caf::scoped_actor& self,
-                                   const caf::actor& mgr) {
-  std::vector<member_status> result;
-  self->request(mgr, bound, view_atom::value)
-    .receive([&](member_id&, std::vector<member_status>& v) { result = v; },
-             [&](caf::error&) {});
-  return result;
-}
-
-bool sees_up(const std::vector<member_status>& v, const std::string& name,
-             uint64_t incarnation) {
-  for (auto& m : v)
-    if (m.name == name)
-      return m.state == member_state::up && m.incarnation == incarnation;
-  return false;
-}
-
 class driver {
 public:
   driver(local_cluster& c, int jitter_ms, unsigned seed)
     : c_(c), self_(c.client().system()), jitter_ms_(jitter_ms), rng_(seed) {
-    mgr1_ = c_.manager_of("host1");
-    mgr2_ = c_.manager_of("host2");
     observer_ = spawn("host1", "observer");
   }
 
@@ -142,7 +123,7 @@ public:
       if (!c_.process("host3").wait_for(bound))
         throw std::runtime_error("host3 survived SIGKILL");
     }
-    restart_host3();
+    c_.restart_and_await("host3");
     return {at_host1, at_client};
   }
 
@@ -177,31 +158,8 @@ private:
                      caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
   }
 
-  /// Restarts host3 and waits until host1, host2 and the client see the new
-  /// incarnation up (so the next round starts from a steady state).
-  void restart_host3() {
-    auto old = c_.incarnation("host3");
-    c_.start("host3");
-    auto deadline = clock_type::now() + std::chrono::seconds(20);
-    for (;;) {
-      auto inc = c_.incarnation("host3");
-      if (inc != 0 && inc != old) {
-        auto v = c_.client().view();
-        if (v && sees_up(*v, "host3", inc) && sees_up(view_of(self_, mgr1_), "host3", inc)
-            && sees_up(view_of(self_, mgr2_), "host3", inc))
-          return;
-      }
-      if (clock_type::now() >= deadline)
-        throw std::runtime_error("restarted host3 not up everywhere within "
-                                 "20 s; log: " + c_.log_of("host3"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-
   local_cluster& c_;
   caf::scoped_actor self_;
-  caf::actor mgr1_;
-  caf::actor mgr2_;
   capability_ref observer_;
   int jitter_ms_;
   std::mt19937 rng_;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "caf/all.hpp"
 #include "caf/io/all.hpp"
@@ -121,6 +122,52 @@ void local_cluster::kill9(const std::string& name) {
   auto& proc = procs_.at(name);
   proc.signal(SIGKILL);
   proc.wait_for(std::chrono::seconds(10));
+}
+
+namespace {
+
+bool sees_up(const std::vector<member_status>& v, const std::string& name,
+             uint64_t incarnation) {
+  for (auto& m : v)
+    if (m.name == name)
+      return m.state == member_state::up && m.incarnation == incarnation;
+  return false;
+}
+
+} // namespace
+
+void local_cluster::restart_and_await(const std::string& name,
+                                      std::chrono::milliseconds bound) {
+  auto old = incarnation(name);
+  start(name);
+  caf::scoped_actor self{client_->system()};
+  auto member_sees = [&](const std::string& member, uint64_t inc) {
+    bool up = false;
+    self->request(manager_of(member), std::chrono::seconds(5), view_atom::value)
+      .receive([&](member_id&, std::vector<member_status>& v) {
+                 up = sees_up(v, name, inc);
+               },
+               [](caf::error&) {});
+    return up;
+  };
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    auto inc = incarnation(name);
+    if (inc != 0 && inc != old) {
+      auto v = client_->view();
+      bool all = v && sees_up(*v, name, inc);
+      for (auto& [member, proc] : procs_)
+        if (all && member != name && proc.running())
+          all = member_sees(member, inc);
+      if (all)
+        return;
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw std::runtime_error("restarted " + name + " not seen up everywhere "
+                               "within " + std::to_string(bound.count())
+                               + " ms; log: " + log_of(name));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 uint64_t local_cluster::incarnation(const std::string& name) {

@@ -5,6 +5,7 @@
 // the cluster cannot be started (a setup failure, not a protocol error).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,6 +66,13 @@ public:
   void start(const std::string& name);
 
   void kill9(const std::string& name);
+
+  /// Starts node `name` again (a new incarnation) and waits until the
+  /// client and every other running member see that incarnation up.
+  /// Throws std::runtime_error with the node's log path after `bound`.
+  void restart_and_await(const std::string& name,
+                         std::chrono::milliseconds bound
+                         = std::chrono::seconds(20));
 
   /// Incarnation of `name` as the client sees it (0 if unknown).
   uint64_t incarnation(const std::string& name);
