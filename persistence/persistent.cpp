@@ -5,8 +5,20 @@
 
 #include "actors/errors.hpp"
 #include "actors/trace.hpp"
+#include "replication/group.hpp"
 
-namespace ftsr::detail {
+namespace ftsr {
+
+caf::expected<capability_ref>
+restart(node& n, const capability_ref& cap, caf::message args,
+        const std::vector<std::string>& nodes,
+        std::chrono::milliseconds timeout) {
+  if (cap.is_group())
+    return resize_group(n, cap, nodes, timeout);
+  return n.restart(cap, std::move(args), nodes, timeout);
+}
+
+namespace detail {
 
 namespace {
 
@@ -56,4 +68,6 @@ caf::behavior persistent_start(caf::event_based_actor* self,
   };
 }
 
-} // namespace ftsr::detail
+} // namespace detail
+
+} // namespace ftsr

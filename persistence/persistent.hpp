@@ -29,11 +29,13 @@
 // persistence/stable_store_group.hpp) and read back during recovery.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "caf/actor_system_config.hpp"
 #include "caf/behavior.hpp"
@@ -103,6 +105,17 @@ void add_persistent_type(caf::actor_system_config& cfg, const std::string& name,
 }
 
 } // namespace detail
+
+/// FT-SR `restart cap(args) on nodes`. For a persistent actor (failed, not
+/// destroyed): node::restart, a new incarnation with `args` on the first
+/// live node of `nodes`, which becomes its restart list. For a resource
+/// group: a restart with a different number of replicas while it serves,
+/// one replica on each node of `nodes` (resize_group; the state carries
+/// over by state transfer, so `args` are not used).
+caf::expected<capability_ref>
+restart(node& n, const capability_ref& cap, caf::message args,
+        const std::vector<std::string>& nodes,
+        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 /// Registers a persistent actor type: `fun(caf::event_based_actor* self,
 /// args...)` returns its persistent_behavior. Spawn it with

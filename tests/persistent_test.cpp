@@ -11,6 +11,8 @@
 
 #include "actors/call.hpp"
 #include "apps/node/sample_persistent.hpp"
+#include "apps/node/sample_resources.hpp"
+#include "persistence/persistent.hpp"
 #include "persistence/stable_store_group.hpp"
 #include "replication/group.hpp"
 #include "tests/support/in_process_cluster.hpp"
@@ -198,6 +200,23 @@ TEST_F(persistent_test, explicit_restart_after_an_actor_kill) {
   auto gone = at(0).restart(*counter, args, {"host2"});
   ASSERT_FALSE(gone);
   EXPECT_TRUE(is(gone.error(), errc::destroyed)) << describe(gone.error());
+}
+
+TEST_F(persistent_test, restart_of_a_group_with_another_size) {
+  auto group = create_group(at(0), group_spec{"kv", {"host1", "host2"}, 1});
+  ASSERT_TRUE(group) << describe(group.error());
+  ASSERT_TRUE(ask<bool>(0, *group, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  auto bigger = restart(at(0), *group, {}, {"host1", "host2", "host3"});
+  ASSERT_TRUE(bigger) << describe(bigger.error());
+  EXPECT_EQ(bigger->members.size(), 3u);
+  auto smaller = restart(at(0), *bigger, {}, {"host3"});
+  ASSERT_TRUE(smaller) << describe(smaller.error());
+  ASSERT_EQ(smaller->members.size(), 1u);
+  EXPECT_EQ(smaller->members.front().node, "host3");
+  auto v = ask<std::string>(0, *smaller, get_atom::value, std::string{"k"});
+  ASSERT_TRUE(v) << describe(v.error());
+  EXPECT_EQ(*v, "v");
 }
 
 TEST_F(persistent_test, bad_spawn_requests) {
