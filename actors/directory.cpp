@@ -23,6 +23,18 @@ bool directory::node_incarnation_failed(const std::string& node,
   return i != failed_incarnation_.end() && inc <= i->second;
 }
 
+namespace {
+
+/// A group with `failed` of `n` replicas failed is failed for good when
+/// fewer than half survive. With exactly half left, the survivors decide
+/// (they continue only in the cluster's majority partition, see
+/// node_context::in_majority) and answer errc::no_quorum otherwise.
+bool lost_quorum(size_t n, size_t failed) {
+  return 2 * (n - failed) < n || failed == n;
+}
+
+} // namespace
+
 directory::entry& directory::ensure(const capability_ref& ref) {
   auto i = entries_.find(ref.id);
   if (i != entries_.end())
@@ -41,7 +53,7 @@ directory::entry& directory::ensure(const capability_ref& ref) {
   auto n = ref.members.size();
   for (auto& m : ref.members)
     groups_of_[m.id].push_back(ref.id);
-  if (n > 0 && n - failed < n / 2 + 1) {
+  if (n > 0 && lost_quorum(n, failed)) {
     e.st = state::failed;
     e.reason = "quorum lost: " + std::to_string(failed) + " of "
                + std::to_string(n) + " replicas failed";
@@ -67,8 +79,7 @@ void directory::fail_groups_without_quorum(uint64_t member,
       if (st == state::failed)
         ++failed;
     }
-    // Same rule as the replicas: a group serves while a majority lives.
-    if (n == 0 || n - failed < n / 2 + 1)
+    if (n == 0 || lost_quorum(n, failed))
       fail(g, state::failed,
            "quorum lost: " + std::to_string(failed) + " of "
              + std::to_string(n) + " replicas failed",

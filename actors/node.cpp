@@ -52,6 +52,11 @@ bool node_context::sample_call() {
          == 0;
 }
 
+bool node_context::in_majority() const {
+  return member && !fenced
+         && 2 * (size_t{peers_up.load()} + 1) > cluster.nodes.size();
+}
+
 node_context& context_of(caf::actor_system& sys) {
   auto cfg = dynamic_cast<const node_config*>(&sys.config());
   if (cfg == nullptr || !cfg->ctx) {

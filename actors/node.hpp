@@ -79,7 +79,15 @@ struct node_context {
   span_buffer spans;
   directory dir;
   std::atomic<bool> fenced{false};
+  /// Other members this node currently sees up (kept by the manager).
+  std::atomic<uint32_t> peers_up{0};
   caf::actor manager;
+
+  /// True while this member sees a strict majority of the cluster's nodes
+  /// up (itself included): the primary partition. Groups that lost exactly
+  /// half of their replicas continue only there (no split brain: two
+  /// disjoint sides cannot both hold a majority of the cluster).
+  bool in_majority() const;
 
   /// True for the calls that should record an invocation span.
   bool sample_call();

@@ -93,6 +93,14 @@ void self_fence(manager_actor* self, const std::string& reason) {
 
 void restart_orphans(manager_actor* self, const trace_context& tc);
 
+void count_peers_up(manager_state& st) {
+  uint32_t n = 0;
+  for (auto& [name, p] : st.peers)
+    if (p.state == member_state::up)
+      ++n;
+  st.ctx->peers_up = n;
+}
+
 void declare_failed(manager_actor* self, peer& p, const std::string& reason,
                     trace_context tc) {
   if (p.state != member_state::up)
@@ -101,6 +109,7 @@ void declare_failed(manager_actor* self, peer& p, const std::string& reason,
   p.state = member_state::failed;
   p.reason = reason;
   p.fenced = std::max(p.fenced, p.incarnation);
+  count_peers_up(self->state);
   member_id failed{p.addr.name, p.incarnation};
   auto span_tc = ctx.spans.event(tc, "failure_detected", to_string(failed),
                                  reason);
@@ -127,6 +136,7 @@ void admit(manager_actor* self, peer& p, const member_id& who,
                    tc);
   auto& ctx = *self->state.ctx;
   p.state = member_state::up;
+  count_peers_up(self->state);
   p.incarnation = who.incarnation;
   p.manager = std::move(manager);
   p.last_seen = now;
