@@ -89,7 +89,8 @@ public:
   virtual ~stable_store() = default;
 
   /// The value of `key`, or nullopt if absent.
-  virtual caf::expected<std::optional<std::string>> get(std::string_view key) = 0;
+  virtual caf::expected<std::optional<std::string>>
+  get(std::string_view key) = 0;
 
   /// Applies `batch` atomically.
   virtual caf::error write(const write_batch& batch) = 0;

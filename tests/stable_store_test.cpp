@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <set>
 
 #include "actors/errors.hpp"
 #include "persistence/stable_store.hpp"
@@ -214,6 +215,56 @@ TEST_F(stable_store_test, async_writes_survive_a_process_crash) {
   EXPECT_EQ(s->scan("k")->size(), 50u);
 }
 
+TEST_F(stable_store_test, kill9_mid_write_keeps_acknowledged_batches_whole) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  auto pid = ::fork();
+  if (pid == 0) {
+    // Writes two-key batches forever, acknowledging each on the pipe.
+    ::close(fds[0]);
+    auto s = open_lmdb_store({dir});
+    if (!s)
+      ::_exit(1);
+    for (uint32_t i = 0;; ++i) {
+      write_batch b;
+      b.put("a" + std::to_string(i), std::string(1000, 'a'))
+        .put("b" + std::to_string(i), std::string(1000, 'b'));
+      if ((*s)->write(b) || ::write(fds[1], &i, sizeof(i)) != sizeof(i))
+        ::_exit(2);
+    }
+  }
+  ::close(fds[1]);
+  uint32_t acked = 0;
+  bool any = false;
+  for (uint32_t i; (!any || acked < 300)
+                   && ::read(fds[0], &i, sizeof(i)) == sizeof(i);) {
+    acked = i;
+    any = true;
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  // Acknowledgements written before the kill.
+  for (uint32_t i; ::read(fds[0], &i, sizeof(i)) == sizeof(i);)
+    acked = i;
+  ::close(fds[0]);
+  ASSERT_TRUE(any) << "the writer never acknowledged a batch";
+  auto s = open();
+  ASSERT_TRUE(s);
+  auto all = s->scan("");
+  ASSERT_TRUE(all) << describe(all.error());
+  std::set<std::string> keys;
+  for (auto& kv : *all)
+    keys.insert(kv.first);
+  for (uint32_t i = 0; i <= acked; ++i)
+    ASSERT_TRUE(keys.count("a" + std::to_string(i))
+                && keys.count("b" + std::to_string(i)))
+      << "acknowledged batch " << i << " lost";
+  for (auto& k : keys)
+    ASSERT_EQ(keys.count((k[0] == 'a' ? "b" : "a") + k.substr(1)), 1u)
+      << "half a batch: " << k;
+  EXPECT_FALSE(s->put("after", "crash"));
+}
+
 TEST_F(stable_store_test, a_second_open_of_the_same_directory_is_refused) {
   auto s = open();
   ASSERT_TRUE(s);
@@ -228,7 +279,7 @@ TEST_F(stable_store_test, a_second_open_of_the_same_directory_is_refused) {
   EXPECT_TRUE(open());
 }
 
-TEST_F(stable_store_test, corrupted_and_torn_records_are_reported_not_returned) {
+TEST_F(stable_store_test, corrupt_and_torn_records_are_reported_not_read) {
   {
     auto s = open();
     ASSERT_TRUE(s);
@@ -248,7 +299,8 @@ TEST_F(stable_store_test, corrupted_and_torn_records_are_reported_not_returned) 
   ASSERT_TRUE(s);
   auto flipped = s->get("flipped");
   ASSERT_FALSE(flipped);
-  EXPECT_TRUE(is(flipped.error(), errc::corrupted)) << describe(flipped.error());
+  EXPECT_TRUE(is(flipped.error(), errc::corrupted))
+    << describe(flipped.error());
   EXPECT_TRUE(contains(flipped.error(), "record 'flipped': checksum mismatch"))
     << describe(flipped.error());
   auto torn = s->get("torn");
