@@ -43,6 +43,10 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     spans(opts.span_capacity),
     dir(spans) {
   spans.set_node(member ? to_string(self) : "client");
+  // Whatever an earlier incarnation of this node hosted is gone: bindings
+  // to it that arrive from peers are failed on arrival.
+  if (member)
+    dir.node_failed(self.name, self.incarnation - 1, "restarted");
   if (opts.span_observer)
     spans.set_observer(std::move(opts.span_observer));
 }

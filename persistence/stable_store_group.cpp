@@ -4,6 +4,8 @@
 #include "persistence/stable_store_group.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -54,6 +56,30 @@ caf::error check_key(const std::string& key) {
   return caf::none;
 }
 
+/// Every replica gets a new id, so a replica that failed, left or was
+/// destroyed leaves its directory behind. A new replica of the group on
+/// this node removes those of earlier replicas here that this node's
+/// directory does not know alive (their content is stale: a restarted
+/// replica gets the state by state transfer). Replicas spawned here are
+/// bound here before they attach, so a live one is never removed.
+void remove_stale_replica_dirs(node_context& ctx, const capability_ref& group,
+                               uint64_t replica_id) {
+  namespace fs = std::filesystem;
+  auto prefix = "stable-store-" + std::to_string(group.id) + "-";
+  std::error_code ec;
+  for (auto& entry : fs::directory_iterator{ctx.data_dir, ec}) {
+    auto name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    auto id = std::strtoull(name.c_str() + prefix.size(), nullptr, 10);
+    auto bound = ctx.dir.lookup(id);
+    if (id == replica_id || (bound && !ctx.dir.failure_of(*bound)))
+      continue;
+    fs::remove_all(entry.path(), ec);
+    ctx.spans.event({}, "stale_store_removed", entry.path().string());
+  }
+}
+
 class store_replica : public resource_base {
 public:
   caf::error attach(node_context& ctx, const capability_ref& group,
@@ -64,6 +90,7 @@ public:
                           + " has no data directory (ftsr-node --data-dir)"
                             " for the stable_store group "
                           + to_string(group));
+    remove_stale_replica_dirs(ctx, group, replica_id);
     auto s = open_lmdb_store(
       {stable_store_dir(ctx.data_dir, group.id, replica_id), durability::sync,
        map_bytes});

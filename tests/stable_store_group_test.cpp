@@ -374,6 +374,14 @@ TEST(stable_store_group_system, kill9_restart_and_state_transfer) {
   ASSERT_TRUE(w.progress(100)) << "no progress after kill -9 of the primary";
   c.start("host1");
   ASSERT_TRUE(client.await_up({"host1"}));
+  // The store of the replica killed mid-write is intact (sync commits):
+  // it opens, checksums hold, and every record is one the writers wrote.
+  // local_cluster gives each node the data directory data-<name> beside
+  // its log.
+  auto host1_data = fs::path{c.log_of("host1")}.parent_path() / "data-host1";
+  auto killed = on_disk(host1_data.string(), g->id, g->members[0].id);
+  EXPECT_GE(killed.size(), 50u);
+  expect_writes_kept(killed, {});
   auto rejoined = add_replica(client, grown, "host1");
   ASSERT_TRUE(rejoined) << describe(rejoined.error()) << ", see "
                         << c.log_of("host1");
@@ -386,12 +394,9 @@ TEST(stable_store_group_system, kill9_restart_and_state_transfer) {
   EXPECT_EQ(scan(client, grown, "init/").size(), 50u);
   expect_writes_kept(final_records, w.acked_keys());
 
-  // The store of the replica killed mid-write is intact (sync commits):
-  // it opens, checksums hold, and every record is one the writers wrote.
-  // local_cluster gives each node the data directory data-<name> beside
-  // its log.
-  auto host1_data = fs::path{c.log_of("host1")}.parent_path() / "data-host1";
-  auto killed = on_disk(host1_data.string(), g->id, g->members[0].id);
-  EXPECT_GE(killed.size(), 50u);
-  expect_writes_kept(killed, {});
+  // The new replica on host1 removed the killed one's stale directory.
+  EXPECT_FALSE(fs::exists(stable_store_dir(host1_data.string(), g->id,
+                                           g->members[0].id)));
+  EXPECT_TRUE(fs::exists(stable_store_dir(host1_data.string(), g->id,
+                                          rejoined->id)));
 }

@@ -6,6 +6,9 @@
 //              client (FT-SR `call <op, backupOp>`), replies with the result
 //   "observer" monitors capabilities (FT-SR `monitor ... send`) and reports
 //              each firing to a client actor
+// plus the resources of sample_resources.hpp, the persistent "counter" of
+// sample_persistent.hpp and the FT-SR stableStore resource "stable_store"
+// (persistence/stable_store_group.hpp).
 #pragma once
 
 #include <cstdint>
