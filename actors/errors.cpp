@@ -23,6 +23,7 @@ const char* to_string(errc x) {
     case errc::storage_error: return "storage_error";
     case errc::corrupted: return "corrupted";
     case errc::no_space: return "no_space";
+    case errc::checkpoint_aborted: return "checkpoint_aborted";
   }
   return "unknown_error";
 }

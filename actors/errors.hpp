@@ -50,6 +50,9 @@ enum class errc : uint8_t {
   corrupted,
   /// Stable storage is full; nothing was written.
   no_space,
+  /// A coordinated checkpoint did not commit (a member failed, refused or
+  /// timed out); the previous checkpoint stays the last one.
+  checkpoint_aborted,
 };
 
 /// Category atom of all ftsr errors.

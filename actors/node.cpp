@@ -61,13 +61,18 @@ bool node_context::in_majority() const {
          && 2 * (size_t{peers_up.load()} + 1) > cluster.nodes.size();
 }
 
-node_context& context_of(caf::actor_system& sys) {
+node_context* find_context(caf::actor_system& sys) {
   auto cfg = dynamic_cast<const node_config*>(&sys.config());
-  if (cfg == nullptr || !cfg->ctx) {
+  return cfg != nullptr ? cfg->ctx.get() : nullptr;
+}
+
+node_context& context_of(caf::actor_system& sys) {
+  auto ctx = find_context(sys);
+  if (ctx == nullptr) {
     fprintf(stderr, "ftsr: actor system was not started by ftsr::node\n");
     abort();
   }
-  return *cfg->ctx;
+  return *ctx;
 }
 
 node::node(std::unique_ptr<caf::actor_system_config> cfg,

@@ -99,6 +99,10 @@ private:
 /// The node_context of an actor system started by ftsr::node.
 node_context& context_of(caf::actor_system& sys);
 
+/// The node_context of `sys`, or nullptr if ftsr::node did not start it
+/// (plain CAF systems, e.g. in unit tests).
+node_context* find_context(caf::actor_system& sys);
+
 class node {
 public:
   /// Starts a node: validates options, starts the actor system, listens on
