@@ -81,6 +81,19 @@ std::vector<uint64_t> group_core::others() const {
   return result;
 }
 
+std::vector<uint64_t> group_core::watched() const {
+  auto result = members_;
+  auto add = [&](const std::vector<uint64_t>& xs) {
+    for (auto m : xs)
+      if (std::find(result.begin(), result.end(), m) == result.end())
+        result.push_back(m);
+  };
+  add(answered_);
+  if (coordinating_)
+    add(flush_members_);
+  return result;
+}
+
 std::optional<caf::message>
 group_core::delivered_reply(uint64_t request) const {
   if (auto i = dedup_.find(request); i != dedup_.end())
@@ -124,6 +137,12 @@ caf::message group_core::apply(const log_entry& e) {
     case entry_kind::import_done:
       imports_.erase(e.request);
       break;
+    case entry_kind::retry:
+      // Answered from the de-duplication table, which every replica has
+      // alike (same deliveries in the same order, or a state transfer).
+      if (auto i = dedup_.find(e.request); i != dedup_.end())
+        reply = i->second;
+      break;
     case entry_kind::state_update:
       // Produced by the primary from its own state: cannot fail here unless
       // the archive is corrupt, which the primary would have noticed.
@@ -139,11 +158,14 @@ caf::message group_core::apply(const log_entry& e) {
       // overtake the leave entry): the view change settles that suspicion.
       for (auto i = suspects_.begin(); i != suspects_.end();)
         i = is_listed(*i) ? std::next(i) : suspects_.erase(i);
-      if (phase_ == phase::flushing && suspects_.empty())
+      // (Not while a flush it coordinates or answered is under way: its
+      // survivors wait for the install.)
+      if (phase_ == phase::flushing && suspects_.empty() && !coordinating_
+          && !flush_answered_)
         phase_ = phase::normal;
       break;
   }
-  if (e.kind != entry_kind::import_done)
+  if (e.kind != entry_kind::import_done && e.kind != entry_kind::retry)
     remember(e.request, reply);
   track_imports(e, false);
   delivered_ = e.seq;
@@ -158,18 +180,29 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
     out.error = make_error(errc::invalid_argument, "not serving");
     return out;
   }
-  if (auto i = dedup_.find(inv.request); i != dedup_.end()) {
-    out.kind = invoke_outcome::replied;
-    out.reply = i->second;
-    return out;
-  }
   log_entry e;
   e.seq = next_seq_;
   e.view = view_;
+  e.sequencer = self_;
   e.request = inv.request;
   e.replies = inv.replies == reply_policy::first && mode_.vote
                 ? reply_policy::vote
                 : inv.replies;
+  if (dedup_.count(inv.request) > 0) {
+    // Delivered before, but maybe held by this member only (it came with
+    // the flush of a view whose install has not reached the backups yet,
+    // or its acknowledgements are outstanding): answer once the backups
+    // delivered an entry after it, with their replies for quorum/all/vote.
+    ++next_seq_;
+    e.kind = entry_kind::retry;
+    auto own = apply(e);
+    pending_.emplace(e.seq, pending{e.request, e.replies, std::move(own), {}});
+    out.kind = invoke_outcome::sequenced;
+    out.retry = true;
+    out.entry = std::move(e);
+    out.done = complete_ready();
+    return out;
+  }
   // Run the operation first: a {primary} operation ships state instead.
   detail::primary_op_flag() = false;
   std::vector<outgoing_call> out_calls;
@@ -245,8 +278,14 @@ std::optional<group_core::completion> group_core::try_complete(uint64_t seq,
   if (p.results.size() < needed_acks(p.policy, seq))
     return std::nullopt;
   completion c;
+  c.seq = seq;
   c.request = p.request;
   c.policy = p.policy;
+  if (auto j = joins_.find(seq); j != joins_.end()) {
+    c.newcomer = j->second.first;
+    c.transfer = std::move(j->second.second);
+    joins_.erase(j);
+  }
   switch (p.policy) {
     case reply_policy::first:
       c.reply = p.own;
@@ -350,8 +389,13 @@ void group_core::deliver_buffered(std::vector<ack>* acks) {
 std::vector<group_core::ack> group_core::on_order(const log_entry& e,
                                                   uint64_t stable) {
   std::vector<ack> acks;
-  if (e.view < view_ || phase_ == phase::no_quorum)
-    return acks; // from a primary of an older view: superseded by a flush
+  // From a primary of an older view (superseded by a flush), or from a
+  // failed primary that reached this view number through a join entry
+  // that no survivor delivered (the survivors installed the same number
+  // without it).
+  if (e.view < view_ || e.sequencer != primary()
+      || phase_ == phase::no_quorum)
+    return acks;
   // After answering a flush, an order of the current view can only come
   // from a failed primary (a live primary coordinates the flush itself and
   // sends its orders before its flush, on the same FIFO channel); it may
@@ -374,75 +418,172 @@ std::vector<group_core::ack> group_core::on_order(const log_entry& e,
 
 group_core::suspicion group_core::suspect(uint64_t member) {
   suspicion out;
-  if (std::find(members_.begin(), members_.end(), member) == members_.end()
-      || phase_ == phase::no_quorum)
+  auto w = watched();
+  if (phase_ == phase::no_quorum || suspects_.count(member) > 0
+      || std::find(w.begin(), w.end(), member) == w.end())
     return out;
   suspects_.insert(member);
-  for (auto m : members_)
+  phase_ = phase::flushing;
+  // Everyone who may hold entries: the view, plus the survivors of the
+  // flush this member answered or coordinates (newcomers that the view
+  // does not list yet). The first of them coordinates.
+  for (auto m : w)
     if (suspects_.count(m) == 0)
       out.survivors.push_back(m);
-  if (out.survivors.size() < members_.size() / 2 + 1) {
-    phase_ = phase::no_quorum;
-    out.quorum_lost = true;
-    return out;
-  }
-  phase_ = phase::flushing;
   // Above every flush this member answered: a failed coordinator's view
   // may already be installed at some survivors (see flush_seen_).
   out.new_view = std::max({view_, flush_view_, flush_seen_}) + 1;
-  out.coordinate = out.survivors.front() == self_;
-  if (out.coordinate) {
-    flush_view_ = out.new_view;
-    flush_members_ = out.survivors;
-    flush_replies_.clear();
+  if (out.survivors.empty() || out.survivors.front() != self_)
+    return out; // the coordinator decides, quorum included
+  // A majority of the view, and of the flush this member answered (which
+  // may be installed elsewhere). Only the coordinator decides: members
+  // whose views differ (one installed a view the other only answered the
+  // flush for) would judge differently, and one would wait for the other
+  // forever.
+  auto majority_of = [&](const std::vector<uint64_t>& view) {
+    size_t alive = 0;
+    for (auto m : view)
+      alive += suspects_.count(m) == 0 ? 1 : 0;
+    return alive >= view.size() / 2 + 1;
+  };
+  if (!majority_of(members_) || (flush_answered_ && !majority_of(answered_))) {
+    phase_ = phase::no_quorum;
+    coordinating_ = false;
+    out.quorum_lost = true;
+    out.survivors.erase(out.survivors.begin()); // the others
+    return out;
   }
+  out.coordinate = true;
+  coordinating_ = true;
+  flush_view_ = out.new_view;
+  flush_members_ = out.survivors;
+  flush_replies_.clear();
+  transfer_to_.clear();
   return out;
 }
 
+bool group_core::on_no_quorum(uint64_t from) {
+  // The verdict of a coordinator is final (it decided with the failures it
+  // knew; more only make it worse), unless it failed or left the view:
+  // then the next coordinator decides.
+  if (phase_ == phase::no_quorum || suspects_.count(from) > 0
+      || !is_listed(from))
+    return false;
+  phase_ = phase::no_quorum;
+  coordinating_ = false;
+  return true;
+}
+
 std::optional<group_core::flushed>
-group_core::on_flush(uint64_t new_view, const std::vector<uint64_t>&) {
-  if (new_view <= view_ || new_view < flush_seen_
-      || phase_ == phase::no_quorum)
+group_core::on_flush(uint64_t new_view,
+                     const std::vector<uint64_t>& survivors) {
+  if (phase_ == phase::no_quorum || survivors.empty())
     return std::nullopt;
-  phase_ = phase::flushing;
-  flush_answered_ = true;
-  flush_seen_ = new_view;
+  // A flush of a coordinator this member knows failed (or that is not in
+  // its view any more: it failed or left) is stale; answering it would stop
+  // this member for a view change that never ends. A live coordinator is
+  // answered whatever the view it proposes: it may not have delivered a
+  // join or leave this member did (or not know of a newer flush); the
+  // reply reports this member's view and the coordinator flushes again
+  // above it.
+  auto coordinator = survivors.front();
+  if (coordinator != self_
+      && (suspects_.count(coordinator) > 0 || !is_listed(coordinator)))
+    return std::nullopt;
   flushed f;
+  f.view = std::max(view_, flush_seen_);
   f.delivered = delivered_;
   for (auto& [seq, e] : log_)
     f.unstable.push_back(e);
+  phase_ = phase::flushing;
+  flush_answered_ = true;
+  flush_seen_ = std::max(flush_seen_, new_view);
+  answered_ = survivors;
   return f;
 }
 
-std::optional<group_core::install_msg>
+group_core::flush_step
 group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
-  if (new_view != flush_view_)
-    return std::nullopt; // a reply to a superseded flush
+  flush_step out;
+  if (!coordinating_ || new_view != flush_view_
+      || std::find(flush_members_.begin(), flush_members_.end(), from)
+           == flush_members_.end())
+    return out; // a reply to a superseded flush
   flush_replies_[from] = f;
   for (auto m : flush_members_)
     if (flush_replies_.count(m) == 0)
-      return std::nullopt;
+      return out;
   // Union of everything any survivor delivered: includes every answered
   // invocation (max_sf backups held it) and the failed members' last ones.
-  std::map<uint64_t, log_entry> all;
-  for (auto& [m, r] : flush_replies_)
+  std::map<uint64_t, const log_entry*> all;
+  // (This coordinator's own reply reports its view as well.)
+  uint64_t top = view_;
+  for (auto& [m, r] : flush_replies_) {
+    top = std::max(top, r.view);
     for (auto& e : r.unstable)
-      all.emplace(e.seq, e);
-  install_msg msg;
-  msg.view = new_view;
-  msg.members = flush_members_;
+      all.emplace(e.seq, &e);
+  }
+  // The members after delivering all of it: a join or leave entry that
+  // this coordinator had not delivered changes them (newcomers are last).
+  auto members = members_;
+  for (auto& [seq, e] : all) {
+    if (e->kind != entry_kind::view_change)
+      continue;
+    top = std::max(top, e->view + 1);
+    if (seq > delivered_)
+      members = e->members;
+  }
+  std::vector<uint64_t> survivors;
+  for (auto m : members)
+    if (suspects_.count(m) == 0)
+      survivors.push_back(m);
+  bool asked_all = std::all_of(survivors.begin(), survivors.end(), [&](auto m) {
+    return flush_replies_.count(m) > 0;
+  });
+  bool leaves = survivors.empty() || survivors.front() != self_;
+  if (!leaves && (!asked_all || top >= flush_view_)) {
+    // Another round: with the members the entries name (a newcomer that
+    // was not asked may hold later entries, or need its state), above
+    // every view a survivor has (it would refuse the install otherwise).
+    flush_view_ = std::max(top, flush_view_) + 1;
+    flush_members_ = survivors;
+    flush_replies_.clear();
+    out.kind = flush_step::reflush;
+    out.msg.view = flush_view_;
+    out.msg.members = survivors;
+    return out;
+  }
+  out.kind = flush_step::install;
+  out.msg.view = flush_view_;
+  out.msg.members = survivors;
   for (auto& [seq, e] : all)
-    msg.entries.push_back(e);
-  return msg;
+    out.msg.entries.push_back(*e);
+  transfer_to_.clear();
+  for (auto m : flush_members_) {
+    bool stays = std::find(survivors.begin(), survivors.end(), m)
+                 != survivors.end();
+    if (leaves && stays)
+      continue;
+    if (flush_replies_[m].has_state)
+      out.to.push_back(m);
+    else if (stays)
+      transfer_to_.push_back(m);
+  }
+  // leaves: this coordinator is no member of the view (a leave entry it
+  // had not delivered removes it). It installs only at the leaving members
+  // (itself included), which then stop; their departure makes the others
+  // flush again, coordinated by a member of the view.
+  return out;
 }
 
-void group_core::install(const install_msg& m) {
+bool group_core::install(const install_msg& m) {
   // m.view < flush_seen_: the install of a coordinator that failed, still
   // in flight after this member answered the flush of its successor (which
   // reported everything this member delivered). Installing it would let
   // this member deliver the failed coordinator's later orders unreported.
-  if (m.view <= view_ || m.view < flush_seen_ || phase_ == phase::no_quorum)
-    return;
+  if (m.view <= view_ || m.view < flush_seen_ || phase_ == phase::no_quorum
+      || m.members.empty())
+    return false;
   // A view with a member this replica knows failed comes from a coordinator
   // that did not know it yet, or failed itself (its install still in
   // flight): installing it would forget the suspicion (the monitor notifies
@@ -451,7 +592,7 @@ void group_core::install(const install_msg& m) {
   // flush, to a higher view without it; until then, stay flushing.
   for (auto member : m.members)
     if (suspects_.count(member) > 0)
-      return;
+      return false;
   for (auto& e : m.entries)
     if (e.seq > delivered_)
       out_of_order_.emplace(e.seq, e);
@@ -468,26 +609,32 @@ void group_core::install(const install_msg& m) {
   view_ = m.view;
   installed_view_ = m.view;
   next_seq_ = delivered_ + 1;
+  // Nothing is answered from before the install: waiting clients and
+  // retries are answered through retry entries ordered after it.
   pending_.clear();
   acked_upto_.clear();
   joined_at_.clear();
+  joins_.clear();
   suspects_.clear();
   flush_replies_.clear();
   flush_answered_ = false;
+  answered_.clear();
+  if (coordinating_ && m.view == flush_view_)
+    for (auto member : transfer_to_)
+      if (is_listed(member))
+        transfers_.emplace_back(member, make_transfer());
+  coordinating_ = false;
+  flush_members_.clear();
+  transfer_to_.clear();
   phase_ = phase::normal;
+  return true;
 }
 
-std::pair<log_entry, state_transfer> group_core::join(uint64_t newcomer) {
-  log_entry e;
-  e.seq = next_seq_++;
-  e.view = view_;
-  e.kind = entry_kind::view_change;
-  e.members = members_;
-  e.members.push_back(newcomer);
-  apply(e);
-  joined_at_[newcomer] = e.seq;
-  // Completes once the backups delivered it, like any entry.
-  pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
+std::vector<std::pair<uint64_t, state_transfer>> group_core::take_transfers() {
+  return std::exchange(transfers_, {});
+}
+
+state_transfer group_core::make_transfer() const {
   state_transfer st;
   st.view = view_;
   st.members = members_;
@@ -502,7 +649,30 @@ std::pair<log_entry, state_transfer> group_core::join(uint64_t newcomer) {
     st.import_ids.push_back(id);
     st.imports.push_back(imp);
   }
-  return {e, st};
+  return st;
+}
+
+std::optional<group_core::join_outcome> group_core::join(uint64_t newcomer) {
+  if (is_listed(newcomer))
+    return std::nullopt;
+  join_outcome out;
+  auto& e = out.entry;
+  e.seq = next_seq_++;
+  e.view = view_;
+  e.sequencer = self_;
+  e.kind = entry_kind::view_change;
+  e.members = members_;
+  e.members.push_back(newcomer);
+  apply(e);
+  joined_at_[newcomer] = e.seq;
+  // Completes once the backups delivered it, like any entry; the newcomer
+  // gets its state then. A newcomer with state is in the view for good: if
+  // this primary fails first, the flush finds the join entry at a survivor
+  // and the coordinator sends the state instead (see flushed::has_state).
+  pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
+  joins_.emplace(e.seq, std::make_pair(newcomer, make_transfer()));
+  out.done = complete_ready();
+  return out;
 }
 
 std::optional<log_entry> group_core::leave(uint64_t member) {
@@ -512,6 +682,7 @@ std::optional<log_entry> group_core::leave(uint64_t member) {
   log_entry e;
   e.seq = next_seq_++;
   e.view = view_;
+  e.sequencer = self_;
   e.kind = entry_kind::view_change;
   e.members = members_;
   e.members.erase(e.members.begin() + (i - members_.begin()));
@@ -527,6 +698,7 @@ std::optional<log_entry> group_core::import_done(uint64_t id) {
   log_entry e;
   e.seq = next_seq_++;
   e.view = view_;
+  e.sequencer = self_;
   e.kind = entry_kind::import_done;
   e.request = id;
   apply(e);
@@ -570,6 +742,25 @@ caf::error group_core::adopt(const state_transfer& st) {
   imports_.clear();
   for (size_t i = 0; i < st.import_ids.size(); ++i)
     imports_.emplace(st.import_ids[i], st.imports[i]);
+  // Everything from before (a newer transfer replaces an older one).
+  suspects_.clear();
+  log_.clear();
+  out_of_order_.clear();
+  pending_.clear();
+  acked_upto_.clear();
+  joined_at_.clear();
+  joins_.clear();
+  flush_answered_ = false;
+  answered_.clear();
+  flush_seen_ = 0;
+  coordinating_ = false;
+  flush_view_ = 0;
+  flush_members_.clear();
+  flush_replies_.clear();
+  transfer_to_.clear();
+  transfers_.clear();
+  owned_.clear();
+  new_imports_.clear();
   phase_ = phase::normal;
   return caf::none;
 }

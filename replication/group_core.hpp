@@ -10,11 +10,19 @@
 // - every member delivers the same entries in the same sequence order;
 // - the primary answers an invocation only once min(max_sf, #backups)
 //   backups delivered it, so an answered invocation survives max_sf
-//   failures: the flush after a failure re-delivers it to all survivors;
+//   failures: the flush after a failure re-delivers it to all survivors.
+//   This holds for every answer: a retry of a delivered request, and a
+//   client still waiting when a view is installed, are answered through a
+//   `retry` entry ordered after it (and after the install, which backups
+//   deliver first), never from the local de-duplication table at once;
 // - a member failure is installed as a new view after all entries any
-//   survivor delivered (the failed member's last deliveries included);
+//   survivor delivered (the failed member's last deliveries included); if
+//   those entries change the membership (a join or leave the coordinator
+//   had not delivered), the coordinator flushes again with the resulting
+//   members before it installs;
 // - the primary is the first member of the view (deterministic rule);
-// - without a majority of the previous view, the group stops serving.
+// - without a majority of the previous view, the group stops serving: the
+//   coordinator (first survivor) decides and tells the others.
 #pragma once
 
 #include <cstdint>
@@ -37,21 +45,28 @@ namespace ftsr {
 
 class group_core {
 public:
-  /// A finished invocation: the primary replies to the client.
+  /// A finished entry: the primary replies to the waiting clients of
+  /// `request` (or, for a join, sends the newcomer its state).
   struct completion {
+    uint64_t seq = 0;
     uint64_t request = 0;
     reply_policy policy = reply_policy::first;
     caf::message reply;                // first, vote
     std::vector<caf::message> replies; // quorum, all
     caf::error error;
+    /// A join: send `transfer` to `newcomer` (0: no join).
+    uint64_t newcomer = 0;
+    state_transfer transfer;
   };
 
   struct invoke_outcome {
-    enum kind_t { replied, sequenced, rejected } kind = rejected;
-    caf::message reply;              // replied: a retry of a delivered call
-    caf::error error;                // rejected
-    log_entry entry;                 // sequenced: send to backups()
-    std::vector<completion> done;    // completed at once (no backups)
+    enum kind_t { sequenced, rejected } kind = rejected;
+    /// A retry of a delivered request: `entry` is a `retry` entry that
+    /// collects the replicas' stored replies (nothing runs again).
+    bool retry = false;
+    caf::error error;             // rejected
+    log_entry entry;              // sequenced: send to backups()
+    std::vector<completion> done; // completed at once (no backups)
   };
 
   struct ack {
@@ -60,6 +75,8 @@ public:
   };
 
   struct suspicion {
+    /// This member coordinates and found no majority: it stops serving and
+    /// tells `survivors` (group_no_quorum).
     bool quorum_lost = false;
     bool coordinate = false; // this member runs the flush
     uint64_t new_view = 0;
@@ -67,14 +84,35 @@ public:
   };
 
   struct flushed {
+    /// The highest view the responder has (installed, adopted or reached
+    /// through a join/leave entry) or answered a flush for.
+    uint64_t view = 0;
     uint64_t delivered = 0;
     std::vector<log_entry> unstable;
+    /// False: a newcomer still waiting for its state transfer.
+    bool has_state = true;
   };
 
   struct install_msg {
     uint64_t view = 0;
     std::vector<uint64_t> members;
     std::vector<log_entry> entries;
+  };
+
+  /// What the coordinator does after a flush reply.
+  struct flush_step {
+    enum kind_t {
+      wait,    // more replies to come
+      reflush, // send group_flush(msg.view, msg.members) to msg.members
+      install, // send group_install(msg) to `to`
+    } kind = wait;
+    install_msg msg;
+    std::vector<uint64_t> to;
+  };
+
+  struct join_outcome {
+    log_entry entry;              // send to the backups of before the join
+    std::vector<completion> done; // completed at once (no backups)
   };
 
   group_core(uint64_t self, std::vector<uint64_t> members, size_t max_sf,
@@ -104,10 +142,16 @@ public:
   std::vector<uint64_t> others() const;
   group_status status() const;
 
+  /// Members whose failure matters to this replica (monitor them): the
+  /// view, plus the survivors of the flush it answered or coordinates.
+  std::vector<uint64_t> watched() const;
+
   // -- ordering (primary) -----------------------------------------------------
 
   /// Sequences and applies `inv`. A retry of an already delivered request
-  /// is answered from the de-duplication table without re-executing it.
+  /// is not executed again: it is sequenced as a `retry` entry, answered
+  /// like any entry once enough backups delivered it (with their stored
+  /// replies for quorum, all and vote).
   invoke_outcome invoke(const invocation& inv);
 
   /// A backup delivered `seq` (with its own result, for quorum/all/vote).
@@ -126,26 +170,41 @@ public:
 
   // -- membership -------------------------------------------------------------
 
-  /// `member` failed. Returns what to do: stop serving (quorum lost), or
-  /// (for the new coordinator) start a flush for the survivors.
+  /// `member` failed. Returns what to do: nothing (another member
+  /// coordinates), stop serving (no quorum: tell the survivors), or start
+  /// a flush for the survivors.
   suspicion suspect(uint64_t member);
 
+  /// The coordinator `from` found no quorum. True if this member stops
+  /// serving now (false: from a member that failed or left).
+  bool on_no_quorum(uint64_t from);
+
   /// A flush for `new_view` started: stop serving, report unstable entries.
+  /// nullopt for a flush of a coordinator that failed or left the view.
   std::optional<flushed> on_flush(uint64_t new_view,
                                   const std::vector<uint64_t>& survivors);
 
-  /// Coordinator: a survivor's flush reply. Returns the new view to install
-  /// once every survivor replied.
-  std::optional<install_msg> on_flushed(uint64_t from, uint64_t new_view,
-                                        const flushed& f);
+  /// Coordinator: a survivor's flush reply. Once every survivor replied:
+  /// the view to install, or another flush round if the reported entries
+  /// or views show membership changes it did not know of.
+  flush_step on_flushed(uint64_t from, uint64_t new_view, const flushed& f);
 
   /// Installs a view: delivers the missing entries first, then the view.
-  void install(const install_msg& m);
+  /// False if the install is stale (ignored).
+  bool install(const install_msg& m);
 
-  /// Primary: orders the join of `newcomer` and returns the entry to send
-  /// to the backups plus the state for the newcomer (taken right after the
-  /// join entry, so the newcomer misses nothing ordered later).
-  std::pair<log_entry, state_transfer> join(uint64_t newcomer);
+  /// Coordinator, after installing its view: the state for each member
+  /// that had none when it answered the flush (a newcomer whose transfer
+  /// was lost with the primary).
+  std::vector<std::pair<uint64_t, state_transfer>> take_transfers();
+
+  /// Primary: orders the join of `newcomer`; returns the entry to send to
+  /// the current backups. The newcomer's state (taken right after the join
+  /// entry, so it misses nothing ordered later) comes with the join's
+  /// completion: once the join is held by max_sf backups, so a newcomer
+  /// with state is always in the group's view. nullopt if `newcomer` is a
+  /// member already.
+  std::optional<join_outcome> join(uint64_t newcomer);
 
   /// Primary: orders the graceful leave of `member` (a member that is
   /// leaving, unlike a failed one, keeps the quorum: the view shrinks by
@@ -173,7 +232,8 @@ public:
   /// True while this replica is a member of its current view.
   bool is_member() const;
 
-  /// Newcomer: starts from a transferred state.
+  /// Newcomer: starts from a transferred state (again, if a view change
+  /// sends a newer one).
   caf::error adopt(const state_transfer& st);
 
 private:
@@ -199,6 +259,7 @@ private:
   std::vector<completion> complete_ready();
   void deliver_buffered(std::vector<ack>* acks);
   void prune(uint64_t stable);
+  state_transfer make_transfer() const;
 
   uint64_t self_;
   std::vector<uint64_t> members_;
@@ -226,19 +287,33 @@ private:
   // join must not wait for them (reply policies all/quorum/vote would
   // otherwise wait until the next flush).
   std::map<uint64_t, uint64_t> joined_at_;
+  // Primary: joins not completed yet, by the sequence number of their
+  // join entry: the newcomer and the state it gets on completion.
+  std::map<uint64_t, std::pair<uint64_t, state_transfer>> joins_;
   // Set once this member answered a flush, until the next install: from
   // then on it must not deliver anything its flushed reply did not report.
   bool flush_answered_ = false;
+  // Survivors of the last flush this member answered (until the next
+  // install): that view may be installed elsewhere already, so a later
+  // failure needs a majority of it as well, and its members are watched.
+  std::vector<uint64_t> answered_;
   // Highest view of a flush this member answered. A coordinator can fail
   // after its install reached only some members; the next coordinator must
-  // propose a higher view (members that installed the failed coordinator's
-  // view refuse flushes for views they have), and a member must ignore the
+  // propose a higher view (members refuse installs of views they have, or
+  // of views below a flush they answered), and a member must ignore the
   // failed coordinator's install arriving after it answered a newer flush.
+  // Reported in flushed replies, with the view: the coordinator flushes
+  // again above them if its proposal is not higher.
   uint64_t flush_seen_ = 0;
   // Flush bookkeeping (coordinator).
+  bool coordinating_ = false;
   uint64_t flush_view_ = 0;
   std::vector<uint64_t> flush_members_;
   std::map<uint64_t, flushed> flush_replies_;
+  // Members that had no state when they answered the flush to install, and
+  // their transfers once the coordinator installed it.
+  std::vector<uint64_t> transfer_to_;
+  std::vector<std::pair<uint64_t, state_transfer>> transfers_;
   // FT-SR owns/imports bookkeeping.
   std::vector<outgoing_call> owned_;
   std::map<uint64_t, outgoing_call> imports_;

@@ -54,12 +54,18 @@ enum class entry_kind : uint8_t {
   state_update, // a {primary} operation: backups install `state`
   view_change,  // membership changed to `members` (an ordered event)
   import_done,  // the import `request` was answered by its target
+  retry,        // a retry of the delivered `request`: every replica answers
+                // it from its de-duplication table, nothing runs again
 };
 
 /// One slot of the group's total order.
 struct log_entry {
   uint64_t seq = 0;
   uint64_t view = 0;
+  /// The primary that sequenced it. (View numbers alone do not tell a
+  /// failed primary's orders apart: a join entry that reached no survivor
+  /// moved it to the view number the survivors install next.)
+  uint64_t sequencer = 0;
   entry_kind kind = entry_kind::invocation;
   uint64_t request = 0;
   reply_policy replies = reply_policy::first;
@@ -80,7 +86,8 @@ typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
     x.replies = static_cast<reply_policy>(r);
     return caf::none;
   });
-  return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view, k,
+  return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view,
+           x.sequencer, k,
            x.request, r, x.payload, x.state, x.reply, x.members, x.imports,
            sync);
 }
@@ -133,13 +140,19 @@ using group_order_atom = caf::atom_constant<caf::atom("ftsr_gord")>;
 using group_ack_atom = caf::atom_constant<caf::atom("ftsr_gack")>;
 /// Internal: send the batched orders (replica to itself).
 using group_flush_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
-/// (flush, uint64 new_view, vector<uint64> survivors): coordinator -> all
+/// (flush, uint64 new_view, vector<uint64> survivors, uint64 to):
+/// coordinator (survivors.front()) -> each survivor `to`. A newcomer still
+/// waiting for its state answers it too (it learns its id from `to`).
 using group_flush_atom = caf::atom_constant<caf::atom("ftsr_gflsh")>;
-/// (flushed, uint64 new_view, uint64 member, uint64 delivered,
-///  vector<log_entry> unstable): survivor -> coordinator
+/// (flushed, uint64 new_view, uint64 member, uint64 view, uint64 delivered,
+///  vector<log_entry> unstable, bool has_state): survivor -> coordinator;
+/// `view` is the highest view the survivor has or answered a flush for.
 using group_flushed_atom = caf::atom_constant<caf::atom("ftsr_gfld")>;
 /// (install, uint64 view, vector<uint64> members, vector<log_entry>)
 using group_install_atom = caf::atom_constant<caf::atom("ftsr_ginst")>;
+/// (no_quorum, uint64 view, uint64 member): the coordinator found no
+/// majority -> the other survivors, which stop serving as well
+using group_no_quorum_atom = caf::atom_constant<caf::atom("ftsr_gnoq")>;
 /// (init, capability_ref group, uint64 me, uint64 max_sf, group_mode,
 ///  message args)
 using group_init_atom = caf::atom_constant<caf::atom("ftsr_ginit")>;
@@ -147,13 +160,15 @@ using group_init_atom = caf::atom_constant<caf::atom("ftsr_ginit")>;
 using member_failed_atom = caf::atom_constant<caf::atom("ftsr_gmf")>;
 /// (status) -> group_status
 using group_status_atom = caf::atom_constant<caf::atom("ftsr_gstat")>;
-/// (join, capability_ref newcomer): to the primary -> unit once joined
+/// (join, capability_ref newcomer): to the primary -> unit once the join
+/// is held by max_sf backups (the newcomer then gets its state)
 using group_join_atom = caf::atom_constant<caf::atom("ftsr_gjoin")>;
 /// (leave, uint64 member): to the primary -> () once ordered; the member
 /// stops after delivering the view without itself
 using group_leave_atom = caf::atom_constant<caf::atom("ftsr_glv")>;
 /// (transfer, capability_ref group, uint64 me, uint64 max_sf, group_mode,
-///  state_transfer): primary -> newcomer
+///  state_transfer): primary -> newcomer, once its join is stable, or the
+/// coordinator of a view change -> a member that had no state yet
 using group_transfer_atom = caf::atom_constant<caf::atom("ftsr_gxfer")>;
 
 /// Registers the group protocol types with CAF.

@@ -1,6 +1,7 @@
 // Replica actor: message plumbing around group_core.
 #include "replication/replica.hpp"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -23,8 +24,12 @@ struct replica_state {
   size_t max_sf = 0;
   group_mode mode;
   std::optional<group_core> core;
-  /// Clients waiting for sequenced invocations, by request id.
-  std::multimap<uint64_t, caf::response_promise> waiting;
+  /// Clients waiting for sequenced invocations, by request id (with the
+  /// invocation: after a view change, they are handled like a retry).
+  std::multimap<uint64_t, std::pair<invocation, caf::response_promise>>
+    waiting;
+  /// Join requests waiting until the join is stable, by newcomer.
+  std::map<uint64_t, caf::response_promise> joining;
   /// Invocations that arrived during a view change.
   std::vector<std::pair<invocation, caf::response_promise>> stash;
   std::set<uint64_t> monitored;
@@ -50,11 +55,12 @@ void send_to(replica_actor* self, uint64_t member, Ts&&... xs) {
     self->send(hdl, std::forward<Ts>(xs)...);
 }
 
-/// Monitors every member of the view not yet monitored (FT-SR monitor: the
-/// failure arrives as a message, after this replica's earlier messages).
+/// Monitors every member of the view (and of a flush under way) not yet
+/// monitored (FT-SR monitor: the failure arrives as a message, after this
+/// replica's earlier messages; at once if the member failed already).
 void monitor_members(replica_actor* self) {
   auto& st = self->state;
-  for (auto m : st.core->members()) {
+  for (auto m : st.core->watched()) {
     if (m == st.core->self() || !st.monitored.insert(m).second)
       continue;
     if (auto ref = st.ctx->dir.lookup(m))
@@ -63,18 +69,37 @@ void monitor_members(replica_actor* self) {
   }
 }
 
+void send_transfer(replica_actor* self, uint64_t member,
+                   const state_transfer& transfer) {
+  auto& st = self->state;
+  send_to(self, member, group_transfer_atom::value, st.group, member,
+          uint64_t{st.max_sf}, st.mode, transfer);
+}
+
+/// Answers the clients of completed entries; every path answers alike:
+/// the reply (first, vote) or the collated replies (quorum, all).
 void deliver(replica_actor* self, std::vector<group_core::completion> done) {
   auto& st = self->state;
   for (auto& c : done) {
+    if (c.newcomer != 0) {
+      // A join held by max_sf backups: the newcomer gets its state.
+      send_transfer(self, c.newcomer, c.transfer);
+      if (auto j = st.joining.find(c.newcomer); j != st.joining.end()) {
+        j->second.deliver(caf::unit);
+        st.joining.erase(j);
+      }
+      continue;
+    }
     auto range = st.waiting.equal_range(c.request);
     for (auto i = range.first; i != range.second; ++i) {
+      auto& rp = i->second.second;
       if (c.error)
-        i->second.deliver(c.error);
+        rp.deliver(c.error);
       else if (c.policy == reply_policy::quorum
                || c.policy == reply_policy::all)
-        i->second.deliver(c.replies);
+        rp.deliver(c.replies);
       else
-        i->second.deliver(c.reply);
+        rp.deliver(c.reply);
     }
     st.waiting.erase(range.first, range.second);
   }
@@ -153,14 +178,13 @@ void handle_invoke(replica_actor* self, const invocation& inv,
   }
   auto out = core.invoke(inv);
   switch (out.kind) {
-    case group_core::invoke_outcome::replied:
-      rp.deliver(out.reply);
-      return;
     case group_core::invoke_outcome::rejected:
       rp.deliver(out.error);
       return;
     case group_core::invoke_outcome::sequenced:
-      st.waiting.emplace(inv.request, std::move(rp));
+      // Also a retry of a delivered request: answered (from the replicas'
+      // de-duplication tables) once its retry entry is stable enough.
+      st.waiting.emplace(inv.request, std::make_pair(inv, std::move(rp)));
       enqueue_order(self, std::move(out.entry));
       deliver(self, std::move(out.done));
       perform_outgoing(self);
@@ -189,24 +213,38 @@ void replay_stash(replica_actor* self) {
     handle_invoke(self, inv, std::move(rp));
 }
 
-/// After a view change: answer what the flush completed, re-run the stash.
+/// After a view change: send the state to members that had none, and run
+/// the waiting clients and the stash again. A waiting client is handled
+/// like a retry: the new view's primary orders a retry entry for it if it
+/// was delivered (and answers it once the backups, which deliver the
+/// install first, hold it), a backup redirects it to the primary.
 void after_install(replica_actor* self) {
   auto& st = self->state;
   auto& core = *st.core;
+  for (auto& [member, transfer] : core.take_transfers())
+    send_transfer(self, member, transfer); // before any order to it
   core.take_new_imports();
   perform_outgoing(self);
   if (core.is_primary())
     for (auto& [id, imp] : core.pending_imports())
       send_import(self, id, imp);
-  for (auto i = st.waiting.begin(); i != st.waiting.end();) {
-    if (auto reply = core.delivered_reply(i->first)) {
-      i->second.deliver(*reply);
-      i = st.waiting.erase(i);
-    } else {
-      i->second.deliver(refusal(self));
-      i = st.waiting.erase(i);
-    }
+  std::vector<std::pair<invocation, caf::response_promise>> again;
+  for (auto& [req, w] : st.waiting)
+    again.emplace_back(std::move(w));
+  st.waiting.clear();
+  for (auto& x : st.stash)
+    again.emplace_back(std::move(x));
+  st.stash = std::move(again);
+  // A join still waiting for its acknowledgements: the flush delivered it
+  // (and the coordinator sent the newcomer its state) or lost it.
+  for (auto& [member, rp] : st.joining) {
+    auto& ms = core.members();
+    if (std::find(ms.begin(), ms.end(), member) != ms.end())
+      rp.deliver(caf::unit);
+    else
+      rp.deliver(make_error(errc::not_primary, std::to_string(core.primary())));
   }
+  st.joining.clear();
   replay_stash(self);
   monitor_members(self);
 }
@@ -215,12 +253,37 @@ void lose_quorum(replica_actor* self) {
   auto& st = self->state;
   auto err = refusal(self);
   st.ctx->spans.event({}, "quorum_lost", to_string(st.group));
-  for (auto& [req, rp] : st.waiting)
-    rp.deliver(err);
+  for (auto& [req, w] : st.waiting)
+    w.second.deliver(err);
   st.waiting.clear();
   for (auto& [inv, rp] : st.stash)
     rp.deliver(err);
   st.stash.clear();
+  for (auto& [member, rp] : st.joining)
+    rp.deliver(err);
+  st.joining.clear();
+}
+
+/// The view without this replica was delivered (it left the group).
+/// Leaving is not failing: the directory records it as destroyed, which
+/// does not count against the group's quorum.
+void quit_group(replica_actor* self) {
+  self->quit(make_error(errc::destroyed, "left the group"));
+}
+
+/// Answers a flush: this member's unstable entries, to the coordinator.
+void answer_flush(replica_actor* self, uint64_t new_view,
+                  const std::vector<uint64_t>& survivors) {
+  auto& core = *self->state.core;
+  if (auto f = core.on_flush(new_view, survivors))
+    send_to(self, survivors.front(), group_flushed_atom::value, new_view,
+            core.self(), f->view, f->delivered, f->unstable, true);
+}
+
+void send_flush(replica_actor* self, uint64_t view,
+                const std::vector<uint64_t>& survivors) {
+  for (auto m : survivors)
+    send_to(self, m, group_flush_atom::value, view, survivors, m);
 }
 
 caf::behavior serving(replica_actor* self) {
@@ -246,10 +309,7 @@ caf::behavior serving(replica_actor* self) {
                 seqs, core.self(), results);
       perform_outgoing(self);
       if (!core.is_member()) {
-        // Delivered the view without itself: it left the group. Leaving is
-        // not failing: the directory records it as destroyed, which does
-        // not count against the group's quorum.
-        self->quit(make_error(errc::destroyed, "left the group"));
+        quit_group(self); // delivered the view without itself
         return;
       }
       monitor_members(self); // a join may have added a member
@@ -271,41 +331,78 @@ caf::behavior serving(replica_actor* self) {
       auto& st = self->state;
       auto s = st.core->suspect(member);
       if (s.quorum_lost) {
+        // This member coordinates: the others follow its verdict.
+        for (auto m : s.survivors)
+          send_to(self, m, group_no_quorum_atom::value, s.new_view,
+                  st.core->self());
         lose_quorum(self);
         return;
       }
       if (s.coordinate) {
         st.ctx->spans.event({}, "view_change", to_string(st.group),
                             "flush for view " + std::to_string(s.new_view));
-        for (auto m : s.survivors)
-          send_to(self, m, group_flush_atom::value, s.new_view, s.survivors);
+        send_flush(self, s.new_view, s.survivors);
+        monitor_members(self);
       }
     },
-    [self](group_flush_atom, uint64_t new_view,
-           const std::vector<uint64_t>& survivors) {
-      auto& core = *self->state.core;
-      if (auto f = core.on_flush(new_view, survivors))
-        send_to(self, survivors.front(), group_flushed_atom::value, new_view,
-                core.self(), f->delivered, f->unstable);
+    [self](group_no_quorum_atom, uint64_t, uint64_t from) {
+      if (self->state.core->on_no_quorum(from))
+        lose_quorum(self);
     },
-    [self](group_flushed_atom, uint64_t new_view, uint64_t from,
-           uint64_t delivered, const std::vector<log_entry>& unstable) {
+    [self](group_flush_atom, uint64_t new_view,
+           const std::vector<uint64_t>& survivors, uint64_t) {
+      answer_flush(self, new_view, survivors);
+      monitor_members(self);
+    },
+    [self](group_flushed_atom, uint64_t new_view, uint64_t from, uint64_t view,
+           uint64_t delivered, const std::vector<log_entry>& unstable,
+           bool has_state) {
       auto& core = *self->state.core;
-      group_core::flushed f{delivered, unstable};
-      if (auto m = core.on_flushed(from, new_view, f))
-        for (auto member : m->members)
-          send_to(self, member, group_install_atom::value, m->view,
-                  m->members, m->entries);
+      group_core::flushed f{view, delivered, unstable, has_state};
+      auto step = core.on_flushed(from, new_view, f);
+      switch (step.kind) {
+        case group_core::flush_step::wait:
+          return;
+        case group_core::flush_step::reflush:
+          send_flush(self, step.msg.view, step.msg.members);
+          monitor_members(self);
+          return;
+        case group_core::flush_step::install:
+          for (auto member : step.to)
+            send_to(self, member, group_install_atom::value,
+                    step.msg.view, step.msg.members,
+                    step.msg.entries);
+          return;
+      }
     },
     [self](group_install_atom, uint64_t view,
            const std::vector<uint64_t>& members,
            const std::vector<log_entry>& entries) {
       auto& st = self->state;
-      st.core->install({view, members, entries});
+      if (!st.core->install({view, members, entries}))
+        return; // stale
+      if (!st.core->is_member()) {
+        quit_group(self); // a leave entry the flush delivered
+        return;
+      }
       st.ctx->spans.event({}, "view_installed", to_string(st.group),
                           "view " + std::to_string(view) + ", primary "
                             + std::to_string(st.core->primary()));
       after_install(self);
+    },
+    // A view change sent the state again (it had none when it answered
+    // the flush): a newer state replaces the one of its join.
+    [self](group_transfer_atom, const capability_ref&, uint64_t, uint64_t,
+           const group_mode&, const state_transfer& transfer) {
+      auto& st = self->state;
+      if (transfer.view <= st.core->view())
+        return; // an older one (the join's, after the view change's)
+      if (auto err = st.core->adopt(transfer)) {
+        self->quit(err);
+        return;
+      }
+      monitor_members(self);
+      replay_stash(self);
     },
     [self](group_join_atom, const capability_ref& newcomer)
       -> caf::result<caf::unit_t> {
@@ -316,15 +413,18 @@ caf::behavior serving(replica_actor* self) {
       st.ctx->dir.bind(newcomer);
       flush_orders(self); // earlier entries go first
       auto backups = core.others();
-      auto [entry, transfer] = core.join(newcomer.id);
+      auto out = core.join(newcomer.id);
+      if (!out)
+        return caf::unit; // a member already (a retried join)
       for (auto m : backups)
         send_to(self, m, group_order_atom::value,
-                std::vector<log_entry>{entry}, core.stable());
-      self->send(st.ctx->dir.resolve(newcomer), group_transfer_atom::value,
-                 st.group, newcomer.id, uint64_t{st.max_sf}, st.mode,
-                 transfer);
+                std::vector<log_entry>{out->entry}, core.stable());
+      // Answered, and the state sent, once the join is stable (deliver).
+      auto rp = self->make_response_promise<caf::unit_t>();
+      st.joining.emplace(newcomer.id, rp);
+      deliver(self, std::move(out->done));
       monitor_members(self);
-      return caf::unit;
+      return rp;
     },
     [self](group_leave_atom, uint64_t member) -> caf::result<void> {
       auto& st = self->state;
@@ -406,6 +506,15 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
       self->state.core->resource().init(args);
       monitor_members(self);
       become_serving(self);
+    },
+    // A newcomer whose join entry survived its primary's failure, but not
+    // its state transfer: it answers the flush without state, and the
+    // coordinator sends the state of the view it installs.
+    [self](group_flush_atom, uint64_t new_view, const std::vector<uint64_t>&,
+           uint64_t me) {
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()),
+                 group_flushed_atom::value, new_view, me, uint64_t{0},
+                 uint64_t{0}, std::vector<log_entry>{}, false);
     },
     // Joining an existing group: state transfer from the primary.
     [self, start](group_transfer_atom, const capability_ref& group,

@@ -118,6 +118,66 @@ TEST_F(group_test, group_rpc_collates_replies_of_quorum_or_all) {
              [](caf::error& err) { FAIL() << describe(err); });
 }
 
+TEST_F(group_test, retried_collated_call_gets_the_same_reply_shape) {
+  // A retry of a delivered quorum/all call (the same request id, as
+  // ftsr::call retries) is answered from the replicas' de-duplication
+  // tables without running again, in the shape of the first answer: the
+  // collated replies.
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g);
+  caf::scoped_actor self{at(0).system()};
+  uint64_t id = 0x5eed0000;
+  for (auto p : {reply_policy::quorum, reply_policy::all}) {
+    ++id;
+    std::vector<std::string> answers;
+    for (int attempt = 0; attempt < 2; ++attempt)
+      ftsr::call(self, capability<>{*g}, append_atom::value, std::string{"r"},
+                 std::string{"x"})
+        .replies(p)
+        .request_id(id)
+        .receive(
+          [&](std::vector<caf::message>& xs) {
+            EXPECT_EQ(xs.size(), p == reply_policy::all ? 3u : 2u);
+            for (auto& x : xs)
+              EXPECT_EQ(caf::to_string(x), caf::to_string(xs[0]));
+            answers.push_back(caf::deep_to_string(xs));
+          },
+          [](caf::error& err) { FAIL() << describe(err); });
+    ASSERT_EQ(answers.size(), 2u);
+    EXPECT_EQ(answers[0], answers[1]);
+  }
+  // Each call ran once.
+  auto v = ask<std::string>(at(0), *g, get_atom::value, std::string{"r"});
+  ASSERT_TRUE(v) << describe(v.error());
+  EXPECT_EQ(*v, "xx");
+  // Across a failover: the call reaches the primary, which fails; the
+  // retry under the same id at the new primary gets collated replies too,
+  // whether the call was delivered before (de-duplication) or not.
+  caf::anon_send(at(0).context().dir.resolve(g->members[0]),
+                 group_invoke_atom::value,
+                 invocation{id + 1, reply_policy::quorum,
+                            caf::make_message(append_atom::value,
+                                              std::string{"r"},
+                                              std::string{"y"}),
+                            {}});
+  caf::anon_send_exit(g->members[0].handle, caf::exit_reason::kill);
+  ftsr::call(self, capability<>{*g}, append_atom::value, std::string{"r"},
+             std::string{"y"})
+    .replies(reply_policy::quorum)
+    .request_id(id + 1)
+    .receive(
+      [&](std::vector<caf::message>& xs) {
+        EXPECT_EQ(xs.size(), 2u); // a majority of the view of 2
+        for (auto& x : xs)
+          EXPECT_EQ(caf::to_string(x), caf::to_string(caf::make_message(
+                                         uint64_t{3})));
+      },
+      [](caf::error& err) { FAIL() << describe(err); });
+  EXPECT_TRUE(converged(at(0), *g, 2));
+  EXPECT_EQ(*ask<std::string>(at(0), *g, get_atom::value, std::string{"r"}),
+            "xxy");
+}
+
 TEST_F(group_test, bad_operation_is_refused_without_state_change) {
   auto g = create_group(at(0), kv3());
   ASSERT_TRUE(g);
