@@ -196,6 +196,26 @@ caf::error make_dirs(const std::string& dir) {
   return caf::none;
 }
 
+} // namespace
+
+caf::error prepare_data_dir(const std::string& dir) {
+  if (auto err = make_dirs(dir))
+    return err;
+  auto probe = dir + "/.ftsr-write-probe-" + std::to_string(::getpid());
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    auto err = errno;
+    return make_error(err == ENOSPC ? errc::no_space : errc::storage_error,
+                      "data directory '" + dir + "' is not writable: "
+                        + errno_text(err));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return caf::none;
+}
+
+namespace {
+
 /// Takes the directory's LOCK file (LevelDB style). LMDB must not be
 /// opened twice by one process (closing either copy drops the other's
 /// POSIX locks), and flock() conflicts between two opens of one process as

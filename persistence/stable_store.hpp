@@ -134,4 +134,10 @@ struct lmdb_options {
 /// invalid_argument for an empty dir or max_bytes = 0.
 caf::expected<std::unique_ptr<stable_store>> open_lmdb_store(lmdb_options opts);
 
+/// Makes sure a node can keep stable storage under `dir`: creates it if
+/// missing and creates and removes a file in it. Errors: storage_error
+/// naming the directory and the system error (a path through a file, a
+/// read-only file system, no permission), no_space.
+caf::error prepare_data_dir(const std::string& dir);
+
 } // namespace ftsr

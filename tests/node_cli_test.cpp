@@ -305,6 +305,24 @@ TEST_F(node_cli, non_numeric_threads) {
   EXPECT_CONTAINS(r.err, "--threads");
 }
 
+TEST_F(node_cli, data_dir_through_a_regular_file) {
+  auto file = write_file("plain", "not a directory\n");
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--data-dir", file + "/data"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "ftsr-node: ftsr: storage_error: cannot create data "
+                         "directory '" + file + "/data'");
+}
+
+TEST_F(node_cli, data_dir_on_a_read_only_file_system) {
+  // /proc refuses new files even for root.
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--data-dir", "/proc/self"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "ftsr-node: ftsr: storage_error: data directory "
+                         "'/proc/self' is not writable");
+}
+
 TEST_F(node_cli, help_exits_zero) {
   auto r = run_node({"--help"});
   EXPECT_EQ(r.code, 0);

@@ -2,7 +2,8 @@
 //
 //   ftsr-node --config config/local-3.toml --name host1
 //
-// Exit codes: 0 after SIGINT/SIGTERM, 2 for bad command line or config,
+// Exit codes: 0 after SIGINT/SIGTERM, 2 for bad command line, config or
+// data directory,
 // 3 when the cluster fenced this incarnation (fail-stop: it must not act
 // again; start a new process to rejoin as a new incarnation).
 #include <csignal>
@@ -15,6 +16,7 @@
 #include "actors/errors.hpp"
 #include "actors/node.hpp"
 #include "apps/node/sample_actors.hpp"
+#include "persistence/stable_store.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ftsr-node: one node of an ftsr cluster"};
@@ -39,6 +41,12 @@ int main(int argc, char** argv) {
     std::cerr << "ftsr-node: " << ftsr::describe(cluster.error()) << "\n";
     return 2;
   }
+  if (data_dir.empty())
+    data_dir = "ftsr-data/" + name;
+  if (auto err = ftsr::prepare_data_dir(data_dir)) {
+    std::cerr << "ftsr-node: " << ftsr::describe(err) << "\n";
+    return 2;
+  }
   // Block the stop signals before any thread exists, then wait for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -49,7 +57,7 @@ int main(int argc, char** argv) {
   opts.cluster = std::move(*cluster);
   opts.name = name;
   opts.scheduler_threads = threads;
-  opts.data_dir = data_dir.empty() ? "ftsr-data/" + name : data_dir;
+  opts.data_dir = data_dir;
   opts.add_types = ftsr::sample::add_sample_types;
   opts.on_fenced = [name](const std::string& reason) {
     std::cerr << "ftsr-node " << name << ": fenced (" << reason
