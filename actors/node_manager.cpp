@@ -473,6 +473,12 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
       if (accept(self, from))
         self->state.ctx->dir.bind(ref);
     },
+    [self](publish_atom, const capability_ref& ref) {
+      auto& ctx = *self->state.ctx;
+      ctx.dir.bind(ref);
+      broadcast(self, bind_atom::value, ctx.self, ref,
+                ctx.spans.event({}, "rebind", to_string(ref)));
+    },
     [self](restart_spec_atom, const member_id& from, restart_spec& spec,
            const trace_context&) {
       if (accept(self, from))

@@ -108,6 +108,10 @@ using hello_atom = caf::atom_constant<caf::atom("ftsr_hello")>;
 using node_down_atom = caf::atom_constant<caf::atom("ftsr_ndown")>;
 /// (bind, member_id from, capability_ref, trace_context)
 using bind_atom = caf::atom_constant<caf::atom("ftsr_bind")>;
+/// (publish, capability_ref): to the local manager: binds `ref` here and
+/// sends the binding to every member and client (e.g. a group's new member
+/// list after a replica was replaced).
+using publish_atom = caf::atom_constant<caf::atom("ftsr_pub")>;
 /// (actor_down, member_id from, uint64 cap, uint64 generation, string why,
 ///  bool destroyed, tc)
 using actor_down_atom = caf::atom_constant<caf::atom("ftsr_adown")>;

@@ -10,6 +10,9 @@
 
 #include "caf/all.hpp"
 
+#include "actors/node.hpp"
+#include "actors/trace.hpp"
+
 namespace ftsr {
 
 namespace {
@@ -30,6 +33,12 @@ void add_checkpoint_types(caf::actor_system_config& cfg) {
     .add_message_type<ckpt_build_reply>("ftsr::ckpt_build_reply")
     .add_message_type<ckpt_precommit>("ftsr::ckpt_precommit")
     .add_message_type<ckpt_precommit_reply>("ftsr::ckpt_precommit_reply")
+    .add_message_type<ckpt_mark>("ftsr::ckpt_mark")
+    .add_message_type<ckpt_marker>("ftsr::ckpt_marker")
+    .add_message_type<ckpt_channels>("ftsr::ckpt_channels")
+    .add_message_type<std::vector<ckpt_recorded>>(
+      "std::vector<ftsr::ckpt_recorded>")
+    .add_message_type<trace_context>("ftsr::trace_context")
     .add_message_type<ckpt_end>("ftsr::ckpt_end")
     .add_message_type<ckpt_reassign>("ftsr::ckpt_reassign")
     .add_message_type<ckpt_yield>("ftsr::ckpt_yield")
@@ -43,9 +52,14 @@ void add_checkpoint_types(caf::actor_system_config& cfg) {
 // -- participant --------------------------------------------------------------
 
 participant_base::participant_base(caf::actor_config& cfg, uint64_t id,
-                                   uint64_t epoch)
+                                   uint64_t epoch,
+                                   std::vector<ckpt_recorded> channel)
   : caf::event_based_actor(cfg), core_(id, epoch) {
-  // nop
+  // Restored channel state: delivered first, on replay.
+  for (auto& x : channel) {
+    core_.hold(x.stamp.sender);
+    deferred_.push_back({x.stamp, std::move(x.msg), caf::actor{}});
+  }
 }
 
 caf::behavior participant_base::reads() {
@@ -81,8 +95,11 @@ caf::behavior participant_base::make_behavior() {
   };
   return {
     [this, sender](ckpt_app_atom, const ckpt_stamp& s, caf::message& payload) {
+      if (core_.record(s))
+        log_[s.sender].push_back({s, payload});
       on_app(s, std::move(payload), sender());
     },
+    [this](const ckpt_marker& m) { apply(core_.on_marker(m)); },
     [this, sender](const ckpt_dep_note& m) {
       peers_[m.participant] = sender();
       core_.on_dep_note(m);
@@ -91,10 +108,19 @@ caf::behavior participant_base::make_behavior() {
       initiators_[m.initiator] = sender();
       apply(core_.on_build(m));
     },
-    [this, sender](const ckpt_precommit& m) {
+    [this, sender](const ckpt_precommit& m, std::map<uint64_t, caf::actor>& hs,
+                   const trace_context& tc) {
       initiators_[m.initiator] = sender();
+      learn_peers(hs);
+      span_trace_ = tc.trace_id;
+      span_parent_ = tc.span_id;
       apply(core_.on_precommit(m));
     },
+    [this](const ckpt_mark& m, std::map<uint64_t, caf::actor>& hs) {
+      learn_peers(hs);
+      apply(core_.on_mark(m));
+    },
+    [this](ckpt_replay_atom) { apply(core_.replay()); },
     [this](const ckpt_end& m) { apply(core_.on_end(m)); },
     [this, sender](const ckpt_reassign& m) {
       initiators_[m.to] = sender();
@@ -112,6 +138,14 @@ void participant_base::on_exit() {
   initiators_.clear();
   held_.clear();
   deferred_.clear();
+  log_.clear();
+  saved_.clear();
+}
+
+void participant_base::learn_peers(std::map<uint64_t, caf::actor>& hs) {
+  for (auto& [id, hdl] : hs)
+    if (id != participant_id())
+      peers_[id] = std::move(hdl);
 }
 
 void participant_base::tell_message(const caf::actor& to, caf::message msg) {
@@ -139,12 +173,32 @@ void participant_base::on_app(const ckpt_stamp& s, caf::message payload,
     deferred_.push_back({s, std::move(payload), std::move(from)});
     return;
   }
-  if (d == checkpoint_participant::delivery::deliver_and_note)
+  if (d == checkpoint_participant::delivery::deliver_and_note && from)
     send(from, ckpt_dep_note{participant_id(), s.epoch});
   updates_(payload);
 }
 
-void participant_base::send_reply(const ckpt_envelope& e) {
+std::vector<ckpt_recorded>
+participant_base::channel_entries(const std::vector<ckpt_channel>& cs) {
+  std::vector<ckpt_recorded> xs;
+  for (auto& c : cs) {
+    auto& log = log_[c.from];
+    auto n = std::min<size_t>(c.count, log.size()); // == count
+    xs.insert(xs.end(), log.begin(), log.begin() + n);
+  }
+  return xs;
+}
+
+void participant_base::send_reply(ckpt_envelope& e) {
+  if (auto m = std::get_if<ckpt_marker>(&e.msg)) {
+    // On the application channel, behind our earlier sends.
+    if (e.to == participant_id()) {
+      send(this, *m);
+    } else if (auto i = peers_.find(e.to); i != peers_.end()) {
+      send(i->second, *m);
+    }
+    return;
+  }
   auto to = initiators_.find(e.to);
   if (to == initiators_.end())
     return;
@@ -161,7 +215,15 @@ void participant_base::send_reply(const ckpt_envelope& e) {
       is.insert(*i);
     send(to->second, *r, std::move(ps), std::move(is));
   } else if (auto r = std::get_if<ckpt_precommit_reply>(&e.msg)) {
-    send(to->second, *r, std::string{});
+    if (!r->ok) {
+      send(to->second, *r, std::string{}, std::vector<ckpt_recorded>{});
+      return;
+    }
+    auto entries = channel_entries(r->channels);
+    send(to->second, *r, std::exchange(saved_, {}), std::move(entries));
+  } else if (auto r = std::get_if<ckpt_channels>(&e.msg)) {
+    auto entries = channel_entries(r->channels);
+    send(to->second, *r, std::move(entries));
   }
 }
 
@@ -169,21 +231,44 @@ void participant_base::apply(ckpt_step st) {
   for (auto& e : st.out)
     send_reply(e);
   if (st.snapshot) {
-    ckpt_precommit_reply r{participant_id(), core_.holder(), core_.lock(),
-                           true, {}};
     auto state = save_state();
     if (!state) {
-      r.ok = false;
-      r.reason = describe(state.error());
+      ckpt_precommit_reply r{participant_id(), core_.holder(), core_.lock(),
+                             false, describe(state.error()), {}};
+      send(initiators_.at(core_.holder()), r, std::string{},
+           std::vector<ckpt_recorded>{});
+    } else {
+      saved_ = std::move(*state);
+      span_start_ = wall_clock_ns();
+      span_epoch_ = core_.epoch();
+      // What we still defer was sent before its sender's snapshot too.
+      log_.clear();
+      for (auto& d : deferred_)
+        if (core_.record(d.stamp))
+          log_[d.stamp.sender].push_back({d.stamp, d.payload});
+      apply(core_.on_snapshot());
     }
-    send(initiators_.at(core_.holder()), r,
-         state ? std::move(*state) : std::string{});
   }
   if (st.resume) {
     for (auto& h : std::exchange(held_, {}))
       tell_message(h.to, std::move(h.msg));
     for (auto& d : std::exchange(deferred_, {}))
       on_app(d.stamp, std::move(d.payload), std::move(d.from));
+  }
+  if (core_.state() == checkpoint_participant::phase::idle) {
+    log_.clear();
+    saved_.clear();
+    if (span_start_ != 0) {
+      if (auto ctx = find_context(system()))
+        ctx->spans.record(span{
+          span_trace_, new_trace_id(), span_parent_, "checkpoint_member",
+          "participant " + std::to_string(participant_id()), {}, span_start_,
+          wall_clock_ns(),
+          core_.epoch() > span_epoch_
+            ? "committed, epoch " + std::to_string(core_.epoch())
+            : "aborted, epoch " + std::to_string(core_.epoch()) + " kept"});
+      span_start_ = 0;
+    }
   }
   // Whoever holds us: its failure must free us.
   if (auto h = core_.holder(); h != 0) {
@@ -218,6 +303,7 @@ participant_status participant_base::status() const {
   x.succs.assign(core_.succs().begin(), core_.succs().end());
   x.held_sends = held_.size();
   x.deferred = deferred_.size();
+  x.replay_pending.assign(core_.held().begin(), core_.held().end());
   return x;
 }
 
@@ -240,6 +326,10 @@ std::string state_key(const std::string& prefix, uint64_t id) {
   return checkpoint_key(prefix, id) + "/state";
 }
 
+std::string channel_key(const std::string& prefix, uint64_t id) {
+  return checkpoint_key(prefix, id) + "/channel";
+}
+
 } // namespace
 
 caf::expected<std::optional<checkpoint_record>>
@@ -259,7 +349,29 @@ load_checkpoint(stable_store& store, uint64_t id, const std::string& prefix) {
   if (!*state)
     return make_error(errc::corrupted, what + "state record missing");
   rec->state = std::move(**state);
+  auto channel = store.get(channel_key(prefix, id));
+  if (!channel)
+    return std::move(channel.error());
+  if (*channel)
+    rec->channel = std::move(**channel);
   return std::optional<checkpoint_record>{std::move(*rec)};
+}
+
+caf::expected<std::vector<ckpt_recorded>>
+decode_channel(caf::actor_system& sys, const std::string& channel) {
+  std::vector<ckpt_recorded> xs;
+  if (channel.empty())
+    return xs;
+  caf::binary_deserializer source{sys, channel.data(), channel.size()};
+  if (auto err = source(xs))
+    return make_error(errc::corrupted,
+                      "channel state unreadable: " + describe(err));
+  return xs;
+}
+
+void replay_channels(const std::vector<caf::actor>& restored) {
+  for (auto& a : restored)
+    caf::anon_send(a, ckpt_replay_atom::value);
 }
 
 // -- coordinator --------------------------------------------------------------
@@ -269,6 +381,12 @@ namespace {
 struct snapshot {
   uint64_t lock = 0;
   std::string bytes;
+};
+
+/// A member's reported channel from one sender.
+struct channel_piece {
+  uint64_t lock = 0; // the sender's join
+  std::vector<ckpt_recorded> msgs;
 };
 
 struct coordinator_state {
@@ -281,6 +399,12 @@ struct coordinator_state {
   std::map<caf::actor_addr, uint64_t> watched; // participants
   caf::actor_addr winner;                      // once merged
   std::map<uint64_t, snapshot> snapshots;
+  /// (member, its join) -> sender -> channel.
+  std::map<std::pair<uint64_t, uint64_t>, std::map<uint64_t, channel_piece>>
+    channels;
+  uint64_t in_flight = 0; // messages stored as channel state
+  trace_context trace;    // our "checkpoint" span
+  int64_t started = 0;
   caf::response_promise rp;
 
   static inline const char* name = "ftsr.checkpoint";
@@ -294,7 +418,27 @@ uint64_t draw_initiator_id() {
   return x != 0 ? x : 1;
 }
 
+/// Records the "checkpoint" span if we run in an ftsr node.
+void record_span(coordinator* self, const std::string& outcome) {
+  auto& s = self->state;
+  auto ctx = find_context(self->system());
+  if (ctx == nullptr || s.started == 0)
+    return;
+  std::string members;
+  if (s.core)
+    for (auto& m : s.core->members())
+      members += (members.empty() ? "" : ", ") + std::to_string(m.id);
+  auto id = s.core ? s.core->id() : s.opts.initiator;
+  ctx->spans.record(span{s.trace.trace_id, s.trace.span_id, 0, "checkpoint",
+                         "checkpoint " + std::to_string(id), {}, s.started,
+                         wall_clock_ns(),
+                         outcome + "; members: "
+                           + (members.empty() ? "none" : members)});
+  s.started = 0;
+}
+
 void fail(coordinator* self, caf::error err) {
+  record_span(self, "failed: " + describe(err));
   self->state.rp.deliver(std::move(err));
   self->quit();
 }
@@ -311,39 +455,127 @@ void send_to_participant(coordinator* self, uint64_t id, caf::message msg) {
   self->send(i->second, std::move(msg));
 }
 
+/// The handles of `peers`, for their markers.
+handle_map handles_of(coordinator* self, const std::vector<ckpt_peer>& peers) {
+  handle_map hs;
+  for (auto& p : peers)
+    if (auto i = self->state.participants.find(p.id);
+        i != self->state.participants.end())
+      hs.insert(*i);
+  return hs;
+}
+
 void send_to_initiator(coordinator* self, uint64_t id, caf::message msg) {
   auto& s = self->state;
   if (auto i = s.initiators.find(id); i != s.initiators.end())
     self->send(i->second, std::move(msg));
 }
 
-/// The atomic write of every member's snapshot: the commit point.
+/// Appends a reported channel (`entries`, split by `cs`) to what we know.
+void take_channels(coordinator* self, uint64_t member, uint64_t lock,
+                   const std::vector<ckpt_channel>& cs,
+                   std::vector<ckpt_recorded>& entries) {
+  auto& pieces = self->state.channels[{member, lock}];
+  size_t pos = 0;
+  for (auto& c : cs) {
+    auto n = std::min<size_t>(c.count, entries.size() - pos);
+    auto first = entries.begin() + static_cast<std::ptrdiff_t>(pos);
+    pieces[c.from] = channel_piece{
+      c.lock, {std::make_move_iterator(first),
+               std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n))}};
+    pos += n;
+  }
+}
+
+/// The channel record of `to`: CAF binary of its in-flight messages.
+caf::expected<std::string> encode_channel(coordinator* self, uint64_t to,
+                                          std::vector<ckpt_recorded>& xs) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{self->system(), buf};
+  if (auto err = sink(xs)) {
+    // Name the sender of the first message that does not serialize.
+    uint64_t from = 0;
+    for (auto& x : xs) {
+      std::vector<char> one;
+      caf::binary_serializer probe{self->system(), one};
+      if (probe(x)) {
+        from = x.stamp.sender;
+        break;
+      }
+    }
+    return make_error(errc::checkpoint_aborted,
+                      "a message in flight from participant "
+                        + std::to_string(from) + " to participant "
+                        + std::to_string(to)
+                        + " is not serializable: " + describe(err));
+  }
+  return std::string{buf.begin(), buf.end()};
+}
+
+/// The atomic write of every member's snapshot and channels: the commit
+/// point.
 caf::error write_snapshots(coordinator* self) {
   auto& s = self->state;
   write_batch batch;
-  for (auto& m : s.core->members()) {
+  auto members = s.core->members();
+  uint64_t in_flight = 0;
+  for (auto& m : members) {
     auto i = s.snapshots.find(m.id);
     if (i == s.snapshots.end() || i->second.lock != m.lock)
       return make_error(errc::invalid_argument,
                         "no snapshot of member " + std::to_string(m.id));
-    checkpoint_record meta{m.epoch + 1, s.core->id(), {}};
+    checkpoint_record meta{m.epoch + 1, s.core->id(), {}, {}};
     batch.put(meta_key(s.opts.prefix, m.id), to_snapshot(meta));
     batch.put(state_key(s.opts.prefix, m.id), std::move(i->second.bytes));
+    std::vector<ckpt_recorded> in;
+    auto& pieces = s.channels[{m.id, m.lock}];
+    for (auto& o : members) {
+      auto c = pieces.find(o.id);
+      if (c == pieces.end() || c->second.lock != o.lock)
+        return make_error(errc::invalid_argument,
+                          "no channel state from member "
+                            + std::to_string(o.id) + " to member "
+                            + std::to_string(m.id));
+      for (auto& x : c->second.msgs)
+        in.push_back(std::move(x));
+    }
+    if (in.empty()) {
+      batch.erase(channel_key(s.opts.prefix, m.id)); // an older one's
+      continue;
+    }
+    auto bytes = encode_channel(self, m.id, in);
+    if (!bytes)
+      return std::move(bytes.error());
+    in_flight += in.size();
+    batch.put(channel_key(s.opts.prefix, m.id), std::move(*bytes));
   }
   s.snapshots.clear();
-  return s.store->write(batch);
+  s.channels.clear();
+  if (auto err = s.store->write(batch))
+    return err;
+  s.in_flight = in_flight;
+  return caf::none;
 }
 
 void finish(coordinator* self) {
   auto& core = *self->state.core;
+  auto merged = core.winner() != 0
+                  ? "merged into checkpoint " + std::to_string(core.winner())
+                      + ", "
+                  : std::string{};
   if (!core.committed()) {
-    fail(self, core.error());
+    record_span(self, merged + "aborted: " + describe(core.error()));
+    self->state.rp.deliver(core.error());
+    self->quit();
     return;
   }
   checkpoint_result res;
   res.initiator = core.decided_by();
   for (auto& m : core.members())
     res.epochs[m.id] = m.epoch + 1;
+  res.in_flight = self->state.in_flight;
+  record_span(self, merged + "committed; in flight stored: "
+                      + std::to_string(res.in_flight));
   self->state.rp.deliver(std::move(res));
   self->quit();
 }
@@ -354,10 +586,18 @@ void apply(coordinator* self, ckpt_step st) {
     std::visit(
       [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, ckpt_build>
-                      || std::is_same_v<T, ckpt_precommit>
-                      || std::is_same_v<T, ckpt_end>
-                      || std::is_same_v<T, ckpt_reassign>)
+        if constexpr (std::is_same_v<T, ckpt_precommit>) {
+          auto hs = handles_of(self, m.peers);
+          send_to_participant(self, e.to,
+                              caf::make_message(std::move(m), std::move(hs),
+                                                s.trace));
+        } else if constexpr (std::is_same_v<T, ckpt_mark>) {
+          auto hs = handles_of(self, m.peers);
+          send_to_participant(self, e.to,
+                              caf::make_message(std::move(m), std::move(hs)));
+        } else if constexpr (std::is_same_v<T, ckpt_build>
+                             || std::is_same_v<T, ckpt_end>
+                             || std::is_same_v<T, ckpt_reassign>)
           send_to_participant(self, e.to, caf::make_message(std::move(m)));
         else if constexpr (std::is_same_v<T, ckpt_build_reply>
                            || std::is_same_v<T, ckpt_merge>)
@@ -395,6 +635,7 @@ void learn(handle_map& into, handle_map& from) {
 void start(coordinator* self, const std::vector<uint64_t>& roots) {
   auto& s = self->state;
   auto id = s.opts.initiator != 0 ? s.opts.initiator : draw_initiator_id();
+  s.opts.initiator = id;
   s.core.emplace(id);
   s.initiators[id] = caf::actor_cast<caf::actor>(self);
   apply(self, s.core->start(roots));
@@ -426,6 +667,8 @@ caf::behavior coordinator_behavior(coordinator* self, stable_store* store,
       if (s.roots.empty())
         return make_error(errc::invalid_argument, "checkpoint without roots");
       s.rp = self->make_response_promise();
+      s.started = wall_clock_ns();
+      s.trace = span_buffer::child_of({});
       self->delayed_send(self, s.opts.timeout, ckpt_timeout_atom::value);
       // The core speaks participant ids: ask the roots for theirs.
       auto ids = std::make_shared<std::vector<uint64_t>>();
@@ -452,11 +695,18 @@ caf::behavior coordinator_behavior(coordinator* self, stable_store* store,
       learn(self->state.initiators, is);
       apply(self, self->state.core->on_build_reply(r));
     },
-    [self](ckpt_precommit_reply& r, std::string& bytes) {
+    [self](ckpt_precommit_reply& r, std::string& bytes,
+           std::vector<ckpt_recorded>& entries) {
       auto& s = self->state;
-      if (r.ok)
+      if (r.ok) {
         s.snapshots[r.participant] = snapshot{r.lock, std::move(bytes)};
+        take_channels(self, r.participant, r.lock, r.channels, entries);
+      }
       apply(self, s.core->on_precommit_reply(r));
+    },
+    [self](ckpt_channels& r, std::vector<ckpt_recorded>& entries) {
+      take_channels(self, r.participant, r.lock, r.channels, entries);
+      apply(self, self->state.core->on_channels(r));
     },
     [self](ckpt_yield& y, handle_map& is) {
       learn(self->state.initiators, is);
@@ -473,8 +723,9 @@ caf::behavior coordinator_behavior(coordinator* self, stable_store* store,
     [self](ckpt_timeout_atom) {
       auto& s = self->state;
       if (!s.core)
-        fail(self, make_error(errc::timeout, "checkpoint: roots did not "
-                                             "answer in time"));
+        fail(self, make_error(errc::checkpoint_aborted,
+                              "checkpoint: aborted: timed out during start: "
+                              "roots did not answer in time"));
       else
         apply(self, s.core->on_timeout());
     },

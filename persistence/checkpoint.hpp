@@ -22,6 +22,8 @@
 //   auto res = ftsr::checkpoint(sys, store, {a});   // a + whom it is linked to
 //   ...
 //   auto a2 = ftsr::restore<counter>(sys, store, 1); // last committed state
+//   ... // wire the restored actors (e.g. tell them their peers), then
+//   ftsr::replay_channels({*a2}); // redeliver what was in flight to them
 //
 // Participants are plain CAF event-based actors (no ftsr node needed: the
 // protocol only needs actor handles, so it works in one actor system and
@@ -37,26 +39,49 @@
 // pending response handler.
 //
 // checkpoint() spawns a coordinator: it runs the three waves over the roots
-// and everything linked to them, collects every member's snapshot and
-// writes them all in one atomic stable_store batch (the commit point), then
-// sends the commit wave. Concurrent checkpoints over overlapping actors
-// merge. It aborts, leaving the stored checkpoints as they were, when a
-// member dies or refuses (its state failed to serialize), the write fails,
-// or `timeout` passes.
+// and everything linked to them, collects every member's snapshot and the
+// channel state between the members, writes them all in one atomic
+// stable_store batch (the commit point), then sends the commit wave.
+// Concurrent checkpoints over overlapping actors merge. It aborts, leaving
+// the stored checkpoints as they were, when a member dies or refuses (its
+// state failed to serialize), the write fails, or `timeout` passes.
 //
-// Storage: two keys per participant under checkpoint_key(prefix, id):
-// "/meta" (Boost archive of epoch and initiator) and "/state" (the state's
-// Boost archive as the participant produced it: not copied into another
-// archive). The latest records of the participants, taken together, are a
-// consistent cut: restore a set of participants together (restoring one
-// alone is only consistent if no other actor depends on work it loses).
-// Like FTM, a checkpoint saves no channel state: a message one member sent
-// before its snapshot and another received after its own is lost on
-// restore (never orphaned).
+// Channel state: after its snapshot a member sends a marker to every
+// member (itself included) and keeps a copy of every stamped message that
+// arrives until the sender's marker, plus those it still defers; these
+// were sent before the sender's snapshot and are not in the receiver's,
+// so they are stored with the receiver's checkpoint and redelivered on
+// restore (replay_channels), before anything else of the same sender.
+// Restoring all members of a checkpoint thus loses no message between
+// them and duplicates none. Messages from participants outside the
+// receiver's checkpoint, and any from outside (unstamped), are not
+// recorded: lost on restore if they were in flight, never orphaned (so
+// restoring participants whose latest records come from different
+// checkpoints may lose messages between them). In-flight messages must be
+// serializable (types added to the actor system config) or the checkpoint
+// aborts.
+//
+// Storage: up to three keys per participant under checkpoint_key(prefix,
+// id): "/meta" (Boost archive of epoch and initiator), "/state" (the
+// state's Boost archive as the participant produced it: not copied into
+// another archive) and "/channel" (the in-flight messages to it, CAF
+// binary; absent if none). The latest records of the participants, taken
+// together, are a consistent cut: restore a set of participants together
+// (restoring one alone is only consistent if no other actor depends on
+// work it loses).
+//
+// Tracing: a coordinator whose actor system belongs to an ftsr node
+// records a "checkpoint" span (start to outcome; detail: committed and
+// the number of in-flight messages stored, or why it aborted, then the
+// member ids, e.g. "committed; in flight stored: 4; members: 1, 2, 3");
+// a participant in an ftsr node records a "checkpoint_member" span under
+// it, from its snapshot to the end of the checkpoint (the time its sends
+// were blocked). Plain CAF systems record nothing.
 //
 // Thread-safety: checkpoint(), load_checkpoint() and restore() may be
 // called from any thread that is not an actor (checkpoint blocks);
-// spawn_checkpoint() also from actors. The stable_store must outlive every
+// spawn_checkpoint(), decode_channel() and replay_channels() also from
+// actors. The stable_store must outlive every
 // coordinator using it. Failure: errors are values; a participant whose
 // state serialization throws anything but a Boost archive exception
 // crashes (fail-stop) and the checkpoint aborts.
@@ -103,9 +128,22 @@ using ckpt_id_atom = caf::atom_constant<caf::atom("ftsr_cid")>;
 using ckpt_status_atom = caf::atom_constant<caf::atom("ftsr_cstat")>;
 /// (run) -> checkpoint_result: starts a coordinator (spawn_checkpoint).
 using ckpt_run_atom = caf::atom_constant<caf::atom("ftsr_crun")>;
+/// (replay): a restored participant delivers its channel state.
+using ckpt_replay_atom = caf::atom_constant<caf::atom("ftsr_crepl")>;
+
+/// An application message recorded as channel state.
+struct ckpt_recorded {
+  ckpt_stamp stamp;
+  caf::message msg;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ckpt_recorded& x) {
+  return f(caf::meta::type_name("ftsr::ckpt_recorded"), x.stamp, x.msg);
+}
 
 struct checkpoint_options {
-  /// Abort (errc::timeout) unless committed within this bound.
+  /// Abort (errc::checkpoint_aborted) unless committed within this bound.
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
   /// Orders concurrent checkpoints (the smaller id wins a merge); 0 draws
   /// a random one.
@@ -119,12 +157,15 @@ struct checkpoint_result {
   uint64_t initiator = 0;
   /// Every member and the epoch stored for it.
   std::map<uint64_t, uint64_t> epochs;
+  /// Messages in flight between members, stored as channel state (0 when
+  /// ours merged into another initiation).
+  uint64_t in_flight = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, checkpoint_result& x) {
   return f(caf::meta::type_name("ftsr::checkpoint_result"), x.initiator,
-           x.epochs);
+           x.epochs, x.in_flight);
 }
 
 /// A participant as observers see it (tests, dashboard).
@@ -137,14 +178,15 @@ struct participant_status {
   std::vector<uint64_t> preds;
   std::vector<uint64_t> succs;
   uint64_t held_sends = 0;
-  uint64_t deferred = 0;
+  uint64_t deferred = 0; // restored channel state not replayed included
+  std::vector<uint64_t> replay_pending; // senders held until replay
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, participant_status& x) {
   return f(caf::meta::type_name("ftsr::participant_status"), x.id, x.epoch,
            x.phase, x.holder, x.modified, x.preds, x.succs, x.held_sends,
-           x.deferred);
+           x.deferred, x.replay_pending);
 }
 
 /// One participant's stored checkpoint.
@@ -152,6 +194,7 @@ struct checkpoint_record {
   uint64_t epoch = 0;     // the epoch it resumes with
   uint64_t initiator = 0; // the checkpoint that stored it
   std::string state;      // Boost.Serialization archive of its state
+  std::string channel;    // in-flight messages to it (decode_channel)
 
   /// The "/meta" record: everything but the state.
   template <class Archive>
@@ -166,13 +209,16 @@ struct participant_init {
   uint64_t id = 0;
   uint64_t epoch = 0;
   State state{};
+  /// Restored channel state, held until ckpt_replay_atom.
+  std::vector<ckpt_recorded> channel;
 };
 
 /// The protocol side of a participant; derive from participant<State>.
 /// Not thread-safe (an actor).
 class participant_base : public caf::event_based_actor {
 public:
-  participant_base(caf::actor_config& cfg, uint64_t id, uint64_t epoch);
+  participant_base(caf::actor_config& cfg, uint64_t id, uint64_t epoch,
+                   std::vector<ckpt_recorded> channel = {});
 
   uint64_t participant_id() const noexcept {
     return core_.id();
@@ -215,7 +261,7 @@ private:
   struct deferred_msg {
     ckpt_stamp stamp;
     caf::message payload;
-    caf::actor from;
+    caf::actor from; // none for restored channel state
   };
 
   void on_app(const ckpt_stamp& s, caf::message payload, caf::actor from);
@@ -223,7 +269,13 @@ private:
   /// Performs a core step: sends, snapshot, resume, holder monitoring.
   void apply(ckpt_step st);
 
-  void send_reply(const ckpt_envelope& e);
+  void send_reply(ckpt_envelope& e);
+
+  /// The recorded messages of the reported channels, in their order.
+  std::vector<ckpt_recorded>
+  channel_entries(const std::vector<ckpt_channel>& cs);
+
+  void learn_peers(std::map<uint64_t, caf::actor>& hs);
 
   participant_status status() const;
 
@@ -235,6 +287,14 @@ private:
   std::map<caf::actor_addr, uint64_t> watched_;
   std::vector<held> held_;
   std::vector<deferred_msg> deferred_;
+  // Channel state of the current checkpoint (precommitted).
+  std::map<uint64_t, std::vector<ckpt_recorded>> log_; // per sender
+  std::string saved_;  // the snapshot, until the precommit answer
+  // The "checkpoint_member" span (ftsr nodes only).
+  uint64_t span_trace_ = 0;
+  uint64_t span_parent_ = 0;
+  int64_t span_start_ = 0;
+  uint64_t span_epoch_ = 0;
 };
 
 /// A participant with its state, snapshotted by Boost.Serialization.
@@ -245,7 +305,7 @@ public:
   using state_type = State;
 
   participant(caf::actor_config& cfg, participant_init<State> init)
-    : participant_base(cfg, init.id, init.epoch),
+    : participant_base(cfg, init.id, init.epoch, std::move(init.channel)),
       state(std::move(init.state)) {
     // nop
   }
@@ -287,7 +347,7 @@ void add_checkpoint_types(caf::actor_system_config& cfg);
 template <class Impl>
 caf::actor spawn_participant(caf::actor_system& sys, uint64_t id) {
   using state = typename Impl::state_type;
-  return sys.spawn<Impl>(participant_init<state>{id, 0, state{}});
+  return sys.spawn<Impl>(participant_init<state>{id, 0, state{}, {}});
 }
 
 /// Spawns a coordinator for one checkpoint over `roots` (participants) and
@@ -298,8 +358,13 @@ caf::actor spawn_checkpoint(caf::actor_system& sys, stable_store& store,
                             checkpoint_options opts = {});
 
 /// Runs one checkpoint and waits for its outcome.
-/// Errors: invalid_argument (no roots, a root is no participant),
-/// fail_stop (a member died or refused), timeout, or the store's error.
+/// Errors: invalid_argument (no roots, a root is no participant);
+/// checkpoint_aborted (a member died or refused, an in-flight message is
+/// not serializable, or `timeout` passed; the detail names the member or
+/// what was waited for, and the phase); the store's error (storage_error,
+/// no_space, ...) if the write failed; for an initiation that merged into
+/// another one, fail_stop (that coordinator died) or timeout (no outcome
+/// from it in time): its outcome is unknown.
 caf::expected<checkpoint_result>
 checkpoint(caf::actor_system& sys, stable_store& store,
            std::vector<caf::actor> roots, checkpoint_options opts = {});
@@ -313,8 +378,17 @@ caf::expected<std::optional<checkpoint_record>>
 load_checkpoint(stable_store& store, uint64_t id,
                 const std::string& prefix = "ckpt/");
 
+/// The in-flight messages of a checkpoint_record (its `channel`), in
+/// delivery order per sender. Errors: corrupted (unreadable, or a message
+/// type `sys` does not know).
+caf::expected<std::vector<ckpt_recorded>>
+decode_channel(caf::actor_system& sys, const std::string& channel);
+
 /// Spawns `Impl` as of participant `id`'s last committed checkpoint, or
-/// fresh if it never committed one. Errors: the store's, corrupted.
+/// fresh if it never committed one. It holds the checkpoint's in-flight
+/// messages (and whatever their senders send it meanwhile) until
+/// replay_channels(): wire the restored set first. Errors: the store's,
+/// corrupted.
 template <class Impl>
 caf::expected<caf::actor> restore(caf::actor_system& sys,
                                   stable_store& store, uint64_t id,
@@ -323,16 +397,24 @@ caf::expected<caf::actor> restore(caf::actor_system& sys,
   auto rec = load_checkpoint(store, id, prefix);
   if (!rec)
     return std::move(rec.error());
-  participant_init<state> init{id, 0, state{}};
+  participant_init<state> init{id, 0, state{}, {}};
   if (*rec) {
+    auto what = "participant " + std::to_string(id) + ": ";
     auto x = from_snapshot<state>((*rec)->state);
     if (!x)
-      return make_error(errc::corrupted, "participant " + std::to_string(id)
-                                           + ": " + describe(x.error()));
+      return make_error(errc::corrupted, what + describe(x.error()));
+    auto ch = decode_channel(sys, (*rec)->channel);
+    if (!ch)
+      return make_error(errc::corrupted, what + describe(ch.error()));
     init.epoch = (*rec)->epoch;
     init.state = std::move(*x);
+    init.channel = std::move(*ch);
   }
   return sys.spawn<Impl>(std::move(init));
 }
+
+/// Tells restored participants to deliver their channel state (the
+/// messages in flight to them at the checkpoint), once they are wired.
+void replay_channels(const std::vector<caf::actor>& restored);
 
 } // namespace ftsr

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "caf/message.hpp"
+
 #include "actors/errors.hpp"
 
 namespace ftsr {
@@ -74,6 +76,27 @@ void checkpoint_participant::on_dep_note(const ckpt_dep_note& m) {
     cur_.succs.insert(m.participant);
 }
 
+bool checkpoint_participant::record(const ckpt_stamp& s) {
+  if (phase_ != phase::precommitted || s.sender == 0)
+    return false;
+  ++recorded_[s.sender];
+  return true;
+}
+
+void checkpoint_participant::hold(uint64_t sender) {
+  if (sender != 0)
+    held_.insert(sender);
+}
+
+ckpt_step checkpoint_participant::replay() {
+  ckpt_step st;
+  if (!held_.empty()) {
+    held_.clear();
+    st.resume = true;
+  }
+  return st;
+}
+
 bool checkpoint_participant::not_needed(const ckpt_build& m) const {
   if (m.of == 0)
     return epoch_ > m.epoch;
@@ -121,6 +144,7 @@ void checkpoint_participant::take(uint64_t initiator) {
   holder_ = initiator;
   phase_ = phase::joined;
   ++lock_;
+  markers_.clear(); // meant for older joins
 }
 
 ckpt_step checkpoint_participant::on_precommit(const ckpt_precommit& m) {
@@ -134,13 +158,96 @@ ckpt_step checkpoint_participant::on_precommit(const ckpt_precommit& m) {
     else
       why = "duplicate precommit";
     st.out.push_back({m.initiator, ckpt_precommit_reply{id_, m.initiator,
-                                                        m.lock, false, why}});
+                                                        m.lock, false, why,
+                                                        {}}});
     return st;
   }
   phase_ = phase::precommitted;
   next_ = unit{};
+  expect_.clear();
+  recorded_.clear();
+  reported_.clear();
+  saved_ = false;
+  replied_ = false;
+  // Our sends are blocked from now to the end: a marker sent now follows
+  // everything we sent before the snapshot on each channel, ours to
+  // ourselves included.
+  mark(m.peers, st);
+  expect_[id_] = lock_;
+  st.out.push_back({id_, ckpt_marker{id_, lock_, lock_}});
   st.snapshot = true;
   return st;
+}
+
+void checkpoint_participant::mark(const std::vector<ckpt_peer>& peers,
+                                  ckpt_step& st) {
+  for (auto& p : peers) {
+    if (p.id == id_)
+      continue;
+    expect_[p.id] = p.lock;
+    st.out.push_back({p.id, ckpt_marker{id_, lock_, p.lock}});
+  }
+}
+
+ckpt_step checkpoint_participant::on_snapshot() {
+  ckpt_step st;
+  if (phase_ != phase::precommitted || saved_)
+    return st;
+  saved_ = true;
+  // Markers from before the snapshot: the channel holds just the deferred
+  // messages of that sender (it sends nothing after its marker).
+  for (auto& [sender, x] : markers_)
+    if (!x.counted) {
+      x.count = recorded_[sender];
+      x.counted = true;
+    }
+  report(st);
+  return st;
+}
+
+ckpt_step checkpoint_participant::on_mark(const ckpt_mark& m) {
+  ckpt_step st;
+  if (phase_ != phase::precommitted || holder_ != m.initiator
+      || lock_ != m.lock)
+    return st; // stale: the initiator learns from our precommit reply
+  mark(m.peers, st);
+  report(st);
+  return st;
+}
+
+ckpt_step checkpoint_participant::on_marker(const ckpt_marker& m) {
+  ckpt_step st;
+  if (m.to_lock != lock_ || phase_ == phase::idle)
+    return st; // meant for an earlier join
+  auto& x = markers_[m.from];
+  x.lock = m.from_lock;
+  x.counted = phase_ == phase::precommitted && saved_;
+  x.count = x.counted ? recorded_[m.from] : 0;
+  report(st);
+  return st;
+}
+
+void checkpoint_participant::report(ckpt_step& st) {
+  if (phase_ != phase::precommitted || !saved_)
+    return;
+  std::vector<ckpt_channel> cs;
+  for (auto [sender, lock] : expect_) {
+    auto i = markers_.find(sender);
+    if (i == markers_.end() || !i->second.counted || i->second.lock != lock)
+      return; // not yet (or only an older join's marker)
+    if (reported_.count({sender, lock}) == 0)
+      cs.push_back({sender, lock, i->second.count});
+  }
+  for (auto& c : cs)
+    reported_.emplace(c.from, c.lock);
+  if (!replied_) {
+    replied_ = true;
+    st.out.push_back({holder_, ckpt_precommit_reply{id_, holder_, lock_, true,
+                                                    {}, std::move(cs)}});
+  } else if (!cs.empty()) {
+    st.out.push_back(
+      {holder_, ckpt_channels{id_, holder_, lock_, std::move(cs)}});
+  }
 }
 
 ckpt_step checkpoint_participant::on_end(const ckpt_end& m) {
@@ -200,6 +307,12 @@ void checkpoint_participant::finish(bool commit, ckpt_step& st) {
   phase_ = phase::idle;
   holder_ = 0;
   deferred_.clear();
+  expect_.clear();
+  markers_.clear();
+  recorded_.clear();
+  reported_.clear();
+  saved_ = false;
+  replied_ = false;
   st.resume = true;
   std::deque<ckpt_build> rest;
   for (auto& q : queue_) {
@@ -272,7 +385,7 @@ void checkpoint_initiator::request(const ckpt_request& r, ckpt_step& st) {
 
 void checkpoint_initiator::add_member(const ckpt_member& m, uint64_t asked_by,
                                       bool chase, ckpt_step& st) {
-  members_[m.id] = member_state{m, false};
+  members_[m.id] = member_state{m, false, {}};
   pending_.erase(m.id);
   holders_.erase(m.id);
   // Held under a merged initiation: it must take our orders from now on
@@ -287,8 +400,55 @@ void checkpoint_initiator::add_member(const ckpt_member& m, uint64_t asked_by,
       if (s != m.id)
         request({s, m.epoch, m.id}, st);
   }
+  if (phase_ == phase::precommitting) {
+    // Late (or joined again): the others mark it, it marks them.
+    st.out.push_back({m.id, ckpt_precommit{id_, m.lock, peers_of(m.id)}});
+    for (auto& [id, o] : members_)
+      if (id != m.id)
+        st.out.push_back({id, ckpt_mark{id_, o.info.lock, {{m.id, m.lock}}}});
+  }
+}
+
+std::vector<ckpt_peer> checkpoint_initiator::peers_of(uint64_t id) const {
+  std::vector<ckpt_peer> xs;
+  for (auto& [other, m] : members_)
+    if (other != id)
+      xs.push_back({other, m.info.lock});
+  return xs;
+}
+
+bool checkpoint_initiator::ready(const member_state& m) const {
+  if (!m.precommitted)
+    return false;
+  for (auto& [id, o] : members_) {
+    auto i = m.channels.find(id);
+    if (i == m.channels.end() || i->second != o.info.lock)
+      return false;
+  }
+  return true;
+}
+
+std::string checkpoint_initiator::waiting_for() const {
+  std::string xs;
+  auto add = [&](const std::string& x) {
+    xs += (xs.empty() ? "" : ", ") + x;
+  };
+  for (auto& kv : pending_)
+    add("participant " + std::to_string(kv.first) + " (build)");
   if (phase_ == phase::precommitting)
-    st.out.push_back({m.id, ckpt_precommit{id_, m.lock}});
+    for (auto& [id, m] : members_) {
+      if (!m.precommitted) {
+        add("participant " + std::to_string(id) + " (precommit)");
+        continue;
+      }
+      for (auto& [other, o] : members_) {
+        auto i = m.channels.find(other);
+        if (i == m.channels.end() || i->second != o.info.lock)
+          add("channel " + std::to_string(other) + " -> "
+              + std::to_string(id));
+      }
+    }
+  return xs.empty() ? "nothing" : xs;
 }
 
 void checkpoint_initiator::contest(uint64_t participant, uint64_t holder,
@@ -305,11 +465,11 @@ void checkpoint_initiator::advance(ckpt_step& st) {
   if (phase_ == phase::building && pending_.empty()) {
     phase_ = phase::precommitting;
     for (auto& [id, m] : members_)
-      st.out.push_back({id, ckpt_precommit{id_, m.info.lock}});
+      st.out.push_back({id, ckpt_precommit{id_, m.info.lock, peers_of(id)}});
   }
   if (phase_ == phase::precommitting && pending_.empty()
       && std::all_of(members_.begin(), members_.end(),
-                     [](auto& kv) { return kv.second.precommitted; })) {
+                     [this](auto& kv) { return ready(kv.second); })) {
     phase_ = phase::writing;
     st.write = true;
   }
@@ -408,7 +568,7 @@ ckpt_step checkpoint_initiator::on_precommit_reply(
       || i->second.info.lock != r.lock)
     return st;
   if (!r.ok) {
-    abort(make_error(errc::fail_stop,
+    abort(make_error(errc::checkpoint_aborted,
                      prefix(id_) + "aborted: participant "
                        + std::to_string(r.participant)
                        + " refused the precommit: " + r.reason),
@@ -416,6 +576,20 @@ ckpt_step checkpoint_initiator::on_precommit_reply(
     return st;
   }
   i->second.precommitted = true;
+  for (auto& c : r.channels)
+    i->second.channels[c.from] = c.lock;
+  advance(st);
+  return st;
+}
+
+ckpt_step checkpoint_initiator::on_channels(const ckpt_channels& r) {
+  ckpt_step st;
+  auto i = members_.find(r.participant);
+  if (phase_ != phase::precommitting || i == members_.end()
+      || i->second.info.lock != r.lock)
+    return st;
+  for (auto& c : r.channels)
+    i->second.channels[c.from] = c.lock;
   advance(st);
   return st;
 }
@@ -424,6 +598,16 @@ ckpt_step checkpoint_initiator::on_written(const caf::error& err) {
   ckpt_step st;
   if (phase_ != phase::writing)
     return st;
+  if (is(err, errc::checkpoint_aborted)) { // not the store's: e.g. a
+    auto& ctx = err.context();            // message not serializable
+    abort(make_error(errc::checkpoint_aborted,
+                     prefix(id_) + "aborted: "
+                       + (ctx.match_elements<std::string>()
+                            ? ctx.get_as<std::string>(0)
+                            : describe(err))),
+          st);
+    return st;
+  }
   if (err) {
     auto code = err.category() == error_category
                   ? static_cast<errc>(err.code())
@@ -492,7 +676,7 @@ ckpt_step checkpoint_initiator::on_merge(const ckpt_merge& m) {
       st.out.push_back({mm.id, ckpt_end{false, m.absorbed}});
     for (auto& r : m.pending)
       st.out.push_back({r.participant, ckpt_end{false, m.absorbed}});
-    auto err = make_error(errc::fail_stop,
+    auto err = make_error(errc::checkpoint_aborted,
                           prefix(m.loser) + "aborted: checkpoint "
                             + std::to_string(id_)
                             + " was past its build wave when merging");
@@ -535,7 +719,7 @@ ckpt_step checkpoint_initiator::on_participant_down(uint64_t participant,
     return st;
   if (members_.count(participant) == 0 && pending_.count(participant) == 0)
     return st;
-  abort(make_error(errc::fail_stop,
+  abort(make_error(errc::checkpoint_aborted,
                    prefix(id_) + "aborted: participant "
                      + std::to_string(participant) + " failed during "
                      + to_string(phase_) + ": " + describe(reason)),
@@ -565,8 +749,10 @@ ckpt_step checkpoint_initiator::on_timeout() {
                                + " it merged into"),
                   {}, st);
   else
-    abort(make_error(errc::timeout, prefix(id_) + "timed out during "
-                                      + to_string(phase_)),
+    abort(make_error(errc::checkpoint_aborted,
+                     prefix(id_) + "aborted: timed out during "
+                       + to_string(phase_) + ", waiting for "
+                       + waiting_for()),
           st);
   return st;
 }

@@ -32,16 +32,34 @@
 //    behind it).
 // 2. precommit: every member blocks its application sends and saves a
 //    tentative checkpoint; messages it receives afterwards belong to its
-//    next recovery unit.
-// 3. commit once every member precommitted and the snapshots are stored
-//    (one atomic write: the commit point); abort if a member fails or
-//    refuses, a write fails or time runs out. Commit starts a new recovery
-//    unit (epoch + 1, no dependencies); abort keeps the old one.
+//    next recovery unit. Then it sends a marker to every member, itself
+//    included (ckpt_precommit names the others' joins): behind everything
+//    it sent before its snapshot, and nothing follows until the end.
+//    Channel state (Chandy-Lamport over CAF's per-pair FIFO order): a
+//    member records every application message that is deferred at its
+//    snapshot or arrives after it; what it recorded from member q up to
+//    q's marker is the channel q -> member: sent before q's snapshot,
+//    received after the member's. It answers the precommit once every
+//    member's marker is in (markers that arrive before its own
+//    snapshot close an empty channel, but for deferred messages), naming
+//    how many recorded messages of each sender belong to the channel; the
+//    caller sends those messages beside. A member added during the
+//    precommit wave gets its precommit, the others a ckpt_mark naming it;
+//    channels completed after the precommit reply follow in ckpt_channels.
+// 3. commit once every member precommitted, every channel between members
+//    is in and the snapshots and channels are stored (one atomic write:
+//    the commit point); abort if a member fails or refuses, a write fails
+//    or time runs out. Commit starts a new recovery unit (epoch + 1, no
+//    dependencies); abort keeps the old one.
 // No orphan: a member's snapshot records only receives whose send its
 // sender's snapshot records too (same checkpoint, or an earlier committed
-// one); nothing is sent between a member's snapshot and the end. A message
-// sent before its sender's snapshot and received after the receiver's is
-// lost on restore, never orphaned (as in FTM, where servers checkpoint idle).
+// one); nothing is sent between a member's snapshot and the end. Lossless
+// between members: a message one member sent before its snapshot and
+// another received after its own is in the channel state, redelivered on
+// restore before anything else of that sender (hold, replay). A message
+// from a participant outside the receiver's checkpoint that is deferred
+// at the receiver's snapshot or arrives after it is lost on restore, never
+// orphaned (as in FTM, which records no channel state at all).
 //
 // Concurrent initiations (FTM §4.2.3, merge towards the smallest id): a
 // participant belongs to one checkpoint at a time; other requests queue and
@@ -152,21 +170,65 @@ struct ckpt_build_reply {
   uint64_t holder = 0;
 };
 
-/// initiator -> member: block sends, save a tentative checkpoint. `lock`
-/// names the join whose links the initiator chased: a participant freed
-/// and taken again since then refuses.
-struct ckpt_precommit {
-  uint64_t initiator = 0;
+/// A member's join, as the initiator knows it.
+struct ckpt_peer {
+  uint64_t id = 0;
   uint64_t lock = 0;
 };
 
-/// member -> initiator. The snapshot itself travels beside it.
+/// initiator -> member: block sends, save a tentative checkpoint. `lock`
+/// names the join whose links the initiator chased: a participant freed
+/// and taken again since then refuses. `peers`: the other members' joins;
+/// send each a marker and expect one from each.
+struct ckpt_precommit {
+  uint64_t initiator = 0;
+  uint64_t lock = 0;
+  std::vector<ckpt_peer> peers;
+};
+
+/// initiator -> precommitted member: members that joined since your
+/// precommit (or joined again); mark them and expect their markers.
+struct ckpt_mark {
+  uint64_t initiator = 0;
+  uint64_t lock = 0;
+  std::vector<ckpt_peer> peers;
+};
+
+/// member -> member, on the application channel: everything the sender
+/// sent before its snapshot is ahead of it, nothing follows until the end
+/// of its checkpoint. `to_lock`: the receiver's join it is meant for.
+struct ckpt_marker {
+  uint64_t from = 0;
+  uint64_t from_lock = 0;
+  uint64_t to_lock = 0;
+};
+
+/// The channel from member `from` (its join `lock`): the first `count`
+/// application messages the reporting member recorded from it.
+struct ckpt_channel {
+  uint64_t from = 0;
+  uint64_t lock = 0;
+  uint64_t count = 0;
+};
+
+/// member -> initiator, once the channels from all members named so far
+/// are in. The snapshot and the channels' messages travel beside it.
 struct ckpt_precommit_reply {
   uint64_t participant = 0;
   uint64_t initiator = 0;
   uint64_t lock = 0;
   bool ok = false;
   std::string reason; // !ok
+  std::vector<ckpt_channel> channels;
+};
+
+/// member -> initiator: channels of members marked after its precommit
+/// reply (ckpt_mark); their messages travel beside.
+struct ckpt_channels {
+  uint64_t participant = 0;
+  uint64_t initiator = 0;
+  uint64_t lock = 0;
+  std::vector<ckpt_channel> channels;
 };
 
 /// initiator -> members: the third wave (commit) or abort, for a
@@ -253,16 +315,45 @@ typename Inspector::result_type inspect(Inspector& f, ckpt_build_reply& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ckpt_peer& x) {
+  return f(caf::meta::type_name("ftsr::ckpt_peer"), x.id, x.lock);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ckpt_precommit& x) {
   return f(caf::meta::type_name("ftsr::ckpt_precommit"), x.initiator,
-           x.lock);
+           x.lock, x.peers);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ckpt_mark& x) {
+  return f(caf::meta::type_name("ftsr::ckpt_mark"), x.initiator, x.lock,
+           x.peers);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ckpt_marker& x) {
+  return f(caf::meta::type_name("ftsr::ckpt_marker"), x.from, x.from_lock,
+           x.to_lock);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ckpt_channel& x) {
+  return f(caf::meta::type_name("ftsr::ckpt_channel"), x.from, x.lock,
+           x.count);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f,
                                         ckpt_precommit_reply& x) {
   return f(caf::meta::type_name("ftsr::ckpt_precommit_reply"), x.participant,
-           x.initiator, x.lock, x.ok, x.reason);
+           x.initiator, x.lock, x.ok, x.reason, x.channels);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ckpt_channels& x) {
+  return f(caf::meta::type_name("ftsr::ckpt_channels"), x.participant,
+           x.initiator, x.lock, x.channels);
 }
 
 template <class Inspector>
@@ -307,10 +398,13 @@ typename Inspector::result_type inspect(Inspector& f, ckpt_outcome& x) {
 using ckpt_message
   = std::variant<ckpt_build, ckpt_build_reply, ckpt_precommit,
                  ckpt_precommit_reply, ckpt_end, ckpt_reassign, ckpt_yield,
-                 ckpt_merge, ckpt_outcome>;
+                 ckpt_merge, ckpt_outcome, ckpt_mark, ckpt_marker,
+                 ckpt_channels>;
 
-/// One send. `to` is a participant id for build, precommit, end and
-/// reassign, an initiator id for everything else.
+/// One send. `to` is a participant id for build, precommit, mark, end,
+/// reassign and marker (a participant's marker goes to another
+/// participant, on the channel its application messages take), an
+/// initiator id for everything else.
 struct ckpt_envelope {
   uint64_t to = 0;
   ckpt_message msg;
@@ -320,14 +414,16 @@ struct ckpt_envelope {
 /// (participant) take the snapshot or resume; (initiator) write or report.
 struct ckpt_step {
   std::vector<ckpt_envelope> out;
-  /// Participant: precommit accepted; save the state now and answer the
-  /// initiator with a ckpt_precommit_reply (ok, or the failure).
+  /// Participant: precommit accepted; save the state now, record the
+  /// deferred messages (record(), in order) and call on_snapshot(), which
+  /// answers when the channels are in; if the state cannot be saved,
+  /// answer with a failed ckpt_precommit_reply instead.
   bool snapshot = false;
-  /// Participant: its checkpoint ended; release held-back sends and
-  /// redeliver deferred messages.
+  /// Participant: its checkpoint ended (or replay()); release held-back
+  /// sends and redeliver deferred messages.
   bool resume = false;
-  /// Initiator: every member precommitted; store the snapshots in one
-  /// atomic write, then call on_written.
+  /// Initiator: every member precommitted and every channel is in; store
+  /// the snapshots and channels in one atomic write, then call on_written.
   bool write = false;
   /// Initiator: the outcome is final (committed(), error(), members()).
   bool done = false;
@@ -399,10 +495,12 @@ public:
     return {id_, epoch_, cur_.modified};
   }
 
-  /// True if earlier messages of `sender` are deferred: this one waits
-  /// behind them (per-sender order), whatever its kind.
+  /// True if earlier messages of `sender` are deferred (or held until
+  /// replay()): this one waits behind them (per-sender order), whatever
+  /// its kind.
   bool holds_back(uint64_t sender) const {
-    return sender != 0 && deferred_.count(sender) > 0;
+    return sender != 0
+           && (deferred_.count(sender) > 0 || held_.count(sender) > 0);
   }
 
   enum class delivery : uint8_t {
@@ -418,11 +516,42 @@ public:
   /// ckpt_dep_note: a successor of our unit `epoch`.
   void on_dep_note(const ckpt_dep_note& m);
 
+  // -- channel state ----------------------------------------------------------
+
+  /// Called for every application message that arrives (before it is
+  /// handled or deferred) and, right after the snapshot, for every message
+  /// still deferred, in order. True: keep a copy for the channel state, in
+  /// arrival order per sender, until the checkpoint ends (only while
+  /// precommitted, from participants: itself included).
+  bool record(const ckpt_stamp& s);
+
+  /// Restored with in-flight messages of `sender` (its channel state):
+  /// they are delivered first, so everything else of `sender` waits behind
+  /// them until replay(). Call before any message is handled.
+  void hold(uint64_t sender);
+
+  /// Ends hold(): resume delivers the restored messages.
+  ckpt_step replay();
+
+  /// Senders held until replay().
+  const std::set<uint64_t>& held() const noexcept {
+    return held_;
+  }
+
   // -- protocol ---------------------------------------------------------------
 
   ckpt_step on_build(const ckpt_build& m);
 
   ckpt_step on_precommit(const ckpt_precommit& m);
+
+  /// The snapshot is saved and the deferred messages recorded: answers the
+  /// precommit now, or once the other members' markers are in.
+  ckpt_step on_snapshot();
+
+  ckpt_step on_mark(const ckpt_mark& m);
+
+  /// A marker from another member (on the application channel).
+  ckpt_step on_marker(const ckpt_marker& m);
 
   ckpt_step on_end(const ckpt_end& m);
 
@@ -448,6 +577,18 @@ private:
 
   void take(uint64_t initiator);
 
+  /// Sends markers to `peers` and expects theirs.
+  void mark(const std::vector<ckpt_peer>& peers, ckpt_step& st);
+
+  /// Answers the initiator if every expected channel is in.
+  void report(ckpt_step& st);
+
+  struct marker_seen {
+    uint64_t lock = 0;  // the sender's join
+    uint64_t count = 0; // messages recorded from it before the marker
+    bool counted = false; // false: came before our snapshot
+  };
+
   uint64_t id_;
   uint64_t epoch_;
   phase phase_ = phase::idle;
@@ -456,7 +597,15 @@ private:
   unit cur_;
   unit next_; // receives after the snapshot
   std::set<uint64_t> deferred_;
+  std::set<uint64_t> held_; // restored channel state not replayed yet
   std::deque<ckpt_build> queue_;
+  // Channel state of the current join (precommitted).
+  std::map<uint64_t, uint64_t> expect_; // member -> its join
+  std::map<uint64_t, marker_seen> markers_; // latest, meant for our join
+  std::map<uint64_t, uint64_t> recorded_;   // since the snapshot
+  std::set<std::pair<uint64_t, uint64_t>> reported_; // (member, join)
+  bool saved_ = false;   // on_snapshot() came
+  bool replied_ = false; // precommit answered
 };
 
 // -- initiator ----------------------------------------------------------------
@@ -517,6 +666,8 @@ public:
 
   ckpt_step on_precommit_reply(const ckpt_precommit_reply& r);
 
+  ckpt_step on_channels(const ckpt_channels& r);
+
   /// The atomic write of all snapshots finished (`err`: it failed).
   ckpt_step on_written(const caf::error& err);
 
@@ -536,11 +687,24 @@ public:
   /// Time is up: abort unless past the commit point.
   ckpt_step on_timeout();
 
+  /// What the checkpoint waits for (e.g. for a timeout's message).
+  std::string waiting_for() const;
+
 private:
   struct member_state {
     ckpt_member info;
     bool precommitted = false;
+    /// Channels in: sender (itself included) -> the sender's join they
+    /// were recorded for.
+    std::map<uint64_t, uint64_t> channels;
   };
+
+  /// Every other member's join.
+  std::vector<ckpt_peer> peers_of(uint64_t id) const;
+
+  /// Precommitted, and the channels from all members' current joins (its
+  /// own included) are in.
+  bool ready(const member_state& m) const;
 
   using request_key = std::tuple<uint64_t, uint64_t, uint64_t>;
 

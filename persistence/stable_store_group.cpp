@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <map>
 #include <sstream>
-#include <stdexcept>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -131,7 +130,7 @@ public:
           return err;
         auto v = store_->get(k);
         if (!v)
-          fail_stop(v.error());
+          return fail_stop(v.error());
         if (!*v)
           return make_error(errc::invalid_argument,
                             "stable_store: no record '" + k + "'");
@@ -163,10 +162,11 @@ public:
           return existed.error();
         return true;
       },
-      [this](ss_scan_atom, const std::string& prefix) {
+      [this](ss_scan_atom,
+             const std::string& prefix) -> caf::result<std::vector<std::string>> {
         auto records = store_->scan(prefix);
         if (!records)
-          fail_stop(records.error());
+          return fail_stop(records.error());
         std::vector<std::string> flat;
         flat.reserve(2 * records->size());
         for (auto& [k, v] : *records) {
@@ -181,8 +181,10 @@ public:
   // FT-SR sendState: the whole store.
   std::string snapshot() const override {
     auto records = store_->scan("");
-    if (!records)
+    if (!records) {
       fail_stop(records.error());
+      return {};
+    }
     std::ostringstream os;
     {
       boost::archive::binary_oarchive ar{os};
@@ -221,18 +223,20 @@ public:
 
 private:
   /// This replica's own storage failed: it must stop rather than go on
-  /// with a state that may differ from the other replicas'. The exception
-  /// leaves the operation and CAF terminates the replica actor with it
-  /// (fail-stop); the group then continues without this replica.
-  [[noreturn]] static void fail_stop(const caf::error& err) {
-    throw std::runtime_error("stable_store replica fails: " + describe(err));
+  /// with a state that may differ from the other replicas'. The replica
+  /// stops with the error right after the operation (resource_base::fail,
+  /// fail-stop); the group then continues without it. Returns the error
+  /// for the operation to return (nobody receives it).
+  caf::error fail_stop(const caf::error& err) const {
+    fail(err);
+    return err;
   }
 
-  /// Bytes accounted to `key` now: 0 if absent.
-  uint64_t current_cost(const std::string& key) const {
+  /// Bytes accounted to `key` now: 0 if absent; an error: fail_stop.
+  caf::expected<uint64_t> current_cost(const std::string& key) const {
     auto v = store_->get(key);
     if (!v)
-      fail_stop(v.error());
+      return fail_stop(v.error());
     return *v ? cost(key, **v) : 0;
   }
 
@@ -246,7 +250,15 @@ private:
       if (auto err = check_key(op.key))
         return err;
       auto i = pending.find(op.key);
-      auto before = i != pending.end() ? i->second : current_cost(op.key);
+      uint64_t before = 0;
+      if (i != pending.end()) {
+        before = i->second;
+      } else {
+        auto c = current_cost(op.key);
+        if (!c)
+          return c.error();
+        before = *c;
+      }
       auto after = op.value ? cost(op.key, *op.value) : 0;
       existed.push_back(before != 0);
       used = used - before + after;
@@ -259,7 +271,7 @@ private:
                           + " used, " + std::to_string(used)
                           + " needed); nothing written");
     if (auto err = store_->write(b))
-      fail_stop(err);
+      return fail_stop(err);
     used_ = used;
     return existed;
   }

@@ -8,9 +8,13 @@
 //                                           {"host1", "host2"}, 1});
 //   ftsr::call(self, capability<>{*ss}, ss_put_atom::value, k, v) ...
 //
-// FT-SR uses two replicas per store; tolerating a failure while serving
-// needs a majority of the group alive, so give the group three replicas
-// (or add_replica a third) where a store must survive a node failure.
+// FT-SR uses two replicas per store, and so can this one: when one of the
+// two fails, the other serves on alone as long as its node is in the
+// cluster's primary partition (it sees a strict majority of the cluster's
+// nodes up, node_context::in_majority), and answers errc::no_quorum
+// otherwise (no split brain). A restarted node catches up by add_replica
+// (state transfer); with group_spec::backups the group restarts a replica
+// on a backup node by itself.
 // Creation argument (optional): uint64 quota in bytes (default 256 MiB,
 // at most 512 MiB).
 //
@@ -29,7 +33,8 @@
 // group's quota, counted as key + value + 64 bytes per record, would be
 // exceeded). A replica whose own storage fails (I/O error, corrupted
 // record, disk full) stops instead (fail-stop): its state can no longer
-// be trusted to equal the others', and the group continues without it.
+// be trusted to equal the others' (resource_base::fail), and the group
+// continues without it.
 //
 // State transfer (FT-SR sendState/recvState): a joining or restarted
 // replica receives the whole store (every record) from the primary and

@@ -38,6 +38,11 @@ caf::error validate(const group_spec& spec, const cluster_config& cluster) {
       return make_error(errc::unknown_node,
                         "group spec: node '" + n + "' is not part of cluster '"
                           + cluster.name + "'");
+  for (auto& n : spec.backups)
+    if (cluster.find(n) == nullptr)
+      return make_error(errc::unknown_node,
+                        "group spec: backup node '" + n
+                          + "' is not part of cluster '" + cluster.name + "'");
   return caf::none;
 }
 
@@ -61,9 +66,12 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
   group.handle = group.members.front().handle;
   caf::scoped_actor self{n.system()};
   caf::error failure;
+  auto mode = spec.mode;
+  mode.backups = spec.backups;
+  mode.replicas = spec.backups.empty() ? 0 : spec.nodes.size();
   for (auto& m : group.members)
     self->request(m.handle, timeout, group_init_atom::value, group, m.id,
-                  uint64_t{spec.max_sf}, spec.mode, args)
+                  uint64_t{spec.max_sf}, mode, args)
       .receive([] {}, [&](caf::error& err) { failure = err; });
   if (failure) {
     for (auto& m : group.members)
@@ -125,8 +133,24 @@ caf::expected<capability_ref> add_replica(node& n, const capability_ref& group,
     return ref.error();
   auto failure = ask_primary(n, group.members, timeout,
                              group_join_atom::value, *ref);
-  if (!failure)
-    return ref;
+  if (!failure) {
+    // The join is ordered and the state on its way: the newcomer answers
+    // a status query once it took its state (it holds other messages
+    // until then), or stops if it cannot (resource_base::attach failed,
+    // corrupt state): then the join fails with its reason.
+    auto& dir = n.context().dir;
+    caf::scoped_actor self{n.system()};
+    self->request(dir.resolve(*ref), timeout, group_status_atom::value)
+      .receive([](group_status&) {}, [&](caf::error& err) { failure = err; });
+    if (!failure)
+      return ref;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!dir.failure_of(*ref)
+           && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    if (auto why = dir.failure_of(*ref))
+      failure = why;
+  }
   n.destroy(*ref);
   return failure;
 }
@@ -191,6 +215,9 @@ caf::expected<capability_ref> resize_group(node& n,
     current.members = live();
   }
   current.handle = current.members.front().handle;
+  // Every node learns the new member list (and stops counting the members
+  // that left against the group's quorum).
+  caf::anon_send(ctx.manager, publish_atom::value, current);
   ctx.dir.bind(current);
   return current;
 }

@@ -42,6 +42,12 @@ struct group_spec {
   size_t max_sf = 1;
   /// Primary sequencer (default) or active replication, optional voting.
   group_mode mode = {};
+  /// Persistent group (FT-SR `persistent` + extra VMs): when a member's
+  /// node fails, once the view without it is installed, the primary spawns
+  /// a replacement on the first of these nodes (in order) that is up and
+  /// hosts no member, and joins it with state transfer, until the group has
+  /// nodes.size() replicas again. Empty: failed members are not replaced.
+  std::vector<std::string> backups;
 };
 
 /// Checks a spec against the cluster: errc::invalid_argument or
@@ -66,7 +72,7 @@ add_replica(node& n, const capability_ref& group, const std::string& on,
 /// transfer), then members on nodes not in `nodes` leave one by one, each
 /// leave an ordered view change (unlike a failure, a leave keeps the
 /// quorum). Returns the group capability with the new member list, bound
-/// in this node's directory; holders of the old capability are served as
+/// in every node's directory; holders of the old capability are served as
 /// long as one of its members remains.
 caf::expected<capability_ref>
 resize_group(node& n, const capability_ref& group,

@@ -439,12 +439,20 @@ group_core::suspicion group_core::suspect(uint64_t member) {
   // may be installed elsewhere). Only the coordinator decides: members
   // whose views differ (one installed a view the other only answered the
   // flush for) would judge differently, and one would wait for the other
-  // forever.
+  // forever. Exactly half survives only in the primary partition (the
+  // tie-breaker, asked at most once per decision).
+  std::optional<bool> tie;
   auto majority_of = [&](const std::vector<uint64_t>& view) {
     size_t alive = 0;
     for (auto m : view)
       alive += suspects_.count(m) == 0 ? 1 : 0;
-    return alive >= view.size() / 2 + 1;
+    if (2 * alive > view.size())
+      return true;
+    if (alive == 0 || 2 * alive < view.size())
+      return false;
+    if (!tie)
+      tie = tie_breaker_ ? tie_breaker_() : false;
+    return *tie;
   };
   if (!majority_of(members_) || (flush_answered_ && !majority_of(answered_))) {
     phase_ = phase::no_quorum;
@@ -453,6 +461,7 @@ group_core::suspicion group_core::suspect(uint64_t member) {
     out.survivors.erase(out.survivors.begin()); // the others
     return out;
   }
+  partition_bound_ = tie.value_or(false);
   out.coordinate = true;
   coordinating_ = true;
   flush_view_ = out.new_view;
@@ -460,6 +469,12 @@ group_core::suspicion group_core::suspect(uint64_t member) {
   flush_replies_.clear();
   transfer_to_.clear();
   return out;
+}
+
+std::vector<uint64_t> group_core::drop_quorum() {
+  phase_ = phase::no_quorum;
+  coordinating_ = false;
+  return others();
 }
 
 bool group_core::on_no_quorum(uint64_t from) {

@@ -22,11 +22,16 @@
 //   members before it installs;
 // - the primary is the first member of the view (deterministic rule);
 // - without a majority of the previous view, the group stops serving: the
-//   coordinator (first survivor) decides and tells the others.
+//   coordinator (first survivor) decides and tells the others. Exactly
+//   half of a view (e.g. one of two replicas) continues only if the
+//   coordinator's tie-breaker says its node is in the cluster's primary
+//   partition (replica.cpp: node_context::in_majority): two halves of a
+//   view cannot both be in it, so they never both serve.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -123,6 +128,14 @@ public:
   /// The group capability operations see as ftsr::mygroup().
   void set_group(capability_ref group) { group_ = std::move(group); }
 
+  /// Decides for a coordinator whose survivors are exactly half of a view
+  /// (or of the flush it answered): true lets them continue (this member's
+  /// node is in the cluster's primary partition). Asked at that moment
+  /// only. Unset: false, a strict majority is needed.
+  void set_tie_breaker(std::function<bool()> f) {
+    tie_breaker_ = std::move(f);
+  }
+
   // -- observers --------------------------------------------------------------
 
   uint64_t self() const noexcept { return self_; }
@@ -137,6 +150,18 @@ public:
   resource_base& resource() noexcept { return *res_; }
   /// The reply of a delivered request, if it was delivered.
   std::optional<caf::message> delivered_reply(uint64_t request) const;
+
+  /// True once this member, coordinating, let exactly half of a view go on
+  /// (the tie-breaker said yes), until its next view decision: the group
+  /// serves only while this member's node stays in the primary partition.
+  /// The replica checks before each invocation and calls drop_quorum() once
+  /// it is not (a partition's two halves may detect their failures in any
+  /// order; this bounds the time the wrong one serves).
+  bool partition_bound() const noexcept { return partition_bound_; }
+
+  /// Stops serving for good, as after a quorum loss; returns the other
+  /// members to tell (group_no_quorum).
+  std::vector<uint64_t> drop_quorum();
 
   /// Members other than self, in rank order.
   std::vector<uint64_t> others() const;
@@ -266,6 +291,8 @@ private:
   size_t max_sf_;
   group_mode mode_;
   capability_ref group_;
+  std::function<bool()> tie_breaker_;
+  bool partition_bound_ = false;
   std::unique_ptr<resource_base> res_;
   caf::behavior ops_;
   phase phase_ = phase::normal;

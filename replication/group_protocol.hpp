@@ -29,11 +29,18 @@ struct group_mode {
   /// Answer with the reply a majority of the replicas agree on (voting)
   /// instead of the primary's reply.
   bool vote = false;
+  /// Persistent group (set by create_group from group_spec::backups, travels
+  /// with init and state transfer): after a member failure, the primary
+  /// restarts a replica on the first backup node that is up and hosts no
+  /// member, until the group has `replicas` members again.
+  std::vector<std::string> backups;
+  uint64_t replicas = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_mode& x) {
-  return f(caf::meta::type_name("ftsr::group_mode"), x.active, x.vote);
+  return f(caf::meta::type_name("ftsr::group_mode"), x.active, x.vote,
+           x.backups, x.replicas);
 }
 
 /// An outgoing invocation declared by an operation (FT-SR owns/imports).
@@ -151,10 +158,12 @@ using group_flushed_atom = caf::atom_constant<caf::atom("ftsr_gfld")>;
 /// (install, uint64 view, vector<uint64> members, vector<log_entry>)
 using group_install_atom = caf::atom_constant<caf::atom("ftsr_ginst")>;
 /// (no_quorum, uint64 view, uint64 member): the coordinator found no
-/// majority -> the other survivors, which stop serving as well
+/// majority (or, serving on exactly half of a view, its node left the
+/// primary partition) -> the other survivors, which stop serving as well
 using group_no_quorum_atom = caf::atom_constant<caf::atom("ftsr_gnoq")>;
 /// (init, capability_ref group, uint64 me, uint64 max_sf, group_mode,
-///  message args)
+///  message args) -> () once it serves, or the error it stopped with
+///  (resource_base::attach or init failed)
 using group_init_atom = caf::atom_constant<caf::atom("ftsr_ginit")>;
 /// (member_failed, uint64 member): monitor handler inside a replica
 using member_failed_atom = caf::atom_constant<caf::atom("ftsr_gmf")>;
@@ -168,7 +177,10 @@ using group_join_atom = caf::atom_constant<caf::atom("ftsr_gjoin")>;
 using group_leave_atom = caf::atom_constant<caf::atom("ftsr_glv")>;
 /// (transfer, capability_ref group, uint64 me, uint64 max_sf, group_mode,
 ///  state_transfer): primary -> newcomer, once its join is stable, or the
-/// coordinator of a view change -> a member that had no state yet
+/// coordinator of a view change -> a member that had no state yet; a
+/// newcomer that cannot take it stops and answers with the error (the
+/// sender ignores error messages; the failure reaches the group through
+/// its monitors)
 using group_transfer_atom = caf::atom_constant<caf::atom("ftsr_gxfer")>;
 
 /// Registers the group protocol types with CAF.

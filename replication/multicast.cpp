@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "caf/all.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/directory.hpp"
 #include "actors/node.hpp"
 
 namespace ftsr {
@@ -42,6 +45,19 @@ struct endpoint_state {
   uint64_t rejected = 0;
   std::string last_error;
   uint64_t received_since_clock = 0;
+  /// Members whose failure this endpoint learned of (never sent to again).
+  std::set<uint64_t> failed;
+  /// Members whose failure is monitored (CAF monitor or directory monitor).
+  std::set<uint64_t> watched;
+  /// CBCAST flushes in progress: failed member -> survivors whose flush is
+  /// still missing.
+  std::map<uint64_t, std::set<uint64_t>> awaiting_flush;
+  /// Failed members whose view notification is not delivered yet, in the
+  /// order their failures were learned here.
+  std::deque<uint64_t> pending_views;
+  /// The current view (initial order): members minus announced failures.
+  std::vector<uint64_t> view;
+  uint64_t discarded = 0;
 
   static inline const char* name = "ftsr.multicast";
 };
@@ -74,9 +90,12 @@ void flush_outbox(endpoint_actor* self, uint64_t member) {
   st.outbox.erase(i);
 }
 
+bool all_watched(endpoint_actor* self);
+
 void schedule_retry(endpoint_actor* self) {
   auto& st = self->state;
-  if (st.use_directory && !st.retry_scheduled && !st.outbox.empty()) {
+  if (st.use_directory && !st.retry_scheduled
+      && (!st.outbox.empty() || !all_watched(self))) {
     st.retry_scheduled = true;
     self->delayed_send(self, retry_interval, mcast_retry_atom::value);
   }
@@ -97,9 +116,39 @@ void send_to(endpoint_actor* self, uint64_t member, caf::message msg) {
 }
 
 void send_to_others(endpoint_actor* self, const caf::message& msg) {
-  for (auto m : self->state.members)
-    if (m != self->state.self)
+  auto& st = self->state;
+  for (auto m : st.members)
+    if (m != st.self && st.failed.count(m) == 0)
       send_to(self, m, msg);
+}
+
+bool all_watched(endpoint_actor* self) {
+  auto& st = self->state;
+  for (auto m : st.members)
+    if (m != st.self && st.failed.count(m) == 0 && st.watched.count(m) == 0)
+      return false;
+  return true;
+}
+
+/// Monitors every member whose endpoint is known now: a CAF monitor on an
+/// explicitly given endpoint, else an ftsr monitor on its capability.
+void watch_members(endpoint_actor* self) {
+  auto& st = self->state;
+  for (auto m : st.members) {
+    if (m == st.self || st.failed.count(m) > 0 || st.watched.count(m) > 0)
+      continue;
+    if (auto i = st.peers.find(m); i != st.peers.end()) {
+      self->monitor(i->second);
+      st.watched.insert(m);
+    } else if (st.use_directory) {
+      auto& dir = context_of(self->system()).dir;
+      if (auto ref = dir.lookup(m)) {
+        dir.add_monitor(*ref, caf::actor_cast<caf::actor>(self),
+                        caf::make_message(mcast_suspect_atom::value, m));
+        st.watched.insert(m);
+      }
+    }
+  }
 }
 
 void reject(endpoint_actor* self, const caf::error& err) {
@@ -113,6 +162,30 @@ void deliver(endpoint_actor* self, uint64_t sender,
   ++self->state.delivered;
   self->send(self->state.deliver_to, mcast_delivered_atom::value, sender,
              payload);
+}
+
+/// Delivers the view notifications whose failed member has nothing left to
+/// deliver in either ordering, in the order the failures were learned.
+void deliver_views(endpoint_actor* self) {
+  auto& st = self->state;
+  while (!st.pending_views.empty()) {
+    auto f = st.pending_views.front();
+    if (st.causal->is_live(f) || st.causal->buffered_from(f) > 0
+        || !st.total->taken_over(f) || st.total->pending_from(f) > 0)
+      return;
+    st.pending_views.pop_front();
+    st.view.erase(std::remove(st.view.begin(), st.view.end(), f),
+                  st.view.end());
+    self->send(st.deliver_to, mcast_view_atom::value, st.view);
+  }
+}
+
+template <class Messages>
+void deliver_all(endpoint_actor* self, const Messages& ms) {
+  for (auto& x : ms)
+    deliver(self, x.sender, x.payload);
+  if (!ms.empty())
+    deliver_views(self);
 }
 
 // -- CBCAST -------------------------------------------------------------------
@@ -132,8 +205,7 @@ void causal_receive(endpoint_actor* self, stamped_message m) {
     reject(self, out.error());
     return;
   }
-  for (auto& x : *out)
-    deliver(self, x.sender, x.payload);
+  deliver_all(self, *out);
   st.received_since_clock += out->size();
   if (st.received_since_clock >= clock_every) {
     st.received_since_clock = 0;
@@ -150,8 +222,7 @@ void total_final(endpoint_actor* self, const abcast_final& f) {
     reject(self, out.error());
     return;
   }
-  for (auto& d : *out)
-    deliver(self, d.sender, d.payload);
+  deliver_all(self, *out);
 }
 
 void total_proposal(endpoint_actor* self, const abcast_proposal& p) {
@@ -186,6 +257,123 @@ void total_send(endpoint_actor* self, caf::message payload) {
   auto d = self->state.total->submit(std::move(payload));
   send_to_others(self, caf::make_message(mcast_data_atom::value, d));
   total_data(self, std::move(d));
+}
+
+// -- failures -----------------------------------------------------------------
+
+/// Installs the CBCAST view without `f` once every other survivor's flush
+/// for it arrived.
+void causal_try_remove(endpoint_actor* self, uint64_t f) {
+  auto& st = self->state;
+  auto i = st.awaiting_flush.find(f);
+  if (i == st.awaiting_flush.end() || !i->second.empty())
+    return;
+  st.awaiting_flush.erase(i);
+  auto gone = st.causal->remove(f);
+  if (!gone) {
+    reject(self, gone.error());
+    return;
+  }
+  st.discarded += gone->size();
+}
+
+void total_decide(endpoint_actor* self);
+
+void total_report(endpoint_actor* self, const abcast_report& r) {
+  if (auto err = self->state.total->on_report(r)) {
+    reject(self, err);
+    return;
+  }
+  total_decide(self);
+}
+
+void total_takeover(endpoint_actor* self, const abcast_takeover& t) {
+  auto out = self->state.total->on_takeover(t);
+  if (!out) {
+    reject(self, out.error());
+    return;
+  }
+  deliver_all(self, *out);
+  deliver_views(self);
+}
+
+void total_decide(endpoint_actor* self) {
+  for (auto& t : self->state.total->decide()) {
+    send_to_others(self, caf::make_message(mcast_takeover_atom::value, t));
+    total_takeover(self, t);
+  }
+}
+
+/// Learns that member `f` failed: starts the CBCAST flush and the ABCAST
+/// takeover for it. Idempotent.
+void member_failed(endpoint_actor* self, uint64_t f) {
+  auto& st = self->state;
+  if (f == st.self || st.failed.count(f) > 0
+      || std::find(st.members.begin(), st.members.end(), f)
+           == st.members.end())
+    return;
+  st.failed.insert(f);
+  st.outbox.erase(f);
+  st.pending_views.push_back(f);
+  // CBCAST: flush f's messages to the survivors, await theirs.
+  auto msgs = st.causal->flush(f);
+  if (!msgs) {
+    reject(self, msgs.error());
+  } else {
+    std::set<uint64_t> others;
+    for (auto m : st.members)
+      if (m != st.self && st.failed.count(m) == 0)
+        others.insert(m);
+    st.awaiting_flush[f] = others;
+    send_to_others(self, caf::make_message(mcast_flush_atom::value, st.self,
+                                           f, std::move(*msgs)));
+  }
+  // A survivor failing during another flush will not send that flush.
+  std::vector<uint64_t> flushing;
+  for (auto& [g, waiting] : st.awaiting_flush) {
+    waiting.erase(f);
+    flushing.push_back(g);
+  }
+  for (auto g : flushing)
+    causal_try_remove(self, g);
+  // ABCAST: finish own messages, report f's to the coordinator.
+  auto steps = st.total->fail(f);
+  if (!steps) {
+    reject(self, steps.error());
+  } else {
+    for (auto& fin : steps->finals) {
+      send_to_others(self, caf::make_message(mcast_final_atom::value, fin));
+      total_final(self, fin);
+    }
+    auto coordinator = st.total->coordinator();
+    for (auto& r : steps->reports) {
+      if (coordinator == st.self) {
+        if (auto err = st.total->on_report(r))
+          reject(self, err);
+      } else {
+        send_to(self, coordinator,
+                caf::make_message(mcast_report_atom::value, r));
+      }
+    }
+    total_decide(self);
+  }
+  deliver_views(self);
+}
+
+void causal_flushed(endpoint_actor* self, uint64_t from, uint64_t f,
+                    std::vector<stamped_message> msgs) {
+  auto& st = self->state;
+  member_failed(self, f); // a flush may be the first news of the failure
+  auto out = st.causal->receive_flushed(std::move(msgs));
+  if (!out) {
+    reject(self, out.error());
+  } else {
+    deliver_all(self, *out);
+  }
+  if (auto i = st.awaiting_flush.find(f); i != st.awaiting_flush.end())
+    i->second.erase(from);
+  causal_try_remove(self, f);
+  deliver_views(self);
 }
 
 // -- behaviors ----------------------------------------------------------------
@@ -225,6 +413,18 @@ void init(endpoint_actor* self, uint64_t self_id,
   st.use_directory = use_directory;
   st.causal.emplace(self_id, st.members);
   st.total.emplace(self_id, st.members);
+  st.view = st.members;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    std::vector<uint64_t> gone;
+    for (auto& [m, hdl] : st.peers)
+      if (hdl.address() == dm.source)
+        gone.push_back(m);
+    for (auto m : gone)
+      member_failed(self, m);
+  });
+  watch_members(self);
+  schedule_retry(self);
 }
 
 multicast_status status_of(endpoint_actor* self) {
@@ -232,6 +432,9 @@ multicast_status status_of(endpoint_actor* self) {
   multicast_status s;
   s.self = st.self;
   s.members = st.members;
+  s.view = st.view;
+  s.failed.assign(st.failed.begin(), st.failed.end());
+  s.discarded = st.discarded;
   if (st.causal) {
     s.clock = st.causal->clock();
     s.causal_buffered = st.causal->buffered();
@@ -273,14 +476,52 @@ caf::behavior running(endpoint_actor* self) {
       total_proposal(self, p);
     },
     [self](mcast_final_atom, const abcast_final& f) { total_final(self, f); },
+    [self](mcast_suspect_atom, uint64_t member) -> caf::result<void> {
+      auto& st = self->state;
+      if (member == st.self
+          || std::find(st.members.begin(), st.members.end(), member)
+               == st.members.end())
+        return make_error(errc::invalid_argument,
+                          "multicast endpoint " + std::to_string(st.self)
+                            + ": " + std::to_string(member)
+                            + " is not another member of the group");
+      member_failed(self, member);
+      return caf::unit;
+    },
+    [self](mcast_flush_atom, uint64_t from, uint64_t failed,
+           std::vector<stamped_message>& msgs) {
+      auto& st = self->state;
+      if (failed == st.self
+          || std::find(st.members.begin(), st.members.end(), failed)
+               == st.members.end()) {
+        reject(self, make_error(errc::invalid_argument,
+                                "CBCAST flush of " + std::to_string(failed)
+                                  + ", not another member"));
+        return;
+      }
+      causal_flushed(self, from, failed, std::move(msgs));
+    },
+    [self](mcast_report_atom, const abcast_report& r) {
+      if (r.failed != self->state.self)
+        member_failed(self, r.failed);
+      total_report(self, r);
+    },
+    [self](mcast_takeover_atom, const abcast_takeover& t) {
+      if (t.failed != self->state.self)
+        member_failed(self, t.failed);
+      total_takeover(self, t);
+    },
     [self](mcast_peer_atom, uint64_t member,
            caf::actor& hdl) -> caf::result<void> {
       auto& st = self->state;
       std::map<uint64_t, caf::actor> one{{member, hdl}};
       if (auto err = check_config(st.self, st.members, st.deliver_to, one))
         return err;
+      if (st.failed.count(member) > 0)
+        return caf::unit; // a failed member never comes back
       st.peers[member] = std::move(hdl);
       flush_outbox(self, member);
+      watch_members(self);
       return caf::unit;
     },
     [self](mcast_retry_atom) {
@@ -291,6 +532,7 @@ caf::behavior running(endpoint_actor* self) {
         waiting.push_back(m);
       for (auto m : waiting)
         flush_outbox(self, m);
+      watch_members(self);
       schedule_retry(self);
     },
     [self](mcast_status_atom) { return status_of(self); },
@@ -345,6 +587,10 @@ void add_multicast_types(caf::actor_system_config& cfg) {
     .add_message_type<abcast_data>("ftsr::abcast_data")
     .add_message_type<abcast_proposal>("ftsr::abcast_proposal")
     .add_message_type<abcast_final>("ftsr::abcast_final")
+    .add_message_type<abcast_report>("ftsr::abcast_report")
+    .add_message_type<abcast_takeover>("ftsr::abcast_takeover")
+    .add_message_type<std::vector<stamped_message>>(
+      "std::vector<ftsr::stamped_message>")
     .add_message_type<multicast_status>("ftsr::multicast_status")
     .add_message_type<std::vector<uint64_t>>("std::vector<uint64_t>");
   cfg.add_actor_type(multicast_actor_type, uninitialized);

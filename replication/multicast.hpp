@@ -17,14 +17,37 @@
 // as actor type "ftsr.multicast" (node::spawn) and initialized with
 // mcast_init_atom use their capability ids as member ids.
 //
+// Failures (ISIS views): an endpoint learns that a member failed from a
+// CAF monitor on an explicitly given peer endpoint, from an ftsr monitor on
+// the peer's capability (directory mode, actors/monitor.hpp), from an
+// explicit (mcast_suspect_atom, member), or from a survivor's flush, report
+// or takeover about it. It then never sends to that member again and runs:
+//  - CBCAST: the flush of causal_order (each survivor relays the failed
+//    member's unstable messages to the other survivors, waits for every
+//    other survivor's flush, then removes it), so that all survivors
+//    deliver the same messages of the failed member and causal delivery
+//    never waits for it;
+//  - ABCAST: the takeover of total_order (proposals of the failed member
+//    are no longer awaited; the live member with the lowest id decides its
+//    unfinished messages: delivered everywhere in the same place, or
+//    discarded everywhere).
+// Once the failed member has nothing left to deliver in either ordering,
+// every survivor sends its deliver_to
+//   (mcast_view_atom, vector<uint64_t> view)
+// (the members in initial order, minus the failures announced so far):
+// after all of the failed member's delivered messages, which are the same
+// at every survivor. multicast_status reports the view. Limits: one
+// failure at a time is the tested case (concurrent failures are handled,
+// but view notifications follow each survivor's order of detection, and a
+// survivor failing in the middle of sending its CBCAST flush may leave the
+// others with different sets of the first failed member's messages); a
+// failed member cannot rejoin; no partitions (a suspected member is
+// treated as failed, so a wrong suspicion excludes a live member).
+//
 // Thread-safety: endpoints are actors; the free functions are thread-safe.
 // Failure behaviour: bad arguments are errc::invalid_argument errors. A
 // malformed or inconsistent message from a peer is dropped without state
-// change and counted in multicast_status (rejected, last_error). Membership
-// is static: a failed member is not removed (the causal core supports view
-// changes, the endpoint does not run the flush yet), and a member failing
-// while one of its total-order messages is unfinished blocks total-order
-// delivery behind it.
+// change and counted in multicast_status (rejected, last_error).
 #pragma once
 
 #include <cstdint>
@@ -78,6 +101,19 @@ using mcast_final_atom = caf::atom_constant<caf::atom("ftsr_mabf")>;
 /// Between endpoints: (clock, uint64 member, vector<uint64> clock), a
 /// member's CBCAST clock, for stability when it has not sent for a while.
 using mcast_clock_atom = caf::atom_constant<caf::atom("ftsr_mclk")>;
+/// (suspect, uint64 member): `member` failed (from a monitor, or sent by a
+/// failure detector or test). -> unit, or an error for a non-member.
+using mcast_suspect_atom = caf::atom_constant<caf::atom("ftsr_msusp")>;
+/// (view, vector<uint64> members): endpoint -> deliver_to, the new view
+/// after a member failed.
+using mcast_view_atom = caf::atom_constant<caf::atom("ftsr_mview")>;
+/// Between endpoints: (flush, uint64 from, uint64 failed,
+/// vector<stamped_message>), CBCAST view-change flush.
+using mcast_flush_atom = caf::atom_constant<caf::atom("ftsr_mflsh")>;
+/// Between endpoints: (report, abcast_report) to the ABCAST coordinator and
+/// (takeover, abcast_takeover) from it.
+using mcast_report_atom = caf::atom_constant<caf::atom("ftsr_mrprt")>;
+using mcast_takeover_atom = caf::atom_constant<caf::atom("ftsr_mtkov")>;
 
 /// Actor type name of endpoints on ftsr nodes (add_multicast_types).
 constexpr const char* multicast_actor_type = "ftsr.multicast";
@@ -85,8 +121,11 @@ constexpr const char* multicast_actor_type = "ftsr.multicast";
 /// An endpoint as observers see it (tests, dashboard).
 struct multicast_status {
   uint64_t self = 0; // 0: not initialized
-  std::vector<uint64_t> members;
-  std::vector<uint64_t> clock; // CBCAST vector clock
+  std::vector<uint64_t> members; // the initial view
+  std::vector<uint64_t> view;    // current: members minus announced failures
+  std::vector<uint64_t> failed;  // failures learned (view change may run)
+  std::vector<uint64_t> clock;   // CBCAST vector clock
+  uint64_t discarded = 0;        // causal messages of failed members dropped
   uint64_t causal_buffered = 0;
   uint64_t total_pending = 0;
   uint64_t delivered = 0; // both orderings
@@ -97,7 +136,7 @@ struct multicast_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, multicast_status& x) {
   return f(caf::meta::type_name("ftsr::multicast_status"), x.self, x.members,
-           x.clock, x.causal_buffered, x.total_pending, x.delivered,
+           x.view, x.failed, x.clock, x.discarded, x.causal_buffered, x.total_pending, x.delivered,
            x.rejected, x.last_error);
 }
 

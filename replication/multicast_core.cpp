@@ -78,6 +78,24 @@ size_t causal_order::retained() const {
   return n;
 }
 
+size_t causal_order::buffered_from(uint64_t member) const {
+  auto i = index_of(member);
+  return i ? buffer_[*i].size() : 0;
+}
+
+bool causal_order::is_flushing(uint64_t member) const {
+  auto i = index_of(member);
+  return i && flushing_[*i];
+}
+
+std::vector<uint64_t> causal_order::live_members() const {
+  std::vector<uint64_t> out;
+  for (size_t k = 0; k < members_.size(); ++k)
+    if (live_[k])
+      out.push_back(members_[k]);
+  return out;
+}
+
 caf::error causal_order::check(const stamped_message& m) const {
   if (m.vt.size() != members_.size())
     return invalid("CBCAST message from " + str(m.sender)
@@ -312,7 +330,7 @@ total_order::on_data(abcast_data d) {
     return invalid("ABCAST message " + str(d.number) + " claims to be from "
                    "member " + str(self_) + " itself, which sent only "
                    + str(next_number_ - 1));
-  if (was_delivered(d.sender, d.number))
+  if (was_delivered(d.sender, d.number) || has_failed(d.sender))
     return std::optional<abcast_proposal>{};
   auto id = std::make_pair(d.sender, d.number);
   if (auto i = queue_.find(id); i != queue_.end())
@@ -346,8 +364,9 @@ total_order::on_proposal(const abcast_proposal& p) {
   if (got.count(p.from) > 0)
     return std::optional<abcast_final>{};
   got.emplace(p.from, std::make_pair(p.priority, p.from));
-  if (got.size() < members_.size())
-    return std::optional<abcast_final>{};
+  for (auto m : members_)
+    if (is_live(m) && got.count(m) == 0)
+      return std::optional<abcast_final>{};
   std::pair<uint64_t, uint64_t> best{0, 0};
   for (auto& [from, prio] : got)
     best = std::max(best, prio);
@@ -363,7 +382,7 @@ total_order::on_final(const abcast_final& f) {
   if (!is_member(f.proposer))
     return invalid("ABCAST final priority proposed by unknown member "
                    + str(f.proposer));
-  if (was_delivered(f.sender, f.number))
+  if (was_delivered(f.sender, f.number) || has_failed(f.sender))
     return std::vector<abcast_data>{};
   auto i = queue_.find(std::make_pair(f.sender, f.number));
   if (i == queue_.end())
@@ -390,6 +409,10 @@ total_order::on_final(const abcast_final& f) {
   e.final = true;
   order_.emplace(e.priority, e.proposer, f.sender, f.number);
   max_priority_ = std::max(max_priority_, f.priority);
+  return deliver_ready();
+}
+
+std::vector<abcast_data> total_order::deliver_ready() {
   std::vector<abcast_data> out;
   while (!order_.empty()) {
     auto [prio, proposer, sender, number] = *order_.begin();
@@ -397,11 +420,221 @@ total_order::on_final(const abcast_final& f) {
     if (!j->second.final)
       break;
     mark_delivered(sender, number);
+    auto& recent = recent_finals_[sender];
+    recent[number] = abcast_final{sender, number, prio, proposer};
+    if (recent.size() > remembered_finals)
+      recent.erase(recent.begin());
     out.push_back(std::move(j->second.data));
     queue_.erase(j);
     order_.erase(order_.begin());
   }
   return out;
+}
+
+bool total_order::is_live(uint64_t member) const {
+  return is_member(member) && !has_failed(member);
+}
+
+std::vector<uint64_t> total_order::live_members() const {
+  std::vector<uint64_t> out;
+  for (auto m : members_)
+    if (is_live(m))
+      out.push_back(m);
+  return out;
+}
+
+uint64_t total_order::coordinator() const {
+  uint64_t best = 0;
+  for (auto m : members_)
+    if (is_live(m) && (best == 0 || m < best))
+      best = m;
+  return best;
+}
+
+size_t total_order::pending_from(uint64_t sender) const {
+  size_t n = 0;
+  for (auto& [id, e] : queue_)
+    if (id.first == sender)
+      ++n;
+  return n;
+}
+
+abcast_report total_order::report_on(uint64_t failed) const {
+  abcast_report r;
+  r.failed = failed;
+  r.from = self_;
+  if (auto i = recent_finals_.find(failed); i != recent_finals_.end())
+    for (auto& [n, f] : i->second)
+      r.finals.push_back(f);
+  for (auto& [id, e] : queue_) {
+    if (id.first != failed)
+      continue;
+    if (e.final)
+      r.finals.push_back(abcast_final{id.first, id.second, e.priority,
+                                      e.proposer});
+    else
+      r.pending.push_back(
+        abcast_proposal{id.first, id.second, self_, e.proposed});
+  }
+  return r;
+}
+
+caf::expected<abcast_failure_steps> total_order::fail(uint64_t failed) {
+  if (!is_member(failed))
+    return invalid("ABCAST failure of unknown member " + str(failed));
+  if (failed == self_)
+    return invalid("ABCAST failure: member " + str(failed)
+                   + " cannot fail itself");
+  if (has_failed(failed))
+    return invalid("ABCAST failure: member " + str(failed)
+                   + " failed already");
+  auto old_coordinator = coordinator();
+  failed_.insert(failed);
+  abcast_failure_steps out;
+  // Own messages no longer wait for the failed member's proposal.
+  for (auto i = proposals_.begin(); i != proposals_.end();) {
+    auto& got = i->second;
+    bool complete = true;
+    for (auto m : members_)
+      if (is_live(m) && got.count(m) == 0)
+        complete = false;
+    if (!complete) {
+      ++i;
+      continue;
+    }
+    std::pair<uint64_t, uint64_t> best{0, 0};
+    for (auto& [from, prio] : got)
+      best = std::max(best, prio);
+    out.finals.push_back(abcast_final{self_, i->first, best.first,
+                                      best.second});
+    i = proposals_.erase(i);
+  }
+  // Reports: on `failed`, and on every undecided failure again if the
+  // coordinator changed (it was `failed`).
+  auto now = coordinator();
+  for (auto m : failed_)
+    if (m == failed || now != old_coordinator)
+      out.reports.push_back(report_on(m));
+  return out;
+}
+
+caf::error total_order::on_report(const abcast_report& r) {
+  if (!is_member(r.failed) || !is_member(r.from))
+    return invalid("ABCAST report about " + str(r.failed) + " from "
+                   + str(r.from) + ": unknown member");
+  if (!has_failed(r.failed))
+    return invalid("ABCAST report about member " + str(r.failed)
+                   + ", which has not failed at member " + str(self_));
+  if (has_failed(r.from))
+    return invalid("ABCAST report from failed member " + str(r.from));
+  for (auto& f : r.finals)
+    if (f.sender != r.failed || !is_member(f.proposer))
+      return invalid("ABCAST report about member " + str(r.failed)
+                     + " holds a bad final priority");
+  for (auto& p : r.pending)
+    if (p.sender != r.failed)
+      return invalid("ABCAST report about member " + str(r.failed)
+                     + " holds a message of member " + str(p.sender));
+  if (done_.count(r.failed) == 0)
+    reports_[r.failed][r.from] = r;
+  return caf::none;
+}
+
+std::vector<abcast_takeover> total_order::decide() {
+  std::vector<abcast_takeover> out;
+  if (coordinator() != self_)
+    return out;
+  auto live = live_members();
+  for (auto f : failed_) {
+    if (decided_.count(f) > 0)
+      continue;
+    if (auto i = applied_.find(f); i != applied_.end()) {
+      // Decided by a coordinator that failed: some may lack its takeover.
+      decided_.insert(f);
+      out.push_back(i->second);
+      out.back().decider = self_;
+      continue;
+    }
+    auto& rs = reports_[f];
+    bool complete = true;
+    for (auto m : live)
+      if (rs.count(m) == 0)
+        complete = false;
+    if (!complete)
+      continue;
+    std::map<uint64_t, abcast_final> finals;
+    // number -> (holders without final, largest proposal)
+    std::map<uint64_t, std::pair<size_t, std::pair<uint64_t, uint64_t>>>
+      pending;
+    for (auto m : live) {
+      auto& r = rs.at(m);
+      for (auto& x : r.finals)
+        finals.emplace(x.number, x);
+      for (auto& p : r.pending) {
+        auto& [holders, best] = pending[p.number];
+        ++holders;
+        best = std::max(best, std::make_pair(p.priority, p.from));
+      }
+    }
+    abcast_takeover t{f, self_, {}};
+    for (auto& [n, x] : finals)
+      t.finals.push_back(x);
+    for (auto& [n, hb] : pending)
+      if (finals.count(n) == 0 && hb.first == live.size())
+        t.finals.push_back(
+          abcast_final{f, n, hb.second.first, hb.second.second});
+    decided_.insert(f);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+caf::expected<std::vector<abcast_data>>
+total_order::on_takeover(const abcast_takeover& t) {
+  if (!is_member(t.failed))
+    return invalid("ABCAST takeover for unknown member " + str(t.failed));
+  if (!has_failed(t.failed))
+    return invalid("ABCAST takeover for member " + str(t.failed)
+                   + ", which has not failed at member " + str(self_));
+  for (auto& f : t.finals)
+    if (f.sender != t.failed || !is_member(f.proposer))
+      return invalid("ABCAST takeover for member " + str(t.failed)
+                     + " holds a bad final priority");
+  if (!is_member(t.decider))
+    return invalid("ABCAST takeover decided by unknown member "
+                   + str(t.decider));
+  // A decider that failed here: this member reported to its successor
+  // already (without this takeover), which decides anew.
+  if (done_.count(t.failed) > 0 || has_failed(t.decider))
+    return std::vector<abcast_data>{};
+  done_.insert(t.failed);
+  applied_.emplace(t.failed, t);
+  reports_.erase(t.failed);
+  std::set<uint64_t> keep;
+  for (auto& f : t.finals) {
+    auto i = queue_.find(std::make_pair(f.sender, f.number));
+    if (i == queue_.end())
+      continue; // delivered already
+    keep.insert(f.number);
+    auto& e = i->second;
+    order_.erase(key{e.priority, e.proposer, f.sender, f.number});
+    e.priority = f.priority;
+    e.proposer = f.proposer;
+    e.final = true;
+    order_.emplace(e.priority, e.proposer, f.sender, f.number);
+    max_priority_ = std::max(max_priority_, f.priority);
+  }
+  for (auto i = queue_.begin(); i != queue_.end();) {
+    if (i->first.first == t.failed && keep.count(i->first.second) == 0) {
+      auto& e = i->second;
+      order_.erase(key{e.priority, e.proposer, i->first.first,
+                       i->first.second});
+      i = queue_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return deliver_ready();
 }
 
 } // namespace ftsr

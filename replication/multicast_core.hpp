@@ -3,7 +3,9 @@
 // order) with the two-phase priority protocol of the ISIS paper. No actors,
 // clocks or sockets: the endpoint actor (multicast.hpp) feeds them the
 // messages of the other members and sends what they return; tests drive
-// them under any delivery order they like.
+// them under any delivery order they like. Both handle member failures
+// (view changes): causal_order by the ISIS flush, total_order by a takeover
+// of the failed member's unfinished messages (see each class).
 //
 // Thread-safety: none; each object belongs to one member (one actor).
 // Failure behaviour: malformed or inconsistent input (wrong-size vector
@@ -92,6 +94,12 @@ public:
   bool is_live(uint64_t member) const;
   /// Messages received but not yet deliverable.
   size_t buffered() const;
+  /// Messages of `member` received but not yet deliverable.
+  size_t buffered_from(uint64_t member) const;
+  /// True between flush(member) and remove(member).
+  bool is_flushing(uint64_t member) const;
+  /// The current view: live members, in initial view order.
+  std::vector<uint64_t> live_members() const;
   /// Delivered messages retained for a flush (not yet stable).
   size_t retained() const;
 
@@ -201,6 +209,45 @@ typename Inspector::result_type inspect(Inspector& f, abcast_final& x) {
            x.priority, x.proposer);
 }
 
+/// Step 1 of a failure: what member `from` knows of the messages of failed
+/// member `failed`: the final priorities it knows (of held and delivered
+/// messages) and its own proposals for the held messages without one.
+struct abcast_report {
+  uint64_t failed = 0;
+  uint64_t from = 0;
+  std::vector<abcast_final> finals;
+  std::vector<abcast_proposal> pending;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, abcast_report& x) {
+  return f(caf::meta::type_name("ftsr::abcast_report"), x.failed, x.from,
+           x.finals, x.pending);
+}
+
+/// Step 2 of a failure: the coordinator's decision on the unfinished
+/// messages of `failed`: these get the final priorities given, every other
+/// undelivered message of `failed` is discarded.
+struct abcast_takeover {
+  uint64_t failed = 0;
+  uint64_t decider = 0;
+  std::vector<abcast_final> finals;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, abcast_takeover& x) {
+  return f(caf::meta::type_name("ftsr::abcast_takeover"), x.failed, x.decider,
+           x.finals);
+}
+
+/// What fail() asks the caller to send.
+struct abcast_failure_steps {
+  /// Own messages now final: to every live member, this one included.
+  std::vector<abcast_final> finals;
+  /// To coordinator() (possibly this member).
+  std::vector<abcast_report> reports;
+};
+
 /// ABCAST at one member, by the two-phase priority protocol of ISIS (not a
 /// sequencer): each member proposes for a new message a priority above any
 /// it has proposed or seen agreed; the sender takes the largest proposal as
@@ -211,9 +258,34 @@ typename Inspector::result_type inspect(Inspector& f, abcast_final& x) {
 /// in the same order. Messages of one sender are delivered in send order
 /// when links are FIFO (as CAF's are between two actors).
 ///
-/// Static membership: a member failing while one of its messages has no
-/// final priority blocks delivery behind that message (view changes for
-/// ABCAST are not implemented; resource groups order through group_core).
+/// Failures. A failed member's proposals are no longer awaited and its
+/// unfinished messages are decided by a coordinator, the live member with
+/// the lowest id (a takeover, one per failed member):
+///   1. every survivor calls fail(f): it stops awaiting f's proposals (its
+///      own messages may become final: the returned finals are sent to every
+///      live member, itself included), ignores f's data and finals from now
+///      on, and sends the returned report on f's messages (what it holds of
+///      them, final or with its proposal, and the finals of f's messages it
+///      delivered) to coordinator();
+///   2. reports go to on_report (one that gets a report or takeover about f
+///      before noticing the failure runs step 1 first); after fail() and
+///      on_report() the coordinator calls decide() and sends each returned
+///      takeover to every live member, itself included;
+///   3. every survivor passes the takeover to on_takeover.
+/// The coordinator decides once every live member reported: a message of f
+/// that some survivor knows final keeps that final priority (f decided it,
+/// after all members proposed, so every survivor holds or delivered it); a
+/// message every survivor holds without a final gets the largest proposal
+/// of the survivors; any other message of f (held by some survivors only,
+/// so delivered by none) is discarded everywhere. The final priority is at
+/// least each holder's proposal, so every survivor still delivers the same
+/// messages in the same order. If the coordinator fails, fail() returns the
+/// reports of every failure again, for the new coordinator; one that
+/// applied a takeover already re-issues it (decide), the others report what
+/// they hold, which reflects any takeover they applied.
+/// Limits: the finals of delivered messages are remembered for the last
+/// `remembered_finals` messages per sender only; a member that failed
+/// cannot rejoin (it keeps its id).
 class total_order {
 public:
   /// `members` must contain `self` and no duplicates (see
@@ -244,10 +316,54 @@ public:
 
   /// Phase 2 at a receiver: returns the messages now delivered, in the
   /// total order. Errors: unknown member, a message never received here,
-  /// or a final priority below this member's own proposal for it.
+  /// or a final priority below this member's own proposal for it. Finals
+  /// of a failed sender's messages are ignored (see fail).
   caf::expected<std::vector<abcast_data>> on_final(const abcast_final& f);
 
+  // -- failures ---------------------------------------------------------------
+
+  /// Finals of delivered messages remembered per sender for takeovers.
+  static constexpr size_t remembered_finals = 4096;
+
+  /// True unless `member` failed (or never was a member).
+  bool is_live(uint64_t member) const;
+  /// True once fail(member) ran here.
+  bool has_failed(uint64_t member) const { return failed_.count(member) > 0; }
+  /// True once the takeover for failed `member` was applied here.
+  bool taken_over(uint64_t member) const { return done_.count(member) > 0; }
+  /// Live members, in the order given to the constructor.
+  std::vector<uint64_t> live_members() const;
+  /// The live member with the lowest id: decides failed members' messages.
+  uint64_t coordinator() const;
+  /// Undelivered messages of `sender` held here.
+  size_t pending_from(uint64_t sender) const;
+
+  /// Step 1: member `failed` failed. Errors: unknown member, this member,
+  /// already failed.
+  caf::expected<abcast_failure_steps> fail(uint64_t failed);
+
+  /// Step 2, at any member (only the coordinator decides): a survivor's
+  /// report. Errors: unknown members, a report about a member not failed
+  /// here (call fail first), from a member that failed, or about other
+  /// senders' messages.
+  caf::error on_report(const abcast_report& r);
+
+  /// Step 2 at the coordinator: the takeovers that became complete (every
+  /// live member reported) since the last call.
+  std::vector<abcast_takeover> decide();
+
+  /// Step 3: applies a takeover; returns the messages now delivered.
+  /// Duplicates, and takeovers by a decider that failed here (this member
+  /// then reported to the next coordinator, which decides again), are
+  /// ignored. Errors: unknown member, a member not failed
+  /// here (call fail first), finals of other senders' messages.
+  caf::expected<std::vector<abcast_data>>
+  on_takeover(const abcast_takeover& t);
+
 private:
+  std::vector<abcast_data> deliver_ready();
+  abcast_report report_on(uint64_t failed) const;
+
   using key = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t>;
   // (priority, proposer, sender, number)
 
@@ -276,6 +392,16 @@ private:
     proposals_;
   // Delivered: per sender, all numbers <= first are delivered, plus second.
   std::map<uint64_t, std::pair<uint64_t, std::set<uint64_t>>> delivered_;
+  // Finals of the last delivered messages, per sender, by number (the
+  // lowest numbers are forgotten first).
+  std::map<uint64_t, std::map<uint64_t, abcast_final>> recent_finals_;
+  // Failed members, and those whose takeover was applied here.
+  std::set<uint64_t> failed_;
+  std::set<uint64_t> done_;
+  std::map<uint64_t, abcast_takeover> applied_;
+  // Reports received, per failed member, per reporter; takeovers decided.
+  std::map<uint64_t, std::map<uint64_t, abcast_report>> reports_;
+  std::set<uint64_t> decided_;
 };
 
 /// Checks a member list for either core: non-empty, no duplicates, no id 0,

@@ -3,13 +3,16 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 
 #include "caf/all.hpp"
 
 #include "actors/call.hpp"
 #include "actors/monitor.hpp"
 #include "actors/node.hpp"
+#include "actors/protocol.hpp"
 #include "replication/group_core.hpp"
 #include "replication/group_protocol.hpp"
 
@@ -37,6 +40,12 @@ struct replica_state {
   /// in one burst travel in one message per backup.
   std::vector<log_entry> outbox;
   bool flush_scheduled = false;
+  /// Persistent groups (primary): a replacement replica is being spawned
+  /// or joined; replacements joining, by id, with their node; failed
+  /// spawns or joins per backup node (given up on after a few).
+  bool restoring = false;
+  std::map<uint64_t, std::string> restarting;
+  std::map<std::string, size_t> restore_failures;
 
   static inline const char* name = "ftsr.replica";
 };
@@ -76,6 +85,10 @@ void send_transfer(replica_actor* self, uint64_t member,
           uint64_t{st.max_sf}, st.mode, transfer);
 }
 
+void restore_size(replica_actor* self);
+void lose_quorum(replica_actor* self);
+void restarted(replica_actor* self, uint64_t newcomer, bool joined);
+
 /// Answers the clients of completed entries; every path answers alike:
 /// the reply (first, vote) or the collated replies (quorum, all).
 void deliver(replica_actor* self, std::vector<group_core::completion> done) {
@@ -84,6 +97,8 @@ void deliver(replica_actor* self, std::vector<group_core::completion> done) {
     if (c.newcomer != 0) {
       // A join held by max_sf backups: the newcomer gets its state.
       send_transfer(self, c.newcomer, c.transfer);
+      if (st.restarting.count(c.newcomer) > 0)
+        restarted(self, c.newcomer, true);
       if (auto j = st.joining.find(c.newcomer); j != st.joining.end()) {
         j->second.deliver(caf::unit);
         st.joining.erase(j);
@@ -112,6 +127,24 @@ caf::error refusal(replica_actor* self) {
                       "group " + to_string(self->state.group)
                         + " lost the majority of its replicas");
   return make_error(errc::not_primary, std::to_string(core.primary()));
+}
+
+/// Fail-stop: the resource reported that it can no longer be trusted
+/// (resource_base::fail). The replica stops with that error at once, before
+/// it acknowledges, answers or sends anything that depends on it; the group
+/// goes on without it. True if it stopped.
+bool fail_stopped(replica_actor* self) {
+  auto& st = self->state;
+  if (!st.core)
+    return false;
+  auto& err = st.core->resource().failure();
+  if (!err)
+    return false;
+  st.ctx->spans.event({}, "replica_failed", to_string(st.group),
+                      describe(err));
+  st.outbox.clear();
+  self->quit(err);
+  return true;
 }
 
 /// Queues an entry for the backups; sent in one batch per burst.
@@ -172,11 +205,20 @@ void handle_invoke(replica_actor* self, const invocation& inv,
     st.stash.emplace_back(inv, std::move(rp));
     return;
   }
+  if (core.is_primary() && core.partition_bound() && !core.quorum_lost()
+      && !st.ctx->in_majority()) {
+    // Serving on a tie: only while this node is in the primary partition.
+    for (auto m : core.drop_quorum())
+      send_to(self, m, group_no_quorum_atom::value, core.view(), core.self());
+    lose_quorum(self);
+  }
   if (core.quorum_lost() || !core.is_primary()) {
     rp.deliver(refusal(self));
     return;
   }
   auto out = core.invoke(inv);
+  if (fail_stopped(self))
+    return; // the client retries at the next primary
   switch (out.kind) {
     case group_core::invoke_outcome::rejected:
       rp.deliver(out.error);
@@ -245,8 +287,14 @@ void after_install(replica_actor* self) {
       rp.deliver(make_error(errc::not_primary, std::to_string(core.primary())));
   }
   st.joining.clear();
+  for (auto& [member, on] : std::map<uint64_t, std::string>{st.restarting}) {
+    auto& ms = core.members();
+    restarted(self, member,
+              std::find(ms.begin(), ms.end(), member) != ms.end());
+  }
   replay_stash(self);
   monitor_members(self);
+  restore_size(self);
 }
 
 void lose_quorum(replica_actor* self) {
@@ -286,6 +334,136 @@ void send_flush(replica_actor* self, uint64_t view,
     send_to(self, m, group_flush_atom::value, view, survivors, m);
 }
 
+enum class join_result { ordered, member, stopped };
+
+/// Primary: orders the join of `newcomer` (state transfer once the join is
+/// held by max_sf backups; `rp`, if any, is answered then).
+join_result order_join(replica_actor* self, const capability_ref& newcomer,
+                       caf::response_promise* rp) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  st.ctx->dir.bind(newcomer);
+  flush_orders(self); // earlier entries go first
+  auto backups = core.others();
+  auto out = core.join(newcomer.id);
+  if (fail_stopped(self))
+    return join_result::stopped;
+  if (!out)
+    return join_result::member; // a member already (a retried join)
+  for (auto m : backups)
+    send_to(self, m, group_order_atom::value,
+            std::vector<log_entry>{out->entry}, core.stable());
+  if (rp != nullptr)
+    st.joining.emplace(newcomer.id, *rp);
+  deliver(self, std::move(out->done));
+  monitor_members(self);
+  return join_result::ordered;
+}
+
+/// The group capability with the current members, bound in every node's
+/// directory (as resize_group does): holders keep being served, and no
+/// node counts replaced members against the group's quorum.
+void rebind_group(replica_actor* self) {
+  auto& st = self->state;
+  std::vector<capability_ref> members;
+  for (auto m : st.core->members())
+    if (auto ref = st.ctx->dir.lookup(m))
+      members.push_back(*ref);
+  if (members.empty())
+    return;
+  st.group.members = std::move(members);
+  st.group.handle = st.group.members.front().handle;
+  st.core->set_group(st.group);
+  self->send(st.ctx->manager, publish_atom::value, st.group);
+}
+
+/// A replacement replica joined (state transferred) or did not make it.
+void restarted(replica_actor* self, uint64_t newcomer, bool joined) {
+  auto& st = self->state;
+  auto i = st.restarting.find(newcomer);
+  if (i == st.restarting.end())
+    return;
+  auto on = i->second;
+  st.restarting.erase(i);
+  st.restoring = false;
+  if (joined) {
+    st.ctx->spans.event({}, "restart", to_string(st.group),
+                        "replica " + std::to_string(newcomer) + " on " + on
+                          + " joined with state transfer");
+    rebind_group(self);
+  } else {
+    ++st.restore_failures[on];
+  }
+  restore_size(self);
+}
+
+/// Tries the backup nodes of `candidates` from `i` on: spawns a replica
+/// there and joins it.
+void spawn_replacement(replica_actor* self,
+                       std::shared_ptr<std::vector<std::string>> candidates,
+                       size_t i) {
+  auto& st = self->state;
+  if (i >= candidates->size()) {
+    st.restoring = false;
+    return;
+  }
+  st.restoring = true;
+  auto on = (*candidates)[i];
+  self
+    ->request(st.ctx->manager, std::chrono::seconds(10), spawn_atom::value, on,
+              st.group.type.substr(6), caf::message{},
+              std::vector<std::string>{}, trace_context{})
+    .then(
+      [self, on](capability_ref& ref) {
+        auto& st = self->state;
+        auto& core = *st.core;
+        if (!core.serving() || !core.is_primary()) {
+          // A view change meanwhile: the next install tries again.
+          self->send(st.ctx->manager, destroy_atom::value, ref,
+                     trace_context{});
+          st.restoring = false;
+          return;
+        }
+        st.ctx->spans.event({}, "restart", to_string(st.group),
+                            "spawned replica " + std::to_string(ref.id)
+                              + " on " + on);
+        st.restarting.emplace(ref.id, on);
+        if (order_join(self, ref, nullptr) == join_result::member)
+          restarted(self, ref.id, true);
+      },
+      [self, candidates, i](caf::error& err) {
+        auto& st = self->state;
+        auto on = (*candidates)[i];
+        if (!is(err, errc::node_unavailable))
+          ++st.restore_failures[on];
+        st.ctx->spans.event({}, "restart", to_string(st.group),
+                            "no replica on " + on + ": " + describe(err));
+        spawn_replacement(self, candidates, i + 1);
+      });
+}
+
+/// Persistent groups (primary, serving): while the view has fewer members
+/// than the group was created with, restart one on the first backup node
+/// (in order) that is up and hosts no member, joined by state transfer.
+void restore_size(replica_actor* self) {
+  constexpr size_t max_failures_per_node = 3;
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (st.mode.backups.empty() || st.restoring || !core.serving()
+      || !core.is_primary() || core.members().size() >= st.mode.replicas)
+    return;
+  std::set<std::string> hosting;
+  for (auto m : core.members())
+    if (auto ref = st.ctx->dir.lookup(m))
+      hosting.insert(ref->node);
+  auto candidates = std::make_shared<std::vector<std::string>>();
+  for (auto& b : st.mode.backups)
+    if (hosting.count(b) == 0
+        && st.restore_failures[b] < max_failures_per_node)
+      candidates->push_back(b);
+  spawn_replacement(self, std::move(candidates), 0);
+}
+
 caf::behavior serving(replica_actor* self) {
   return {
     [self](group_invoke_atom, const invocation& inv) {
@@ -304,6 +482,8 @@ caf::behavior serving(replica_actor* self) {
           seqs.push_back(a.seq);
           results.push_back(std::move(a.result));
         }
+      if (fail_stopped(self))
+        return; // acknowledges nothing it may not hold
       if (!seqs.empty())
         send_to(self, core.primary(), group_ack_atom::value, core.view(),
                 seqs, core.self(), results);
@@ -360,6 +540,8 @@ caf::behavior serving(replica_actor* self) {
       auto& core = *self->state.core;
       group_core::flushed f{view, delivered, unstable, has_state};
       auto step = core.on_flushed(from, new_view, f);
+      if (fail_stopped(self))
+        return;
       switch (step.kind) {
         case group_core::flush_step::wait:
           return;
@@ -381,6 +563,8 @@ caf::behavior serving(replica_actor* self) {
       auto& st = self->state;
       if (!st.core->install({view, members, entries}))
         return; // stale
+      if (fail_stopped(self))
+        return;
       if (!st.core->is_member()) {
         quit_group(self); // a leave entry the flush delivered
         return;
@@ -401,29 +585,29 @@ caf::behavior serving(replica_actor* self) {
         self->quit(err);
         return;
       }
+      if (fail_stopped(self))
+        return;
       monitor_members(self);
       replay_stash(self);
     },
     [self](group_join_atom, const capability_ref& newcomer)
       -> caf::result<caf::unit_t> {
-      auto& st = self->state;
-      auto& core = *st.core;
+      auto& core = *self->state.core;
       if (!core.serving() || !core.is_primary())
         return refusal(self);
-      st.ctx->dir.bind(newcomer);
-      flush_orders(self); // earlier entries go first
-      auto backups = core.others();
-      auto out = core.join(newcomer.id);
-      if (!out)
-        return caf::unit; // a member already (a retried join)
-      for (auto m : backups)
-        send_to(self, m, group_order_atom::value,
-                std::vector<log_entry>{out->entry}, core.stable());
       // Answered, and the state sent, once the join is stable (deliver).
       auto rp = self->make_response_promise<caf::unit_t>();
-      st.joining.emplace(newcomer.id, rp);
-      deliver(self, std::move(out->done));
-      monitor_members(self);
+      caf::response_promise untyped = rp;
+      switch (order_join(self, newcomer, &untyped)) {
+        case join_result::ordered:
+          break;
+        case join_result::member:
+          rp.deliver(caf::unit);
+          break;
+        case join_result::stopped:
+          rp.deliver(make_error(errc::fail_stop, "primary stopped"));
+          break;
+      }
       return rp;
     },
     [self](group_leave_atom, uint64_t member) -> caf::result<void> {
@@ -472,6 +656,14 @@ void become_serving(replica_actor* self) {
 caf::behavior replica(replica_actor* self, resource_factory factory) {
   // Group traffic that overtakes the init/transfer waits for it.
   self->set_default_handler(caf::skip);
+  // Error messages that are not responses (e.g. a joiner that could not
+  // take its state transfer answers the transfer with an error) must not
+  // kill this replica (CAF's default): the joiner stops, and its failure
+  // reaches the group through the monitors as any other.
+  self->set_error_handler([self](caf::error& err) {
+    self->state.ctx->spans.event({}, "replica_error_message",
+                                 to_string(self->state.group), describe(err));
+  });
   self->state.ctx = &context_of(self->system());
   self->state.factory = std::move(factory);
   auto start = [self](const capability_ref& group, uint64_t me,
@@ -491,21 +683,31 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
     }
     st.core.emplace(me, std::move(members), max_sf, std::move(res), mode);
     st.core->set_group(group);
+    // Exactly half of a view survives only in the cluster's primary
+    // partition: two halves never both serve.
+    st.core->set_tie_breaker([ctx = st.ctx] { return ctx->in_majority(); });
     return caf::none;
   };
   return {
     // Created as a member of a new group (FT-SR create ... on vms).
+    // Errors (attach or init failed: the replica stopped) go to the
+    // creator, which destroys the group.
     [self, start](group_init_atom, const capability_ref& group, uint64_t me,
                   uint64_t max_sf, const group_mode& mode,
-                  caf::message& args) {
+                  caf::message& args) -> caf::result<void> {
       std::vector<uint64_t> members;
       for (auto& m : group.members)
         members.push_back(m.id);
-      if (start(group, me, max_sf, mode, std::move(members)))
-        return;
+      if (auto err = start(group, me, max_sf, mode, std::move(members)))
+        return err;
       self->state.core->resource().init(args);
+      if (auto err = self->state.core->resource().failure()) {
+        self->quit(err);
+        return err;
+      }
       monitor_members(self);
       become_serving(self);
+      return caf::unit;
     },
     // A newcomer whose join entry survived its primary's failure, but not
     // its state transfer: it answers the flush without state, and the
@@ -522,8 +724,10 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
                   const state_transfer& transfer) -> caf::result<void> {
       if (auto err = start(group, me, max_sf, mode, transfer.members))
         return err;
-      if (auto err = self->state.core->adopt(transfer))
+      if (auto err = self->state.core->adopt(transfer)) {
+        self->quit(err);
         return err;
+      }
       self->state.ctx->spans.event({}, "state_transfer", to_string(group),
                                    std::to_string(transfer.state.size())
                                      + " bytes at seq "

@@ -73,6 +73,25 @@ public:
 
   /// Replaces the state by a snapshot; errors leave the state unchanged.
   virtual caf::error restore(const std::string& blob) = 0;
+
+  /// Fail-stop: this replica can no longer be trusted to equal the others
+  /// (e.g. its local storage failed). Call from an operation, init or
+  /// snapshot, then return anything (an error, say): the replica stops
+  /// with `err` right after the call, before it acknowledges, answers or
+  /// sends anything that depends on it, and the group goes on without it.
+  /// The first failure counts.
+  void fail(caf::error err) const {
+    if (!failure_)
+      failure_ = std::move(err);
+  }
+
+  /// The failure reported through fail(), if any.
+  const caf::error& failure() const noexcept {
+    return failure_;
+  }
+
+private:
+  mutable caf::error failure_;
 };
 
 /// CRTP helper: snapshot/restore through `Derived::serialize`

@@ -10,14 +10,26 @@
 // A consistent cut then reads: for every stored receive (S, v), S's stored
 // version is at least v (no receive without its send, no read of state the
 // sender's checkpoint lacks).
+// Channel state: every recorded update send carries a sequence number per
+// ordered pair (the sender's state counts them, the receiver's keeps the
+// last one it handled); a checkpoint also stores the recorded in-flight
+// messages. Lossless: for two members of one checkpoint, the receiver's
+// channel from the sender holds exactly the sequence numbers after its
+// last one up to the sender's stored count (but for messages a restore
+// lost earlier). Every delivery checks the order: no duplicate, no
+// reordering, no gap but for messages a restore lost (a restore of the
+// whole world from the store, then a replay of the channel state, counts
+// as lost exactly what the cut lacks between pairs stored apart).
 //
 // 1. Scripted scenarios: FTM's dependency rule (Fig. 7), the three waves,
 //    deferral during the build wave, queued requests, merges, aborts.
 // 2. A seeded simulation: random traffic (updates, reads with replies,
 //    forwards), random initiations (sequential or concurrent), random
-//    crashes of participants and initiators, refused precommits and
-//    timeouts. After every stored checkpoint the stored states must form a
-//    consistent cut; at the end every initiation must have finished and
+//    crashes of participants and initiators, refused precommits, timeouts
+//    and restores of everything from the store. After every stored
+//    checkpoint the stored states must form a consistent cut with
+//    lossless channels between members; at the end every initiation must
+//    have finished and
 //    every participant be free again (no deadlock), with timeouts only
 //    where an initiator crashed. FTSR_CKPT_SEED=<s> replays one seed,
 //    FTSR_CKPT_SEEDS=<n> runs n seeds per configuration, FTSR_CKPT_TRACE=1
@@ -70,17 +82,22 @@ struct app_msg {
   ckpt_stamp stamp;
   bool update = true;
   uint64_t version = 0; // the sender's version at the send
+  uint64_t seq = 0;     // recorded update: its number on the channel
 };
 
 struct record {
   uint64_t epoch = 0;
   uint64_t version = 0;
   std::map<uint64_t, uint64_t> received;
+  std::map<uint64_t, uint64_t> sent;      // to -> last seq sent
+  std::map<uint64_t, uint64_t> last_recv; // from -> last seq handled
+  std::map<uint64_t, std::vector<app_msg>> channel; // from -> in flight
 };
 
 struct proto_msg {
   ckpt_message msg;
   std::optional<record> snapshot; // beside an ok precommit reply
+  std::vector<app_msg> entries;   // the reported channels' messages
 };
 
 struct down {};
@@ -91,18 +108,27 @@ struct held_send {
   uint64_t to;
   bool update;
   uint64_t version;
+  uint64_t seq;
 };
 
 struct participant {
-  explicit participant(uint64_t id) : core(id) {
+  explicit participant(uint64_t id, uint64_t epoch = 0) : core(id, epoch) {
   }
   checkpoint_participant core;
   bool alive = true;
   uint64_t version = 0;
   std::map<uint64_t, uint64_t> received;
+  std::map<uint64_t, uint64_t> sent;
+  std::map<uint64_t, uint64_t> last_recv;
   std::deque<held_send> held;
   std::deque<std::pair<party, app_msg>> deferred;
+  std::map<uint64_t, std::vector<app_msg>> log; // recorded per sender
+  std::optional<record> snap; // saved, not answered yet
 };
+
+/// A member's reported channels: sender -> (the sender's join, messages).
+using channel_pieces
+  = std::map<uint64_t, std::pair<uint64_t, std::vector<app_msg>>>;
 
 struct initiator {
   explicit initiator(uint64_t id) : core(id) {
@@ -110,14 +136,17 @@ struct initiator {
   checkpoint_initiator core;
   bool alive = true;
   bool write_pending = false;
-  std::map<uint64_t, record> snapshots;
+  std::map<std::pair<uint64_t, uint64_t>, record> snapshots; // (id, lock)
+  std::map<std::pair<uint64_t, uint64_t>, channel_pieces> channels;
 };
 
 bool to_participant(const ckpt_message& m) {
   return std::holds_alternative<ckpt_build>(m)
          || std::holds_alternative<ckpt_precommit>(m)
          || std::holds_alternative<ckpt_end>(m)
-         || std::holds_alternative<ckpt_reassign>(m);
+         || std::holds_alternative<ckpt_reassign>(m)
+         || std::holds_alternative<ckpt_mark>(m)
+         || std::holds_alternative<ckpt_marker>(m);
 }
 
 class world {
@@ -126,6 +155,8 @@ public:
   std::map<uint64_t, initiator> is;
   std::map<std::pair<party, party>, std::deque<item>> chan;
   std::map<uint64_t, record> store;
+  /// (from, to) -> seqs a restore lost (the cut lacked them).
+  std::map<std::pair<uint64_t, uint64_t>, std::set<uint64_t>> lost;
 
   // Random behaviour (the simulation); scripted tests leave it off.
   std::mt19937_64* rng = nullptr;
@@ -138,6 +169,8 @@ public:
   // What happened.
   int commits = 0, aborts = 0, merged_outcomes = 0, writes = 0;
   int deferrals = 0, refusals = 0;
+  int restores = 0, stored_in_flight = 0, replays = 0, lost_msgs = 0;
+  int marks = 0, late_channels = 0;
   std::vector<std::string> errors; // consistency violations
   std::vector<std::string> outcomes;
 
@@ -154,7 +187,8 @@ public:
     if (auto m = std::get_if<app_msg>(&x))
       return std::string{m->update ? "update" : "read"} + " e"
              + std::to_string(m->stamp.epoch)
-             + (m->stamp.modified ? " modified" : "");
+             + (m->stamp.modified ? " modified" : "")
+             + (m->seq != 0 ? " #" + std::to_string(m->seq) : "");
     if (std::holds_alternative<ckpt_dep_note>(x))
       return "dep note";
     if (std::holds_alternative<down>(x))
@@ -176,7 +210,9 @@ public:
         else if constexpr (std::is_same_v<T, ckpt_precommit>)
           return "precommit";
         else if constexpr (std::is_same_v<T, ckpt_precommit_reply>)
-          return m.ok ? "precommitted" : "refused";
+          return m.ok ? "precommitted, " + std::to_string(m.channels.size())
+                          + " channels"
+                      : "refused";
         else if constexpr (std::is_same_v<T, ckpt_end>)
           return m.commit ? "commit" : "abort";
         else if constexpr (std::is_same_v<T, ckpt_reassign>)
@@ -185,6 +221,12 @@ public:
           return "yield to " + std::to_string(m.winner);
         else if constexpr (std::is_same_v<T, ckpt_merge>)
           return "merge of " + std::to_string(m.loser);
+        else if constexpr (std::is_same_v<T, ckpt_mark>)
+          return "mark " + std::to_string(m.peers.size()) + " more";
+        else if constexpr (std::is_same_v<T, ckpt_marker>)
+          return "marker of join " + std::to_string(m.from_lock);
+        else if constexpr (std::is_same_v<T, ckpt_channels>)
+          return "channels " + std::to_string(m.channels.size());
         else
           return m.committed ? "outcome committed" : "outcome aborted";
       },
@@ -222,22 +264,50 @@ public:
       send(p, to, update, true);
   }
 
-  /// A send from p's handler; `recorded`: p's state records it.
+  /// A send from p's handler; `recorded`: p's state records it (and
+  /// numbers it, for an update).
   void send(uint64_t p, uint64_t to, bool update, bool recorded) {
     auto& x = part(p);
-    if (recorded)
+    uint64_t seq = 0;
+    if (recorded) {
       ++x.version;
-    emit(p, to, update, x.version);
+      if (update)
+        seq = ++x.sent[to];
+    }
+    emit(p, to, update, x.version, seq);
   }
 
   /// Stamps and sends now, or holds back (blocked by a precommit).
-  void emit(uint64_t p, uint64_t to, bool update, uint64_t version) {
+  void emit(uint64_t p, uint64_t to, bool update, uint64_t version,
+            uint64_t seq) {
     auto& x = part(p);
     if (!x.core.may_send()) {
-      x.held.push_back({to, update, version});
+      x.held.push_back({to, update, version, seq});
       return;
     }
-    enqueue(P(p), P(to), app_msg{x.core.stamp(), update, version});
+    enqueue(P(p), P(to), app_msg{x.core.stamp(), update, version, seq});
+  }
+
+  /// p handles update `seq` from `from`: in order, nothing skipped that a
+  /// restore did not lose.
+  void check_order(uint64_t p, uint64_t from, uint64_t seq) {
+    if (seq == 0)
+      return;
+    auto& last = part(p).last_recv[from];
+    auto what = "P" + std::to_string(p) + " handles #" + std::to_string(seq)
+                + " from P" + std::to_string(from) + " after #"
+                + std::to_string(last);
+    if (seq <= last) {
+      errors.push_back("duplicate or reordered: " + what);
+      return;
+    }
+    auto& gone = lost[{from, p}];
+    for (auto k = last + 1; k < seq; ++k)
+      if (gone.count(k) == 0) {
+        errors.push_back("lost #" + std::to_string(k) + ": " + what);
+        break;
+      }
+    last = seq;
   }
 
   void on_app(uint64_t p, party from, const app_msg& m) {
@@ -258,6 +328,7 @@ public:
       x.deferred.emplace_back(from, m);
       return;
     }
+    check_order(p, s, m.seq);
     auto& v = x.received[s];
     v = std::max(v, m.version);
     ++x.version;
@@ -289,32 +360,72 @@ public:
   void send_out(party from, ckpt_step& st) {
     for (auto& e : st.out) {
       auto to = to_participant(e.msg) ? P(e.to) : I(e.to);
-      enqueue(from, to, proto_msg{std::move(e.msg), std::nullopt});
+      enqueue(from, to, proto_msg{std::move(e.msg), std::nullopt, {}});
+    }
+  }
+
+  /// The recorded messages of the reported channels, in their order.
+  std::vector<app_msg> channel_entries(participant& x,
+                                       const std::vector<ckpt_channel>& cs) {
+    std::vector<app_msg> xs;
+    for (auto& c : cs) {
+      auto& log = x.log[c.from];
+      if (c.count > log.size()) {
+        errors.push_back("channel from " + std::to_string(c.from)
+                         + " reported longer than recorded");
+        continue;
+      }
+      xs.insert(xs.end(), log.begin(), log.begin() + c.count);
+    }
+    return xs;
+  }
+
+  /// A participant's sends: the snapshot and recorded messages go beside
+  /// its reports.
+  void send_from(uint64_t p, ckpt_step& st) {
+    auto& x = part(p);
+    for (auto& e : st.out) {
+      proto_msg pm{std::move(e.msg), std::nullopt, {}};
+      if (auto r = std::get_if<ckpt_precommit_reply>(&pm.msg)) {
+        pm.snapshot = x.snap;
+        pm.entries = channel_entries(x, r->channels);
+      } else if (auto c = std::get_if<ckpt_channels>(&pm.msg)) {
+        pm.entries = channel_entries(x, c->channels);
+      }
+      auto to = to_participant(pm.msg) ? P(e.to) : I(e.to);
+      enqueue(P(p), to, std::move(pm));
     }
   }
 
   void apply(uint64_t p, ckpt_step st, const ckpt_precommit& asked = {}) {
     auto& x = part(p);
-    send_out(P(p), st);
+    send_from(p, st);
     if (st.snapshot) {
-      auto asked_by = asked.initiator;
-      ckpt_precommit_reply r{p, asked_by, asked.lock, true, {}};
-      std::optional<record> snap;
       if (chance(refuse_p)) {
         ++refusals;
-        r.ok = false;
-        r.reason = "injected refusal";
+        ckpt_precommit_reply r{p, asked.initiator, asked.lock, false,
+                               "injected refusal", {}};
+        enqueue(P(p), I(asked.initiator), proto_msg{r, std::nullopt, {}});
       } else {
-        snap = record{x.core.epoch() + 1, x.version, x.received};
+        x.snap = record{x.core.epoch() + 1, x.version, x.received,
+                        x.sent,  x.last_recv,         {}};
+        x.log.clear();
+        for (auto& [from, m] : x.deferred)
+          if (x.core.record(m.stamp))
+            x.log[id_of(from)].push_back(m);
+        apply(p, x.core.on_snapshot());
       }
-      enqueue(P(p), I(asked_by), proto_msg{r, snap});
     }
     if (st.resume) {
       for (auto& h : std::exchange(x.held, {}))
-        emit(p, h.to, h.update, h.version);
+        emit(p, h.to, h.update, h.version, h.seq);
       auto deferred = std::exchange(x.deferred, {});
       for (auto& [from, m] : deferred)
         on_app(p, from, m);
+    }
+    if (x.core.state() == checkpoint_participant::phase::idle) {
+      x.log.clear();
+      x.snap.reset();
     }
     // Monitoring a dead holder fires at once.
     auto h = x.core.holder();
@@ -369,6 +480,7 @@ public:
     x.alive = false;
     x.held.clear();
     x.deferred.clear();
+    x.log.clear();
     for (auto& [key, q] : chan)
       if (key.second == P(p))
         q.clear();
@@ -391,8 +503,9 @@ public:
     x.write_pending = false;
     ++writes;
     std::map<uint64_t, record> batch;
-    for (auto& m : x.core.members()) {
-      auto s = x.snapshots.find(m.id);
+    auto members = x.core.members();
+    for (auto& m : members) {
+      auto s = x.snapshots.find({m.id, m.lock});
       if (s == x.snapshots.end()) {
         errors.push_back("no snapshot of member " + std::to_string(m.id));
         return;
@@ -401,7 +514,19 @@ public:
           old != store.end() && old->second.version > s->second.version)
         errors.push_back("participant " + std::to_string(m.id)
                          + " stored an older state");
-      batch[m.id] = s->second;
+      auto rec = s->second;
+      auto& pieces = x.channels[{m.id, m.lock}];
+      for (auto& o : members) {
+        auto c = pieces.find(o.id);
+        if (c == pieces.end() || c->second.first != o.lock) {
+          errors.push_back("no channel " + std::to_string(o.id) + " -> "
+                           + std::to_string(m.id));
+          return;
+        }
+        if (!c->second.second.empty())
+          rec.channel[o.id] = c->second.second;
+      }
+      batch[m.id] = std::move(rec);
     }
     for (auto& [id, r] : batch) {
       if (trace)
@@ -413,6 +538,7 @@ public:
       store[id] = r;
     }
     check_cut();
+    check_channels(batch);
     if (crash_after || chance(crash_after_write_p)) {
       quit(i);
       return;
@@ -421,7 +547,7 @@ public:
   }
 
   void check_cut() {
-    for (auto& [r, rec] : store)
+    for (auto& [r, rec] : store) {
       for (auto [s, v] : rec.received) {
         auto i = store.find(s);
         auto have = i == store.end() ? 0 : i->second.version;
@@ -431,6 +557,137 @@ public:
                            + std::to_string(s) + ", whose checkpoint has "
                            + std::to_string(have));
       }
+      for (auto [s, seq] : rec.last_recv) {
+        auto have = stored_sent(s, r);
+        if (have < seq)
+          errors.push_back("orphan: " + std::to_string(r) + " stored #"
+                           + std::to_string(seq) + " from "
+                           + std::to_string(s) + ", whose checkpoint sent #"
+                           + std::to_string(have));
+      }
+    }
+  }
+
+  uint64_t stored_sent(uint64_t from, uint64_t to) {
+    auto i = store.find(from);
+    if (i == store.end())
+      return 0;
+    auto j = i->second.sent.find(to);
+    return j == i->second.sent.end() ? 0 : j->second;
+  }
+
+  static uint64_t get(const std::map<uint64_t, uint64_t>& xs, uint64_t k) {
+    auto i = xs.find(k);
+    return i == xs.end() ? 0 : i->second;
+  }
+
+  static std::vector<uint64_t> seqs(const std::vector<app_msg>& xs) {
+    std::vector<uint64_t> ys;
+    for (auto& m : xs)
+      if (m.seq != 0)
+        ys.push_back(m.seq);
+    return ys;
+  }
+
+  static std::string show(const std::vector<uint64_t>& xs) {
+    std::string s;
+    for (auto x : xs)
+      s += " " + std::to_string(x);
+    return "[" + s + " ]";
+  }
+
+  /// Lossless between members of one checkpoint: the receiver's channel
+  /// holds exactly what the sender's snapshot sent after the receiver's
+  /// last handled update (but for what a restore lost earlier).
+  void check_channels(const std::map<uint64_t, record>& batch) {
+    for (auto& [to, rto] : batch)
+      for (auto& [from, rfrom] : batch) {
+        std::vector<uint64_t> want;
+        auto& gone = lost[{from, to}];
+        for (auto k = get(rto.last_recv, from) + 1;
+             k <= get(rfrom.sent, to); ++k)
+          if (gone.count(k) == 0)
+            want.push_back(k);
+        auto c = rto.channel.find(from);
+        auto got = c == rto.channel.end() ? std::vector<uint64_t>{}
+                                          : seqs(c->second);
+        stored_in_flight += static_cast<int>(got.size());
+        if (got != want)
+          errors.push_back("channel " + std::to_string(from) + " -> "
+                           + std::to_string(to) + " stored " + show(got)
+                           + ", in flight " + show(want));
+      }
+  }
+
+  /// Everything dies (participants, initiators, messages in flight); the
+  /// participants come back from the store, holding their channel state
+  /// until replay(). What the cut lacks between pairs stored apart is
+  /// lost; the cut must have no orphan.
+  void restore_all() {
+    if (trace)
+      std::printf("restore all\n");
+    ++restores;
+    for (auto& [i, x] : is) {
+      x.alive = false;
+      x.write_pending = false;
+    }
+    chan.clear();
+    for (auto& [to, x] : ps)
+      for (auto& [from, y] : ps) {
+        auto rt = store.find(to);
+        auto r0 = rt == store.end() ? 0 : get(rt->second.last_recv, from);
+        auto s0 = stored_sent(from, to);
+        if (r0 > s0)
+          errors.push_back("orphan on restore: " + std::to_string(to)
+                           + " handled #" + std::to_string(r0) + " from "
+                           + std::to_string(from) + ", which sent #"
+                           + std::to_string(s0));
+        std::set<uint64_t> replayed;
+        if (rt != store.end())
+          if (auto c = rt->second.channel.find(from);
+              c != rt->second.channel.end())
+            for (auto k : seqs(c->second)) {
+              if (k <= r0 || k > s0)
+                errors.push_back("channel " + std::to_string(from) + " -> "
+                                 + std::to_string(to) + " stores #"
+                                 + std::to_string(k) + " outside ("
+                                 + std::to_string(r0) + ", "
+                                 + std::to_string(s0) + "]");
+              replayed.insert(k);
+            }
+        auto& gone = lost[{from, to}];
+        for (auto k = r0 + 1; k <= s0; ++k)
+          if (replayed.count(k) == 0 && gone.insert(k).second)
+            ++lost_msgs;
+      }
+    for (auto& [id, x] : ps) {
+      auto rec = store.find(id);
+      participant y{id, rec == store.end() ? 0 : rec->second.epoch};
+      if (rec != store.end()) {
+        auto& r = rec->second;
+        y.version = r.version;
+        y.received = r.received;
+        y.sent = r.sent;
+        y.last_recv = r.last_recv;
+        for (auto& [from, msgs] : r.channel) {
+          y.core.hold(from);
+          for (auto& m : msgs)
+            y.deferred.emplace_back(P(from), m);
+        }
+      }
+      x = std::move(y);
+    }
+  }
+
+  /// The restored participant p delivers its channel state.
+  void replay(uint64_t p) {
+    auto& x = part(p);
+    if (!x.alive || x.core.held().empty())
+      return;
+    if (trace)
+      std::printf("P%llu replays\n", static_cast<unsigned long long>(p));
+    ++replays;
+    apply(p, x.core.replay());
   }
 
   /// Delivers the head of the queue from -> to.
@@ -453,6 +710,8 @@ public:
     if (!y.alive)
       return;
     if (auto m = std::get_if<app_msg>(&x)) {
+      if (y.core.record(m->stamp))
+        y.log[id_of(from)].push_back(*m);
       on_app(p, from, *m);
     } else if (auto n = std::get_if<ckpt_dep_note>(&x)) {
       y.core.on_dep_note(*n);
@@ -468,6 +727,12 @@ public:
         apply(p, y.core.on_end(*e));
       else if (auto r = std::get_if<ckpt_reassign>(&msg))
         apply(p, y.core.on_reassign(*r));
+      else if (auto mk = std::get_if<ckpt_mark>(&msg)) {
+        ++marks;
+        apply(p, y.core.on_mark(*mk));
+      }
+      else if (auto mr = std::get_if<ckpt_marker>(&msg))
+        apply(p, y.core.on_marker(*mr));
       else
         errors.push_back("participant got an initiator message");
     }
@@ -492,9 +757,15 @@ public:
         if constexpr (std::is_same_v<T, ckpt_build_reply>) {
           apply_init(i, y.core.on_build_reply(m));
         } else if constexpr (std::is_same_v<T, ckpt_precommit_reply>) {
-          if (pm.snapshot)
-            y.snapshots[m.participant] = *pm.snapshot;
+          if (m.ok && pm.snapshot) {
+            y.snapshots[{m.participant, m.lock}] = *pm.snapshot;
+            take_channels(y, m.participant, m.lock, m.channels, pm.entries);
+          }
           apply_init(i, y.core.on_precommit_reply(m));
+        } else if constexpr (std::is_same_v<T, ckpt_channels>) {
+          ++late_channels;
+          take_channels(y, m.participant, m.lock, m.channels, pm.entries);
+          apply_init(i, y.core.on_channels(m));
         } else if constexpr (std::is_same_v<T, ckpt_yield>) {
           apply_init(i, y.core.on_yield(m));
         } else if constexpr (std::is_same_v<T, ckpt_merge>) {
@@ -508,6 +779,22 @@ public:
       pm.msg);
   }
 
+  void take_channels(initiator& y, uint64_t p, uint64_t lock,
+                     const std::vector<ckpt_channel>& cs,
+                     const std::vector<app_msg>& entries) {
+    auto& pieces = y.channels[{p, lock}];
+    size_t pos = 0;
+    for (auto& c : cs) {
+      if (pos + c.count > entries.size()) {
+        errors.push_back("channel report without its messages");
+        return;
+      }
+      pieces[c.from] = {c.lock,
+                        {entries.begin() + pos, entries.begin() + pos + c.count}};
+      pos += c.count;
+    }
+  }
+
   bool idle() const {
     for (auto& [k, q] : chan)
       if (!q.empty())
@@ -516,6 +803,14 @@ public:
       if (x.write_pending)
         return false;
     return true;
+  }
+
+  /// Delivers everything queued from -> to.
+  void deliver_all(party from, party to) {
+    auto& q = chan[{from, to}];
+    ASSERT_FALSE(q.empty()) << "nothing from " << from << " to " << to;
+    while (!q.empty())
+      deliver(from, to);
   }
 
   /// Delivers the first message in queue key order, if any.
@@ -651,6 +946,7 @@ TEST(checkpoint_core, committed_predecessor_is_not_needed) {
   w.deliver(I(100), P(2)); // build
   w.deliver(P(2), I(100)); // joined
   w.deliver(I(100), P(2)); // precommit
+  w.deliver(P(2), P(2));   // its marker to itself: the channel is in
   w.deliver(P(2), I(100)); // precommitted
   w.write(100);
   ASSERT_EQ(w.commits, 1);
@@ -717,10 +1013,22 @@ TEST(checkpoint_core, waves_step_by_step) {
   pst = p.on_precommit(std::get<ckpt_precommit>(st.out[0].msg));
   EXPECT_TRUE(pst.snapshot);
   EXPECT_FALSE(p.may_send());
+  // The only member marks its channel to itself, then answers.
+  ASSERT_EQ(pst.out.size(), 1u);
+  EXPECT_EQ(pst.out[0].to, 1u);
+  auto marker = std::get<ckpt_marker>(pst.out[0].msg);
+  EXPECT_TRUE(p.on_snapshot().out.empty());
   // A receive after the snapshot belongs to the next unit.
+  EXPECT_TRUE(p.record(modified_stamp(3, 7)));
   EXPECT_EQ(p.on_update(modified_stamp(3, 7)), delivery::deliver_and_note);
   EXPECT_EQ(p.preds().count(3), 0u);
-  st = i.on_precommit_reply({1, 100, r.lock, true, {}});
+  pst = p.on_marker(marker);
+  auto pr = std::get<ckpt_precommit_reply>(pst.out.at(0).msg);
+  EXPECT_TRUE(pr.ok);
+  ASSERT_EQ(pr.channels.size(), 1u);
+  EXPECT_EQ(pr.channels[0].from, 1u);
+  EXPECT_EQ(pr.channels[0].count, 0u);
+  st = i.on_precommit_reply(pr);
   EXPECT_TRUE(st.write);
   EXPECT_EQ(i.state(), iphase::writing);
   // Wave 3: commit once stored.
@@ -742,7 +1050,7 @@ TEST(checkpoint_core, abort_keeps_the_unit_and_merges_later_receives) {
   checkpoint_participant p{1, 4};
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0});
-  EXPECT_TRUE(p.on_precommit({100, p.lock()}).snapshot);
+  EXPECT_TRUE(p.on_precommit({100, p.lock(), {}}).snapshot);
   p.on_update(modified_stamp(3));
   auto st = p.on_end({false, {100}});
   EXPECT_TRUE(st.resume);
@@ -762,12 +1070,12 @@ TEST(checkpoint_core, precommit_of_an_older_join_is_refused) {
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0}); // taken again
   EXPECT_GT(p.lock(), first);
-  auto st = p.on_precommit({100, first});
+  auto st = p.on_precommit({100, first, {}});
   EXPECT_FALSE(st.snapshot);
   auto r = std::get<ckpt_precommit_reply>(st.out.at(0).msg);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "freed and taken again since it joined");
-  EXPECT_TRUE(p.on_precommit({100, p.lock()}).snapshot);
+  EXPECT_TRUE(p.on_precommit({100, p.lock(), {}}).snapshot);
 }
 
 TEST(checkpoint_core, newer_join_of_a_member_is_chased_again) {
@@ -788,14 +1096,14 @@ TEST(checkpoint_core, newer_join_of_a_member_is_chased_again) {
   EXPECT_EQ(std::get<ckpt_build>(st.out[0].msg).epoch, 0u);
   EXPECT_EQ(std::get<ckpt_precommit>(st.out[1].msg).lock, 2u);
   // A stale ok for the first join does not count.
-  EXPECT_FALSE(i.on_precommit_reply({1, 100, 1, true, {}}).write);
+  EXPECT_FALSE(i.on_precommit_reply({1, 100, 1, true, {}, {}}).write);
   r.lock = 1; // and an older join is a duplicate
   EXPECT_TRUE(i.on_build_reply(r).out.empty());
 }
 
 TEST(checkpoint_core, precommit_from_a_stranger_is_refused) {
   checkpoint_participant p{1};
-  auto st = p.on_precommit({100, 0});
+  auto st = p.on_precommit({100, 0, {}});
   EXPECT_FALSE(st.snapshot);
   auto r = std::get<ckpt_precommit_reply>(st.out.at(0).msg);
   EXPECT_FALSE(r.ok);
@@ -846,13 +1154,221 @@ TEST(checkpoint_core, held_sends_are_stamped_with_the_new_unit) {
   EXPECT_TRUE(w.errors.empty());
 }
 
+// -- scripted: channel state --------------------------------------------------
+
+TEST(checkpoint_core, precommit_answer_waits_for_every_members_marker) {
+  checkpoint_participant p{1};
+  p.on_update(modified_stamp(2));
+  p.on_build({100, ckpt_any_epoch, 0});
+  auto lock = p.lock();
+  // 2 snapshotted first: its marker comes before ours (an empty channel
+  // but for what we defer). One meant for another join is ignored.
+  EXPECT_TRUE(p.on_marker({2, 5, lock}).out.empty());
+  EXPECT_TRUE(p.on_marker({3, 7, lock + 1}).out.empty());
+  auto st = p.on_precommit({100, lock, {{2, 5}, {3, 7}}});
+  EXPECT_TRUE(st.snapshot);
+  std::map<uint64_t, ckpt_marker> sent;
+  for (auto& e : st.out)
+    sent[e.to] = std::get<ckpt_marker>(e.msg);
+  ASSERT_EQ(sent.size(), 3u); // to 2, 3 and ourselves
+  EXPECT_EQ(sent[2].to_lock, 5u);
+  EXPECT_EQ(sent[3].to_lock, 7u);
+  EXPECT_EQ(sent[1].to_lock, lock);
+  EXPECT_EQ(sent[3].from_lock, lock);
+  EXPECT_TRUE(p.on_snapshot().out.empty()); // waits for 3 and itself
+  // After the snapshot, 3's messages are its channel until its marker.
+  EXPECT_TRUE(p.record({3, 0, true}));
+  EXPECT_TRUE(p.record({3, 0, false}));
+  EXPECT_FALSE(p.record({})); // from outside: no channel
+  EXPECT_TRUE(p.on_marker(sent[1]).out.empty());
+  EXPECT_TRUE(p.on_marker({3, 6, lock}).out.empty()); // an older join of 3
+  EXPECT_TRUE(p.record({3, 0, true}));
+  st = p.on_marker({3, 7, lock});
+  ASSERT_EQ(st.out.size(), 1u);
+  EXPECT_EQ(st.out[0].to, 100u);
+  auto r = std::get<ckpt_precommit_reply>(st.out[0].msg);
+  EXPECT_TRUE(r.ok);
+  ASSERT_EQ(r.channels.size(), 3u);
+  EXPECT_EQ(r.channels[0].from, 1u);
+  EXPECT_EQ(r.channels[0].count, 0u);
+  EXPECT_EQ(r.channels[1].from, 2u);
+  EXPECT_EQ(r.channels[1].lock, 5u);
+  EXPECT_EQ(r.channels[1].count, 0u);
+  EXPECT_EQ(r.channels[2].from, 3u);
+  EXPECT_EQ(r.channels[2].lock, 7u);
+  EXPECT_EQ(r.channels[2].count, 3u);
+  // A member added during the precommit wave: marked, its channel follows.
+  st = p.on_mark({100, lock, {{4, 2}}});
+  ASSERT_EQ(st.out.size(), 1u);
+  EXPECT_EQ(st.out[0].to, 4u);
+  EXPECT_TRUE(p.record({4, 0, true}));
+  st = p.on_marker({4, 2, lock});
+  auto c = std::get<ckpt_channels>(st.out.at(0).msg);
+  ASSERT_EQ(c.channels.size(), 1u);
+  EXPECT_EQ(c.channels[0].from, 4u);
+  EXPECT_EQ(c.channels[0].count, 1u);
+  // A stale mark is ignored.
+  EXPECT_TRUE(p.on_mark({100, lock + 1, {{5, 1}}}).out.empty());
+  EXPECT_TRUE(p.on_end({true, {100}}).resume);
+  EXPECT_FALSE(p.record({3, 1, true}));
+}
+
+TEST(checkpoint_core, member_joining_during_the_precommit_wave_is_marked) {
+  checkpoint_initiator i{100};
+  i.start({1});
+  ckpt_build_reply r;
+  r.participant = 1;
+  r.initiator = 100;
+  r.asked_epoch = ckpt_any_epoch;
+  r.lock = 1;
+  auto st = i.on_build_reply(r);
+  EXPECT_TRUE(std::get<ckpt_precommit>(st.out.at(0).msg).peers.empty());
+  r.lock = 2; // joined again, now with a link to 2
+  r.preds = {{2, 0}};
+  i.on_build_reply(r);
+  ckpt_build_reply r2;
+  r2.participant = 2;
+  r2.initiator = 100;
+  r2.asked_epoch = 0;
+  r2.lock = 4;
+  st = i.on_build_reply(r2);
+  ASSERT_EQ(st.out.size(), 2u);
+  auto pc = std::get<ckpt_precommit>(st.out[0].msg);
+  EXPECT_EQ(st.out[0].to, 2u);
+  ASSERT_EQ(pc.peers.size(), 1u);
+  EXPECT_EQ(pc.peers[0].id, 1u);
+  EXPECT_EQ(pc.peers[0].lock, 2u);
+  auto mk = std::get<ckpt_mark>(st.out[1].msg);
+  EXPECT_EQ(st.out[1].to, 1u);
+  EXPECT_EQ(mk.lock, 2u);
+  ASSERT_EQ(mk.peers.size(), 1u);
+  EXPECT_EQ(mk.peers[0].id, 2u);
+  EXPECT_EQ(mk.peers[0].lock, 4u);
+  // Both precommitted; 1's report predates the mark: not ready yet.
+  EXPECT_FALSE(i.on_precommit_reply({1, 100, 2, true, {}, {{1, 2, 0}}}).write);
+  EXPECT_FALSE(
+    i.on_precommit_reply({2, 100, 4, true, {}, {{1, 2, 0}, {2, 4, 0}}}).write);
+  EXPECT_EQ(i.waiting_for(), "channel 2 -> 1");
+  // A channel of an older join of 2 does not count.
+  EXPECT_FALSE(i.on_channels({1, 100, 2, {{2, 3, 0}}}).write);
+  EXPECT_TRUE(i.on_channels({1, 100, 2, {{2, 4, 1}}}).write);
+}
+
+// A member joins during the precommit wave: 9 merged into 5 and died
+// before 5's reassign reached 1, so 1 freed itself and joined 5 again,
+// now with a new successor, 3. 5 precommits 1's new join, chases 3, marks
+// both for the others; channels completed after a precommit reply follow
+// in ckpt_channels. The cut stays consistent and lossless.
+TEST(checkpoint_core, members_joining_during_the_precommit_wave_are_marked) {
+  world w;
+  w.add_participants(3);
+  w.external(1, {{2, true}});
+  w.run();
+  w.send(2, 1, true, true);
+  w.run(); // 1 and 2 depend on each other
+  w.send(1, 3, true, true);
+  w.deliver(P(1), P(3)); // 3 depends on 1; its note waits
+  w.start(9, {1});
+  w.start(5, {2});
+  w.deliver(I(9), P(1));     // 1 joins 9, successors {2}
+  w.deliver(P(3), P(1));     // the note: 1's successors {2, 3}
+  w.deliver(I(5), P(2));     // 2 joins 5
+  w.deliver_all(P(1), I(9)); // 9 asks 2
+  w.deliver_all(I(9), P(2)); // busy(5), queued
+  w.deliver_all(P(2), I(9)); // 9 waits: 5 < 9
+  w.deliver_all(P(2), I(5)); // 5 asks 1
+  w.deliver_all(I(5), P(1)); // busy(9), queued
+  w.deliver_all(P(1), I(5)); // 5 asks 9 to yield
+  w.deliver_all(I(5), I(9)); // 9 hands its set over
+  w.deliver_all(I(9), I(5)); // 5 takes 1 (first join); precommit wave
+  EXPECT_EQ(w.init(5).core.state(), iphase::precommitting);
+  w.quit(9);
+  w.deliver_all(I(9), P(1)); // 1 frees itself; 5's queued request takes it
+  EXPECT_EQ(w.part(1).core.holder(), 5u);
+  w.send(2, 1, true, true);  // reaches 1 after its snapshot
+  w.deliver_all(P(1), I(5)); // a newer join: chase 3, precommit, mark 2
+  w.deliver_all(I(5), P(1)); // the first join's precommit is refused
+  w.deliver_all(I(5), P(2)); // 2 precommits; marked with 1's new join
+  EXPECT_TRUE(w.chan[std::make_pair(P(2), I(5))].empty()); // waits
+  w.run();
+  EXPECT_TRUE(w.errors.empty()) << w.errors.front();
+  ASSERT_EQ(w.commits, 1); // 9 died: nobody learns its merged outcome
+  EXPECT_EQ(w.writes, 1);
+  EXPECT_EQ(w.store.size(), 3u);
+  EXPECT_GT(w.marks, 0);
+  EXPECT_GT(w.late_channels, 0);
+  EXPECT_GT(w.stored_in_flight, 0);
+}
+
+// 1's updates to 2 are in flight when 2 saves its state: they are stored
+// as channel state and, after a restore, redelivered before anything 1
+// sends later.
+TEST(checkpoint_core, message_in_flight_across_the_cut_is_stored_and_replayed_first) {
+  world w;
+  w.add_participants(2);
+  w.external(1, {{2, true}});
+  w.run(); // 2 depends on 1
+  w.external(1, {{2, true}, {2, true}}); // #2 and #3, in flight
+  w.start(100, {2});
+  w.deliver(I(100), P(2)); // build
+  w.deliver(P(2), I(100)); // joined; 1 is its predecessor
+  w.deliver(I(100), P(1)); // build
+  w.deliver(P(1), I(100)); // joined: the precommit wave starts
+  w.deliver(I(100), P(2)); // 2 saves its state before #2 and #3 arrive
+  w.run();
+  ASSERT_EQ(w.commits, 1);
+  EXPECT_TRUE(w.errors.empty()) << w.errors.front();
+  EXPECT_EQ(w.store.at(2).last_recv.at(1), 1u);
+  EXPECT_EQ(w.store.at(1).sent.at(2), 3u);
+  ASSERT_EQ(w.store.at(2).channel.count(1), 1u);
+  EXPECT_EQ(world::seqs(w.store.at(2).channel.at(1)),
+            (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(w.store.at(1).channel.count(2), 0u);
+  EXPECT_EQ(w.part(2).last_recv.at(1), 3u); // the live run had them
+  // Everything dies and comes back: 2 holds its channel state.
+  w.restore_all();
+  EXPECT_EQ(w.lost_msgs, 0);
+  EXPECT_EQ(w.part(2).last_recv.at(1), 1u);
+  EXPECT_EQ(w.part(2).core.held(), (std::set<uint64_t>{1}));
+  w.external(1, {{2, true}}); // #4 waits behind the replay
+  w.run();
+  EXPECT_EQ(w.part(2).last_recv.at(1), 1u);
+  EXPECT_EQ(w.part(2).deferred.size(), 3u);
+  w.replay(2);
+  EXPECT_EQ(w.part(2).last_recv.at(1), 4u);
+  EXPECT_TRUE(w.part(2).deferred.empty());
+  EXPECT_TRUE(w.errors.empty()) << w.errors.front();
+}
+
+// Both roots, no link: 1's update reaches 2 after 2 joined and is
+// deferred (a new dependency); at 2's snapshot it is channel state.
+TEST(checkpoint_core, deferred_message_is_channel_state) {
+  world w;
+  w.add_participants(2);
+  w.external(1, {});
+  w.external(2, {});
+  w.start(100, {1, 2});
+  w.deliver(I(100), P(1));
+  w.deliver(I(100), P(2));
+  w.external(1, {{2, true}});
+  w.deliver(P(1), P(2));
+  EXPECT_EQ(w.part(2).deferred.size(), 1u);
+  w.run();
+  ASSERT_EQ(w.commits, 1);
+  EXPECT_TRUE(w.errors.empty()) << w.errors.front();
+  EXPECT_EQ(world::seqs(w.store.at(2).channel.at(1)),
+            (std::vector<uint64_t>{1}));
+  EXPECT_EQ(w.store.at(2).last_recv.count(1), 0u);
+  EXPECT_EQ(w.part(2).last_recv.at(1), 1u); // handled after the end
+}
+
 // -- scripted: concurrent initiations -----------------------------------------
 
 TEST(checkpoint_core, queued_request_is_answered_when_the_holder_commits) {
   checkpoint_participant p{1};
   p.on_update({});
   p.on_build({100, ckpt_any_epoch, 0});
-  p.on_precommit({100, p.lock()});
+  p.on_precommit({100, p.lock(), {}});
   // 200 needs p's unit 0 (a predecessor request): queued, busy.
   auto st = p.on_build({200, 0, 0});
   auto busy = std::get<ckpt_build_reply>(st.out.at(0).msg);
@@ -977,7 +1493,7 @@ TEST(checkpoint_core, refused_precommit_aborts) {
   r.initiator = 100;
   r.asked_epoch = ckpt_any_epoch;
   st = i.on_build_reply(r);
-  st = i.on_precommit_reply({1, 100, 0, false, "cannot serialize"});
+  st = i.on_precommit_reply({1, 100, 0, false, "cannot serialize", {}});
   EXPECT_TRUE(st.done);
   EXPECT_FALSE(i.committed());
   EXPECT_EQ(describe(i.error()).find("refused the precommit: cannot "
@@ -996,7 +1512,9 @@ TEST(checkpoint_core, failed_write_aborts) {
   r.initiator = 100;
   r.asked_epoch = ckpt_any_epoch;
   i.on_build_reply(r);
-  EXPECT_TRUE(i.on_precommit_reply({1, 100, 0, true, {}}).write);
+  EXPECT_FALSE(i.on_precommit_reply({1, 100, 0, true, {}, {}}).write);
+  EXPECT_EQ(i.waiting_for(), "channel 1 -> 1");
+  EXPECT_TRUE(i.on_channels({1, 100, 0, {{1, 0, 0}}}).write);
   auto st = i.on_written(make_error(errc::no_space, "store full"));
   EXPECT_TRUE(st.done);
   EXPECT_TRUE(is(i.error(), errc::no_space)) << describe(i.error());
@@ -1006,7 +1524,7 @@ TEST(checkpoint_core, participant_aborts_locally_when_its_initiator_dies) {
   checkpoint_participant p{1};
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0});
-  p.on_precommit({100, p.lock()});
+  p.on_precommit({100, p.lock(), {}});
   EXPECT_FALSE(p.on_initiator_down(99).resume); // not ours
   auto st = p.on_initiator_down(100);
   EXPECT_TRUE(st.resume);
@@ -1052,10 +1570,12 @@ struct sim_config {
   bool initiator_crashes = false;
   double refuse_p = 0;
   bool timeouts = false;
+  bool restores = false; // everything dies and comes back from the store
 };
 
 struct sim_totals {
   int commits = 0, aborts = 0, merged = 0, deferrals = 0, timeouts = 0;
+  int in_flight = 0, restores = 0, lost = 0;
 };
 
 uint64_t env_or(const char* name, uint64_t fallback) {
@@ -1083,6 +1603,9 @@ public:
     totals.merged += w_.merged_outcomes;
     totals.deferrals += w_.deferrals;
     totals.timeouts += timeouts_;
+    totals.in_flight += w_.stored_in_flight;
+    totals.restores += w_.restores;
+    totals.lost += w_.lost_msgs;
   }
 
 private:
@@ -1170,11 +1693,20 @@ private:
     if (r == 92 && cfg_.timeouts && w_.pick(10) == 0 && !rs.empty()) {
       auto i = any_of(rs);
       w_.apply_init(i, w_.init(i).core.on_timeout());
+      return;
     }
+    if (r == 93 && cfg_.restores && w_.pick(4) == 0) {
+      w_.restore_all();
+      return;
+    }
+    if (r >= 94 && r < 97 && cfg_.restores)
+      w_.replay(1 + w_.pick(cfg_.participants));
   }
 
   void drain() {
     w_.forward_p = 0;
+    for (auto& kv : w_.ps)
+      w_.replay(kv.first);
     for (;;) {
       while (deliver_random() || write_random())
         if (::testing::Test::HasFatalFailure())
@@ -1251,11 +1783,18 @@ void simulate(const sim_config& cfg, uint64_t default_seeds) {
     simulation{cfg, seed}.run(totals);
   }
   std::printf("[ %s ] %llu seeds: %d committed, %d aborted, %d merged "
-              "outcomes, %d deferred deliveries, %d timeouts\n",
+              "outcomes, %d deferred deliveries, %d timeouts, %d in-flight "
+              "updates stored, %d restores (%d updates lost between pairs "
+              "stored apart)\n",
               cfg.name, static_cast<unsigned long long>(seeds),
               totals.commits, totals.aborts, totals.merged, totals.deferrals,
-              totals.timeouts);
+              totals.timeouts, totals.in_flight, totals.restores,
+              totals.lost);
   EXPECT_GT(totals.commits, 0);
+  EXPECT_GT(totals.in_flight, 0);
+  if (cfg.restores) {
+    EXPECT_GT(totals.restores, 0);
+  }
 }
 
 TEST(checkpoint_core_sim, one_initiation_at_a_time) {
@@ -1280,6 +1819,28 @@ TEST(checkpoint_core_sim, crashes_refusals_and_timeouts_keep_the_cut) {
   cfg.initiator_crashes = true;
   cfg.refuse_p = 0.01;
   cfg.timeouts = true;
+  simulate(cfg, 200);
+}
+
+TEST(checkpoint_core_sim, restores_replay_the_channels_in_order) {
+  sim_config cfg{"restores"};
+  cfg.participants = 5;
+  cfg.concurrent = 3;
+  cfg.initiations = 40;
+  cfg.restores = true;
+  simulate(cfg, 200);
+}
+
+TEST(checkpoint_core_sim, restores_with_faults) {
+  sim_config cfg{"restores+faults"};
+  cfg.participants = 6;
+  cfg.concurrent = 3;
+  cfg.initiations = 40;
+  cfg.participant_crashes = true;
+  cfg.initiator_crashes = true;
+  cfg.refuse_p = 0.01;
+  cfg.timeouts = true;
+  cfg.restores = true;
   simulate(cfg, 200);
 }
 

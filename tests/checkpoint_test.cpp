@@ -7,7 +7,9 @@
 // The peers pass tokens around a ring (1 -> 2 -> 3 -> 1); each records
 // every token it sent (to, seq) and received (from, seq), so a restored
 // state shows any orphan: a receive whose send the sender's restored
-// state lacks.
+// state lacks. Tokens have ids; a peer records the tokens it started and
+// those that ended with it, so a restored ring shows a lost or duplicated
+// token. The last test runs in an ftsr node and checks the spans.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -30,6 +33,7 @@
 #include "caf/all.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/node.hpp"
 #include "persistence/checkpoint.hpp"
 #include "persistence/stable_store.hpp"
 #include "tests/support/wait.hpp"
@@ -44,6 +48,12 @@ using start_atom = caf::atom_constant<caf::atom("start")>;
 using token_atom = caf::atom_constant<caf::atom("token")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 using arm_atom = caf::atom_constant<caf::atom("arm")>;
+using block_atom = caf::atom_constant<caf::atom("block")>;
+
+/// block_atom stalls a peer (its scheduler thread) until the test opens
+/// the gate: a member that does not answer in time.
+std::promise<void> gate_promise;
+std::shared_future<void> gate;
 
 enum fault : int { none = 0, crash_on_save = 1, refuse_on_save = 2 };
 
@@ -52,6 +62,8 @@ struct peer_state {
   uint64_t next_seq = 0;
   std::set<std::pair<uint64_t, uint64_t>> sent;     // (to, seq)
   std::set<std::pair<uint64_t, uint64_t>> received; // (from, seq)
+  std::set<uint64_t> started;                       // token ids
+  std::multiset<uint64_t> ended;                    // token ids
   int fault = none; // volatile, not stored: makes saving fail
 
   template <class Archive>
@@ -64,7 +76,7 @@ struct peer_state {
           boost::archive::archive_exception::other_exception,
           "injected refusal");
     }
-    ar & self & next_seq & sent & received;
+    ar & self & next_seq & sent & received & started & ended;
   }
 };
 
@@ -89,15 +101,22 @@ protected:
         next_id_ = next_id;
       },
       [this](start_atom, uint64_t tokens, uint64_t hops) {
-        for (uint64_t i = 0; i < tokens; ++i)
-          pass(hops);
+        for (uint64_t i = 0; i < tokens; ++i) {
+          auto token = state.self * 1000000 + state.started.size();
+          state.started.insert(token);
+          pass(hops, token);
+        }
       },
-      [this](token_atom, uint64_t from, uint64_t seq, uint64_t hops) {
+      [this](token_atom, uint64_t from, uint64_t seq, uint64_t hops,
+             uint64_t token) {
         state.received.emplace(from, seq);
         if (hops > 0)
-          pass(hops - 1);
+          pass(hops - 1, token);
+        else
+          state.ended.insert(token);
       },
       [this](arm_atom, int f) { state.fault = f; },
+      [](block_atom) { gate.wait(); },
     };
   }
 
@@ -108,10 +127,10 @@ protected:
   }
 
 private:
-  void pass(uint64_t hops) {
+  void pass(uint64_t hops, uint64_t token) {
     auto seq = state.next_seq++;
     state.sent.emplace(next_id_, seq);
-    tell(next_, token_atom::value, state.self, seq, hops);
+    tell(next_, token_atom::value, state.self, seq, hops, token);
   }
 
   caf::actor next_;
@@ -142,6 +161,7 @@ public:
   }
 
   void TearDown() override {
+    open_gate();
     for (auto& p : peers)
       caf::anon_send_exit(p, caf::exit_reason::kill);
     store.reset();
@@ -216,9 +236,21 @@ public:
     return kvs ? *kvs : std::vector<std::pair<std::string, std::string>>{};
   }
 
+  void close_gate() {
+    gate_promise = std::promise<void>{};
+    gate = gate_promise.get_future().share();
+    gate_open = false;
+  }
+
+  void open_gate() {
+    if (!std::exchange(gate_open, true))
+      gate_promise.set_value();
+  }
+
   caf::actor_system_config cfg;
   caf::actor_system sys;
   caf::scoped_actor self;
+  bool gate_open = true;
   std::string dir;
   std::unique_ptr<stable_store> store;
   std::vector<caf::actor> peers;
@@ -241,7 +273,28 @@ bool subset(const std::set<T>& xs, const std::set<T>& ys) {
   return std::includes(ys.begin(), ys.end(), xs.begin(), xs.end());
 }
 
-TEST_F(checkpoint_test, checkpoint_mid_traffic_then_restore_has_no_orphan) {
+/// Tokens alive in `states`: started and not ended.
+size_t circulating(const std::map<uint64_t, peer_state>& states) {
+  size_t started = 0, ended = 0;
+  for (auto& [id, st] : states) {
+    started += st.started.size();
+    ended += st.ended.size();
+  }
+  return started - ended;
+}
+
+/// Sends in `states` whose receive `states` lacks: (from, to, seq).
+std::set<std::tuple<uint64_t, uint64_t, uint64_t>>
+in_transit(const std::map<uint64_t, peer_state>& states) {
+  std::set<std::tuple<uint64_t, uint64_t, uint64_t>> xs;
+  for (auto& [id, st] : states)
+    for (auto& [to, seq] : st.sent)
+      if (states.at(to).received.count({id, seq}) == 0)
+        xs.emplace(id, to, seq);
+  return xs;
+}
+
+TEST_F(checkpoint_test, checkpoint_mid_traffic_then_restore_loses_no_token) {
   constexpr uint64_t tokens = 4, hops = 10000;
   constexpr size_t total = 3 * tokens * (hops + 1);
   spawn_ring(3);
@@ -260,22 +313,45 @@ TEST_F(checkpoint_test, checkpoint_mid_traffic_then_restore_has_no_orphan) {
   for (uint64_t id = 1; id <= 3; ++id)
     finals[id] = state_of(peers[id - 1]);
   expect_no_orphan(finals);
-  // Everything dies; all three come back from the checkpoint.
+  EXPECT_EQ(circulating(finals), 0u);
+  // The stored cut: every token alive in it is a message in transit, and
+  // each of those is in the receiver's channel state, once.
+  auto stored = stored_states();
+  ASSERT_EQ(stored.size(), 3u);
+  expect_no_orphan(stored);
+  auto alive = circulating(stored);
+  auto transit = in_transit(stored);
+  EXPECT_EQ(transit.size(), alive);
+  EXPECT_GT(alive, 0u);
+  EXPECT_EQ(res->in_flight, alive);
+  std::set<std::tuple<uint64_t, uint64_t, uint64_t>> recorded;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    auto rec = load_checkpoint(*store, id);
+    ASSERT_TRUE(rec && *rec);
+    auto ch = decode_channel(sys, (*rec)->channel);
+    ASSERT_TRUE(ch) << describe(ch.error());
+    for (auto& x : *ch) {
+      ASSERT_TRUE((x.msg.match_elements<caf::atom_value, uint64_t, uint64_t,
+                                        uint64_t, uint64_t>()))
+        << caf::to_string(x.msg);
+      auto from = x.msg.get_as<uint64_t>(1);
+      EXPECT_EQ(x.stamp.sender, from);
+      EXPECT_TRUE(recorded.emplace(from, id, x.msg.get_as<uint64_t>(2)).second)
+        << "recorded twice";
+    }
+  }
+  EXPECT_EQ(recorded, transit);
+  // Everything dies; all three come back from the checkpoint, holding the
+  // in-flight tokens until they are wired and told to replay.
   for (auto& p : peers)
     caf::anon_send_exit(p, caf::exit_reason::kill);
   spawn_ring(3, true);
   std::map<uint64_t, peer_state> restored;
+  size_t cut_received = 0;
   for (uint64_t id = 1; id <= 3; ++id) {
-    restored[id] = state_of(peers[id - 1]);
-    EXPECT_EQ(status_of(peers[id - 1]).epoch, 1u);
-  }
-  expect_no_orphan(restored);
-  // The states are the stored cut: a prefix of each peer's history, taken
-  // mid-traffic.
-  auto stored = stored_states();
-  size_t cut_received = 0, in_transit = 0;
-  for (uint64_t id = 1; id <= 3; ++id) {
-    auto& r = restored[id];
+    auto& r = restored[id] = state_of(peers[id - 1]);
+    auto st = status_of(peers[id - 1]);
+    EXPECT_EQ(st.epoch, 1u);
     EXPECT_EQ(r.sent, stored[id].sent);
     EXPECT_EQ(r.received, stored[id].received);
     EXPECT_EQ(r.self, id);
@@ -283,23 +359,45 @@ TEST_F(checkpoint_test, checkpoint_mid_traffic_then_restore_has_no_orphan) {
     EXPECT_TRUE(subset(r.received, finals[id].received));
     EXPECT_EQ(r.next_seq, r.sent.size());
     cut_received += r.received.size();
-    for (auto& [to, seq] : r.sent)
-      in_transit += restored[to].received.count({id, seq}) == 0 ? 1 : 0;
   }
   EXPECT_GT(cut_received, 0u);
   EXPECT_LT(cut_received, after);
-  // Sent before the cut, received after it: lost on restore, never
-  // orphaned (FTM checkpoints no channel state).
-  std::printf("[ info ] cut: %zu of %zu receives, %zu tokens in transit\n",
-              cut_received, total, in_transit);
+  std::printf("[ info ] cut: %zu of %zu receives, %zu tokens in transit, "
+              "stored as channel state\n",
+              cut_received, total, transit.size());
+  replay_channels(peers);
+  // No token lost (each makes all its hops: total receives, every token
+  // ends), none duplicated (none ends twice, no receive beyond the total).
+  ASSERT_TRUE(eventually([&] {
+    size_t ended = 0;
+    for (auto& p : peers)
+      ended += state_of(p).ended.size();
+    return ended == 3 * tokens;
+  })) << "tokens lost";
+  std::map<uint64_t, peer_state> ends;
+  std::multiset<uint64_t> ended;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ends[id] = state_of(peers[id - 1]);
+    ended.insert(ends[id].ended.begin(), ends[id].ended.end());
+    EXPECT_TRUE(status_of(peers[id - 1]).replay_pending.empty());
+  }
+  EXPECT_EQ(received_total(), total);
+  EXPECT_EQ(circulating(ends), 0u);
+  std::set<uint64_t> distinct(ended.begin(), ended.end()), all;
+  EXPECT_EQ(distinct.size(), ended.size()) << "a token ended twice";
+  for (auto& [id, st] : finals)
+    all.insert(st.started.begin(), st.started.end());
+  EXPECT_EQ(distinct, all);
+  expect_no_orphan(ends);
   // The restored ring works and checkpoints again.
   for (auto& p : peers)
     self->send(p, start_atom::value, uint64_t{1}, uint64_t{30});
-  ASSERT_TRUE(eventually(
-    [&] { return received_total() == cut_received + 3 * 31; }));
+  ASSERT_TRUE(
+    eventually([&] { return received_total() == total + 3 * 31; }));
   res = checkpoint(sys, *store, {peers[1]});
   ASSERT_TRUE(res) << describe(res.error());
   EXPECT_EQ(res->epochs.at(2), 2u);
+  EXPECT_EQ(res->in_flight, 0u);
   expect_no_orphan(stored_states());
 }
 
@@ -320,7 +418,8 @@ TEST_F(checkpoint_test, participant_dying_mid_protocol_aborts_and_keeps_the_old_
   self->monitor(peers[2]);
   res = checkpoint(sys, *store, {peers[0]});
   ASSERT_FALSE(res);
-  EXPECT_TRUE(is(res.error(), errc::fail_stop)) << describe(res.error());
+  EXPECT_TRUE(is(res.error(), errc::checkpoint_aborted))
+    << describe(res.error());
   EXPECT_NE(describe(res.error()).find("participant 3 failed during precommit"),
             std::string::npos)
     << describe(res.error());
@@ -353,11 +452,45 @@ TEST_F(checkpoint_test, refusing_participant_aborts_and_lives_on) {
   self->send(peers[1], arm_atom::value, int{refuse_on_save});
   auto res = checkpoint(sys, *store, {peers[0]});
   ASSERT_FALSE(res);
+  EXPECT_TRUE(is(res.error(), errc::checkpoint_aborted))
+    << describe(res.error());
   EXPECT_NE(describe(res.error()).find("participant 2 refused the precommit"),
             std::string::npos)
     << describe(res.error());
   EXPECT_TRUE(raw_records().empty());
   self->send(peers[1], arm_atom::value, int{none});
+  res = checkpoint(sys, *store, {peers[0]});
+  ASSERT_TRUE(res) << describe(res.error());
+  EXPECT_EQ(res->epochs.size(), 3u);
+}
+
+TEST_F(checkpoint_test, member_timing_out_aborts_naming_it_and_the_phase) {
+  spawn_ring(3);
+  self->send(peers[0], start_atom::value, uint64_t{1}, uint64_t{20});
+  ASSERT_TRUE(eventually([&] { return received_total() == 21; }));
+  close_gate();
+  self->send(peers[2], block_atom::value);
+  checkpoint_options opts;
+  opts.timeout = std::chrono::milliseconds{300};
+  auto res = checkpoint(sys, *store, {peers[0]}, opts);
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(is(res.error(), errc::checkpoint_aborted))
+    << describe(res.error());
+  auto why = describe(res.error());
+  EXPECT_NE(why.find("aborted: timed out during build, waiting for "),
+            std::string::npos)
+    << why;
+  EXPECT_NE(why.find("participant 3 (build)"), std::string::npos) << why;
+  EXPECT_TRUE(raw_records().empty());
+  open_gate();
+  // Peer 3 answers the dead checkpoint, is released by its abort, and
+  // the next one commits.
+  ASSERT_TRUE(eventually([&] {
+    for (auto& p : peers)
+      if (status_of(p).phase != "idle")
+        return false;
+    return true;
+  }));
   res = checkpoint(sys, *store, {peers[0]});
   ASSERT_TRUE(res) << describe(res.error());
   EXPECT_EQ(res->epochs.size(), 3u);
@@ -404,6 +537,19 @@ TEST_F(checkpoint_test, unreadable_record_is_reported) {
   ASSERT_FALSE(p);
   EXPECT_TRUE(is(p.error(), errc::corrupted)) << describe(p.error());
   EXPECT_NE(describe(p.error()).find("participant 5"), std::string::npos);
+  // A readable state with an unreadable channel record.
+  ASSERT_FALSE(store->put(checkpoint_key("ckpt/", 6) + "/meta",
+                          to_snapshot(checkpoint_record{1, 9, {}, {}})));
+  ASSERT_FALSE(store->put(checkpoint_key("ckpt/", 6) + "/state",
+                          to_snapshot(peer_state{})));
+  ASSERT_FALSE(store->put(checkpoint_key("ckpt/", 6) + "/channel", "garbage"));
+  p = restore<peer>(sys, *store, 6);
+  ASSERT_FALSE(p);
+  EXPECT_TRUE(is(p.error(), errc::corrupted)) << describe(p.error());
+  EXPECT_NE(describe(p.error()).find("participant 6: ftsr: corrupted: "
+                                     "channel state unreadable"),
+            std::string::npos)
+    << describe(p.error());
 }
 
 TEST_F(checkpoint_test, root_that_is_no_participant_is_refused) {
@@ -417,6 +563,114 @@ TEST_F(checkpoint_test, root_that_is_no_participant_is_refused) {
   ASSERT_FALSE(res);
   EXPECT_TRUE(is(res.error(), errc::invalid_argument));
   caf::anon_send_exit(stranger, caf::exit_reason::kill);
+}
+
+// -- in an ftsr node ----------------------------------------------------------
+
+/// The spans of `kind` recorded by `n`.
+std::vector<span> spans_of(node& n, const std::string& kind) {
+  std::vector<span> xs;
+  for (auto& s : n.context().spans.snapshot())
+    if (s.kind == kind)
+      xs.push_back(s);
+  return xs;
+}
+
+// A single ftsr node (a one-member cluster on an ephemeral port): the
+// coordinator records a "checkpoint" span, each member a
+// "checkpoint_member" span under it; an aborted one says why.
+TEST(checkpoint_in_node, checkpoint_spans_name_members_and_outcome) {
+  char tmpl[] = "/tmp/ftsr-ckpt-node-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  node_options opts;
+  opts.cluster.name = "ckpt";
+  opts.cluster.nodes = {{"host1", "127.0.0.1", 0}};
+  opts.name = "host1";
+  opts.add_types = [](caf::actor_system_config& c) {
+    add_checkpoint_types(c);
+  };
+  auto n = node::start(std::move(opts));
+  ASSERT_TRUE(n) << describe(n.error());
+  auto st = open_lmdb_store({dir + "/store"});
+  ASSERT_TRUE(st) << describe(st.error());
+  auto& sys = (*n)->system();
+  {
+    caf::scoped_actor self{sys};
+    std::vector<caf::actor> ring;
+    for (uint64_t id = 1; id <= 3; ++id)
+      ring.push_back(spawn_participant<peer>(sys, id));
+    for (size_t i = 0; i < 3; ++i)
+      self->send(ring[i], connect_atom::value, ring[(i + 1) % 3],
+                 uint64_t{(i + 1) % 3 + 1});
+    self->send(ring[0], start_atom::value, uint64_t{1}, uint64_t{5});
+    // Tokens started at peer 1 end there after a multiple of 3 hops.
+    auto ended_at_1 = [&](size_t n) {
+      return [&self, &ring, n] {
+        caf::expected<std::string> blob = caf::sec::request_timeout;
+        self->request(ring[0], bound, get_atom::value)
+          .receive([&](std::string& b) { blob = std::move(b); },
+                   [&](caf::error& err) { blob = std::move(err); });
+        auto x = blob ? from_snapshot<peer_state>(*blob)
+                      : caf::expected<peer_state>{blob.error()};
+        return x && x->ended.size() == n;
+      };
+    };
+    ASSERT_TRUE(eventually(ended_at_1(1)));
+    checkpoint_options co;
+    co.initiator = 42;
+    auto res = checkpoint(sys, **st, {ring[0]}, co);
+    ASSERT_TRUE(res) << describe(res.error());
+    auto cs = spans_of(**n, "checkpoint");
+    ASSERT_EQ(cs.size(), 1u);
+    auto& c = cs[0];
+    EXPECT_EQ(c.name, "checkpoint 42");
+    EXPECT_EQ(c.parent_id, 0u);
+    EXPECT_NE(c.trace_id, 0u);
+    EXPECT_LT(c.start_ns, c.end_ns);
+    EXPECT_EQ(c.node.rfind("host1", 0), 0u) << c.node; // the member id
+    EXPECT_NE(c.detail.find("committed"), std::string::npos) << c.detail;
+    EXPECT_NE(c.detail.find("members: 1, 2, 3"), std::string::npos)
+      << c.detail;
+    // The members' spans: under it, within it.
+    std::vector<span> ms;
+    ASSERT_TRUE(eventually([&] {
+      ms = spans_of(**n, "checkpoint_member");
+      return ms.size() == 3;
+    }));
+    std::set<std::string> names;
+    for (auto& m : ms) {
+      names.insert(m.name);
+      EXPECT_EQ(m.trace_id, c.trace_id);
+      EXPECT_EQ(m.parent_id, c.span_id);
+      EXPECT_LE(c.start_ns, m.start_ns);
+      EXPECT_LE(m.start_ns, m.end_ns);
+      EXPECT_EQ(m.detail, "committed, epoch 1");
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"participant 1", "participant 2",
+                                            "participant 3"}));
+    // An aborted one: the outcome names the member that refused.
+    self->send(ring[1], arm_atom::value, int{refuse_on_save});
+    self->send(ring[0], start_atom::value, uint64_t{1}, uint64_t{2});
+    co.initiator = 43;
+    ASSERT_TRUE(eventually(ended_at_1(2))); // 1 -> 2 -> 3 -> 1: all linked
+    res = checkpoint(sys, **st, {ring[0]}, co);
+    ASSERT_FALSE(res);
+    EXPECT_TRUE(is(res.error(), errc::checkpoint_aborted));
+    cs = spans_of(**n, "checkpoint");
+    ASSERT_EQ(cs.size(), 2u);
+    EXPECT_EQ(cs[1].name, "checkpoint 43");
+    EXPECT_NE(cs[1].detail.find("aborted"), std::string::npos)
+      << cs[1].detail;
+    EXPECT_NE(cs[1].detail.find("participant 2 refused the precommit"),
+              std::string::npos)
+      << cs[1].detail;
+    for (auto& p : ring)
+      caf::anon_send_exit(p, caf::exit_reason::kill);
+  }
+  st->reset();
+  n->reset();
+  std::filesystem::remove_all(dir);
 }
 
 } // namespace

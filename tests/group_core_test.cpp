@@ -169,6 +169,9 @@ public:
     std::vector<log_entry> outbox;
     bool flush_scheduled = false;
     bool crashed = false;
+    /// What node_context::in_majority says at this member's node (the
+    /// tie-breaker when exactly half of a view survives; replica.cpp).
+    bool in_majority = false;
     /// Sent flush messages for a view not installed yet (for targeting
     /// coordinator crashes).
     bool coordinating = false;
@@ -213,10 +216,20 @@ public:
       auto& m = members_[id];
       m.id = id;
       m.core.emplace(id, group_, max_sf, std::make_unique<kv_store>(), mode);
+      set_tie_breaker(m);
       for (auto other : group_)
         if (other != id)
           m.monitored.insert(other);
     }
+  }
+
+  /// Every member's (and later newcomer's) node sees, or not, a majority
+  /// of the cluster (a cluster larger than the group: exactly half of the
+  /// group may survive there).
+  void set_in_majority(bool value) {
+    in_majority_ = value;
+    for (auto& [id, m] : members_)
+      m.in_majority = value;
   }
 
   // -- observers --------------------------------------------------------------
@@ -719,6 +732,12 @@ private:
     return std::nullopt;
   }
 
+  void set_tie_breaker(member& mb) {
+    mb.in_majority = in_majority_;
+    mb.core->set_tie_breaker(
+      [this, id = mb.id] { return members_.at(id).in_majority; });
+  }
+
   /// The monitor of `member` (failed) fires at `at`.
   void notify_failure(uint64_t at, uint64_t member) {
     auto s = make_msg(msg::suspect);
@@ -948,9 +967,11 @@ private:
     if (m.kind == msg::transfer) {
       if (mb.core && m.st.view <= mb.core->view())
         return; // an older one (the join's, after the view change's)
-      if (!mb.core)
+      if (!mb.core) {
         mb.core.emplace(mb.id, m.st.members, max_sf_,
                         std::make_unique<kv_store>(), mode_);
+        set_tie_breaker(mb);
+      }
       if (auto err = mb.core->adopt(m.st))
         violations_.push_back("adopt failed: " + caf::to_string(err));
       replay_stash(mb);
@@ -1200,6 +1221,7 @@ private:
   std::mt19937_64 rng_;
   size_t max_sf_;
   group_mode mode_;
+  bool in_majority_ = false;
   std::vector<uint64_t> group_; // the group capability's members
   std::vector<uint64_t> joiners_;
   std::map<uint64_t, member> members_;
@@ -1286,6 +1308,8 @@ enum class scenario {
   coordinator,      // the primary, then the flush coordinator mid-flush
   join_failure,     // a join, and its primary fails while it is under way
   majority_loss,    // a majority of the members crash at the same step
+  minority_side,    // exactly half crash at the same step, and the
+                    // survivors' nodes see no majority of the cluster
 };
 
 const char* scenario_name(scenario s) {
@@ -1300,6 +1324,8 @@ const char* scenario_name(scenario s) {
       return "primary crash during a join";
     case scenario::majority_loss:
       return "majority loss";
+    case scenario::minority_side:
+      return "half lost on the minority side";
   }
   return "?";
 }
@@ -1337,6 +1363,16 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
     sc = scenario::join_failure;
   else
     sc = scenario::majority_loss;
+  // Even N: exactly half may survive, in the cluster's primary partition
+  // (every member's node sees a majority of a larger cluster), except on
+  // the minority side. Odd N: the flag is never asked of the initial view
+  // (a join may make it even: then a strict majority is needed).
+  bool even = n % 2 == 0;
+  // (A run keeps one member alive: with N = 2, losing a majority is
+  // losing half on the minority side.)
+  if (even && sc == scenario::majority_loss && (n == 2 || plan() % 2 == 0))
+    sc = scenario::minority_side;
+  sim.set_in_majority(even && sc != scenario::minority_side);
   size_t clients = 2 + plan() % 3;
   for (size_t i = 0; i < clients; ++i)
     sim.add_client(random_ops(plan, 8 + plan() % 8));
@@ -1383,12 +1419,18 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
         events.push_back({at, 0});
       break;
     }
+    case scenario::minority_side: {
+      auto at = plan() % horizon;
+      for (size_t i = 0; i < n / 2; ++i)
+        events.push_back({at, 0});
+      break;
+    }
   }
   // Sometimes a new member joins under load (at the primary, when it
   // serves), before or among the failures (which may hit while the join
   // entry or the newcomer's state is under way).
-  if (sc != scenario::majority_loss && sc != scenario::join_failure
-      && plan() % 3 == 0)
+  if (sc != scenario::majority_loss && sc != scenario::minority_side
+      && sc != scenario::join_failure && plan() % 3 == 0)
     events.push_back({plan() % horizon, 4});
   std::stable_sort(events.begin(), events.end(),
                    [](auto& x, auto& y) { return x.step < y.step; });
@@ -1480,8 +1522,9 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
   auto crashed = sim.crashed().size();
   bool majority_lost = crashed >= n / 2 + 1;
   // With a majority of the original members gone at once, nobody serves.
-  auto problems = sim.check_final(sc == scenario::majority_loss);
-  if (!majority_lost && crashed <= max_sf) {
+  auto problems = sim.check_final(sc == scenario::majority_loss
+                                  || sc == scenario::minority_side);
+  if (!majority_lost && crashed <= max_sf && sc != scenario::minority_side) {
     for (auto id : sim.alive())
       if (sim.core(id).quorum_lost())
         problems.push_back("quorum lost with only " + std::to_string(crashed)
@@ -1581,6 +1624,16 @@ TEST(group_core_sim, five_members_max_sf_1) {
 
 TEST(group_core_sim, five_members_max_sf_2) {
   random_runs(5, 2, seeds_per_config);
+}
+
+// Even sizes: exactly half survives in the primary partition (the FT-SR
+// stableStore: two replicas, one failure), stops on the minority side.
+TEST(group_core_sim, two_members_max_sf_1) {
+  random_runs(2, 1, seeds_per_config);
+}
+
+TEST(group_core_sim, four_members_max_sf_2) {
+  random_runs(4, 2, seeds_per_config);
 }
 
 } // namespace
@@ -1955,7 +2008,7 @@ TEST(group_core_steps, primary_operation_is_replicated_as_state) {
   b->on_order(e2, 1);
   EXPECT_EQ(b->resource().snapshot(), p->resource().snapshot());
   // Active replication ignores {primary}: every replica runs it.
-  auto a = make_core(1, ms, 1, group_mode{true, false});
+  auto a = make_core(1, ms, 1, group_mode{true, false, {}, 0});
   auto ae = a->invoke(make_inv(3, caf::make_message(stamp_atom::value,
                                                     std::string{"t"})));
   EXPECT_EQ(ae.entry.kind, entry_kind::invocation);
@@ -2102,7 +2155,7 @@ TEST(group_core_steps, reply_policies_wait_for_the_right_number_of_results) {
     {reply_policy::quorum, {}, 2, 3}, // a majority of 5, own included
     {reply_policy::all, {}, 4, 5},
     {reply_policy::vote, {}, 2, 0},
-    {reply_policy::first, {false, true}, 2, 0}, // vote mode: first -> vote
+    {reply_policy::first, {false, true, {}, 0}, 2, 0}, // vote mode: first -> vote
   };
   uint64_t req = 0;
   for (auto& x : cases) {
@@ -2233,6 +2286,68 @@ TEST(group_core_steps, majority_loss_stops_every_survivor) {
       EXPECT_TRUE(is(o.err, errc::no_quorum));
     }
   }
+}
+
+// -- exactly half of a view survives -----------------------------------------
+
+TEST(group_core_steps, two_members_survivor_in_primary_partition_serves) {
+  for (uint64_t victim : {1, 2}) { // the primary, then the backup
+    SCOPED_TRACE("victim " + std::to_string(victim));
+    group_sim sim{3, 2, 1};
+    sim.set_in_majority(true);
+    auto c = sim.add_client(
+      {append_op("k0"), append_op("k1"), append_op("k2"), append_op("k3")});
+    for (int i = 0; i < 6; ++i)
+      sim.step();
+    sim.crash(victim);
+    settle(sim);
+    EXPECT_EQ(failures_of(sim), "");
+    auto survivor = victim == 1 ? 2 : 1;
+    EXPECT_TRUE(sim.core(survivor).serving());
+    EXPECT_EQ(sim.core(survivor).members(),
+              (std::vector<uint64_t>{uint64_t(survivor)}));
+    for (auto& [req, o] : sim.cli(c).outcomes)
+      EXPECT_EQ(o.kind, outcome::ok);
+    EXPECT_EQ(sim.cli(c).outcomes.size(), 4u);
+  }
+}
+
+TEST(group_core_steps, two_members_survivor_on_minority_side_stops) {
+  group_sim sim{4, 2, 1}; // in_majority false at both
+  auto c = sim.add_client({append_op("k0"), append_op("k1"), append_op("k2")});
+  for (int i = 0; i < 6; ++i)
+    sim.step();
+  sim.crash(1);
+  settle(sim);
+  EXPECT_EQ(failures_of(sim, true), "");
+  EXPECT_TRUE(sim.core(2).quorum_lost());
+  EXPECT_EQ(sim.core(2).invoke(make_inv(77, append_msg("k", "x;"))).kind,
+            group_core::invoke_outcome::rejected);
+  for (auto& [req, o] : sim.cli(c).outcomes)
+    if (o.kind == outcome::refused) {
+      EXPECT_TRUE(is(o.err, errc::no_quorum));
+    }
+}
+
+TEST(group_core_steps, tie_breaker_is_asked_only_for_exactly_half) {
+  // 3 members: one failure leaves a strict majority (not asked), two leave
+  // a minority (refused without asking).
+  size_t asked = 0;
+  group_core a{1, {1, 2, 3}, 1, std::make_unique<kv_store>()};
+  a.set_tie_breaker([&] { return ++asked, true; });
+  EXPECT_TRUE(a.suspect(3).coordinate);
+  EXPECT_EQ(asked, 0u);
+  group_core b{1, {1, 2, 3}, 1, std::make_unique<kv_store>()};
+  b.set_tie_breaker([&] { return ++asked, true; });
+  b.suspect(2);
+  EXPECT_TRUE(b.suspect(3).quorum_lost);
+  EXPECT_EQ(asked, 0u);
+  // 4 members, 2 fail: asked once.
+  group_core d{1, {1, 2, 3, 4}, 2, std::make_unique<kv_store>()};
+  d.set_tie_breaker([&] { return ++asked, false; });
+  d.suspect(3);
+  EXPECT_TRUE(d.suspect(4).quorum_lost);
+  EXPECT_EQ(asked, 1u);
 }
 
 // -- answers after a view change ---------------------------------------------

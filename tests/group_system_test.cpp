@@ -2,7 +2,7 @@
 // the primary, rejoin a replica on the restarted node (state transfer),
 // kill -9 a backup; afterwards every surviving replica has the same state
 // and delivery log, and every acknowledged invocation is applied exactly
-// once.
+// once. A persistent group gets back to N replicas on its backup node.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -220,4 +220,70 @@ TEST(group_system, majority_frozen_means_refusal_not_split_brain) {
     EXPECT_EQ(*rc, 3) << name;
   }
   EXPECT_TRUE(put("after"));
+}
+
+// Persistent group (group_spec::backups): kill -9 the primary's node of a
+// 2-replica kv group under load; the survivor serves alone (its node is in
+// the cluster's primary partition), restarts a replica on the backup node
+// by state transfer, and the group is back to 2 identical replicas with
+// every acknowledged token applied exactly once.
+TEST(group_system, persistent_group_restarts_a_replica_on_the_backup_node) {
+  local_cluster c{cluster_options()};
+  auto& client = c.client();
+  group_spec spec{"kv", {"host1", "host2"}, 1};
+  spec.backups = {"host3"};
+  auto g = create_group(client, spec);
+  ASSERT_TRUE(g) << describe(g.error());
+  load l{client, *g, 4};
+  auto progress = [&](size_t more) {
+    auto target = l.acked() + more;
+    return eventually([&] { return l.acked() >= target; }, 20s);
+  };
+  ASSERT_TRUE(progress(200)) << "no progress before the kill";
+  c.kill9("host1");
+  ASSERT_TRUE(progress(200)) << "no progress after killing the primary";
+  // The survivor's view lists a new member, hosted on host3.
+  auto& dir = client.context().dir;
+  auto survivor = g->members[1];
+  capability_ref restarted;
+  ASSERT_TRUE(eventually(
+    [&] {
+      auto st = group_members_status(client, *g);
+      if (st.size() != 1 || st[0].members.size() != 2 || !st[0].serving)
+        return false;
+      auto ref = dir.lookup(st[0].members[1]);
+      if (!ref || ref->node != "host3")
+        return false;
+      restarted = *ref;
+      return true;
+    },
+    20s))
+    << "no replica restarted on host3, see " << c.log_of("host2");
+  ASSERT_TRUE(progress(200)) << "no progress after the restart";
+  l.stop();
+  auto now = *g;
+  now.members = {survivor, restarted};
+  std::vector<group_status> st;
+  ASSERT_TRUE(eventually([&] {
+    st = group_members_status(client, now);
+    if (st.size() != 2)
+      return false;
+    return st[0].digest == st[1].digest && st[0].delivered == st[1].delivered
+           && st[0].state == st[1].state && st[0].serving && st[1].serving;
+  })) << "replicas differ";
+  caf::scoped_actor self{client.system()};
+  for (size_t k = 0; k < l.clients(); ++k) {
+    std::string value;
+    ftsr::call(self, capability<>{*g}, get_atom::value,
+               "k" + std::to_string(k))
+      .receive([&](std::string& v) { value = v; },
+               [](caf::error& err) { FAIL() << describe(err); });
+    std::map<std::string, int> applied;
+    for (auto& tok : split_tokens(value))
+      ++applied[tok];
+    for (auto& [tok, n] : applied)
+      EXPECT_EQ(n, 1) << "token applied twice: " << tok;
+    for (auto& tok : l.acked_tokens(k))
+      EXPECT_EQ(applied.count(tok), 1u) << "acknowledged token lost: " << tok;
+  }
 }

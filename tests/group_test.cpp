@@ -4,6 +4,11 @@
 // transfer, quorum loss and group monitors.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
 #include "caf/all.hpp"
 
 #include "actors/call.hpp"
@@ -374,4 +379,213 @@ TEST_F(group_test, owns_sends_from_every_replica) {
     self->receive([&](const std::string& s) { got += s == "hello"; },
                   caf::after(bound) >> [] {});
   EXPECT_EQ(got, 3);
+}
+
+// -- two replicas: one failure ------------------------------------------------
+//
+// A 2-replica group (the FT-SR stableStore's size) survives the failure of
+// one replica's node when the survivor's node sees a majority of the
+// cluster (the primary partition: node_context::in_majority), and stops
+// with errc::no_quorum when it does not.
+
+namespace {
+
+/// Clients writing unique keys ("w<client>-<i>") through the group;
+/// remembers which writes were acknowledged.
+class kv_writers {
+public:
+  kv_writers(std::vector<node*> clients, capability_ref group)
+    : group_(std::move(group)) {
+    for (size_t c = 0; c < clients.size(); ++c)
+      threads_.emplace_back([this, c, n = clients[c]] { run(*n, c); });
+  }
+
+  ~kv_writers() {
+    stop();
+  }
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+
+  bool progress(size_t more) {
+    auto target = acked_count_ + more;
+    return eventually([&] { return acked_count_ >= target; }, 30s);
+  }
+
+  std::set<std::string> acked_keys() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return acked_;
+  }
+
+private:
+  void run(node& n, size_t c) {
+    caf::scoped_actor self{n.system()};
+    for (size_t i = 0; !stop_; ++i) {
+      auto key = "w" + std::to_string(c) + "-" + std::to_string(i);
+      ftsr::call(self, capability<>{group_}, put_atom::value, key,
+                 std::string{"v"})
+        .receive(
+          [&](bool) {
+            std::lock_guard<std::mutex> guard{mtx_};
+            acked_.insert(key);
+            ++acked_count_;
+          },
+          [](caf::error&) {});
+    }
+  }
+
+  capability_ref group_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> acked_count_{0};
+  std::mutex mtx_;
+  std::set<std::string> acked_;
+  std::vector<std::thread> threads_;
+};
+
+/// Nodes can be stopped and started again (a new incarnation).
+class group_failure_test : public ftsr::testing::in_process_cluster {
+public:
+  void stop(size_t i, size_t observer) {
+    nodes[i].reset();
+    ASSERT_TRUE(at(observer).await_failed(names[i]));
+  }
+
+  void start(size_t i, size_t observer) {
+    node_options opts;
+    opts.cluster = at(observer).context().cluster;
+    opts.name = names[i];
+    opts.data_dir = make_temp_dir() + "/data-" + names[i];
+    opts.add_types = [this](caf::actor_system_config& c) { add_types(c); };
+    adjust(opts);
+    auto n = node::start(std::move(opts));
+    ASSERT_TRUE(n) << describe(n.error());
+    nodes[i] = std::move(*n);
+    ASSERT_TRUE(at(observer).await_up({names[i]}));
+    ASSERT_TRUE(nodes[i]->await_up({names[observer]}));
+  }
+
+  /// Every acknowledged key is in the group (read through `n`).
+  void expect_acked_present(node& n, const capability_ref& g,
+                            const std::set<std::string>& acked) {
+    for (auto& k : acked) {
+      auto v = ask<std::string>(n, g, get_atom::value, k);
+      ASSERT_TRUE(v) << describe(v.error());
+      EXPECT_EQ(*v, "v") << "acknowledged write lost: " << k;
+    }
+  }
+
+  /// 2-replica kv group on host1, host2 (clients on host3): the node of
+  /// replica `victim` stops under writes; the other serves on; the node
+  /// comes back and a replica joins there with state transfer.
+  void survive_one_of_two(size_t victim) {
+    auto& n = at(2);
+    auto g = create_group(n, group_spec{"kv", {"host1", "host2"}, 1});
+    ASSERT_TRUE(g) << describe(g.error());
+    kv_writers w{{&at(2), &at(2)}, *g};
+    ASSERT_TRUE(w.progress(100)) << "no progress before the failure";
+    stop(victim, 2);
+    ASSERT_TRUE(w.progress(100)) << "no progress after the failure";
+    auto survivor = g->members[1 - victim];
+    auto st = group_members_status(n, *g);
+    ASSERT_EQ(st.size(), 1u);
+    EXPECT_EQ(st[0].primary, survivor.id);
+    EXPECT_TRUE(st[0].serving);
+    start(victim, 2);
+    auto rejoined = add_replica(n, *g, names[victim]);
+    ASSERT_TRUE(rejoined) << describe(rejoined.error());
+    auto grown = *g;
+    grown.members.push_back(*rejoined);
+    ASSERT_TRUE(w.progress(100)) << "no progress after the join";
+    w.stop();
+    EXPECT_TRUE(converged(n, grown, 2)) << "replicas differ";
+    expect_acked_present(n, grown, w.acked_keys());
+  }
+
+  const std::vector<std::string> names{"host1", "host2", "host3"};
+};
+
+} // namespace
+
+TEST_F(group_failure_test, two_replicas_survive_the_primary_node_failure) {
+  survive_one_of_two(0);
+}
+
+TEST_F(group_failure_test, two_replicas_survive_the_backup_node_failure) {
+  survive_one_of_two(1);
+}
+
+TEST_F(group_failure_test, two_replicas_on_the_minority_side_refuse) {
+  auto& n = at(0);
+  auto g = create_group(n, group_spec{"kv", {"host1", "host2"}, 1});
+  ASSERT_TRUE(g) << describe(g.error());
+  ASSERT_TRUE(ask<bool>(n, *g, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  // host3 (no replica) stops: both replicas serve on.
+  stop(2, 0);
+  ASSERT_TRUE(ask<bool>(n, *g, put_atom::value, std::string{"k2"},
+                        std::string{"v"}));
+  // host2 stops: host1 sees 1 of 3 nodes, not the primary partition.
+  stop(1, 0);
+  caf::expected<bool> r{caf::none};
+  ASSERT_TRUE(eventually([&] {
+    r = ask<bool>(n, *g, put_atom::value, std::string{"k3"}, std::string{"v"});
+    return !r && is(r.error(), errc::no_quorum);
+  })) << (r ? "served" : describe(r.error()));
+  auto st = group_members_status(n, *g);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_FALSE(st[0].serving);
+}
+
+// -- persistent groups ----------------------------------------------------------
+//
+// group_spec::backups: when a member's node fails, the primary restarts a
+// replica on the first backup node that is up and hosts no member, joined
+// with state transfer, and binds the new member list.
+
+TEST_F(group_failure_test, persistent_group_spec_checks_its_backups) {
+  group_spec spec{"kv", {"host1", "host2"}, 1};
+  spec.backups = {"host3", "hostX"};
+  auto g = create_group(at(0), spec);
+  ASSERT_FALSE(g);
+  EXPECT_TRUE(is(g.error(), errc::unknown_node)) << describe(g.error());
+  EXPECT_NE(describe(g.error()).find("backup node 'hostX'"), std::string::npos)
+    << describe(g.error());
+}
+
+TEST_F(group_failure_test, persistent_group_restarts_a_replica_on_a_backup) {
+  // Replicas on host1 and host2; host2 is listed as a backup too (it hosts
+  // a member: skipped), host3 is the one that takes over. Clients on host2.
+  auto& n = at(1);
+  group_spec spec{"kv", {"host1", "host2"}, 1};
+  spec.backups = {"host2", "host3"};
+  auto g = create_group(n, spec);
+  ASSERT_TRUE(g) << describe(g.error());
+  kv_writers w{{&at(1), &at(1)}, *g};
+  ASSERT_TRUE(w.progress(100)) << "no progress before the failure";
+  stop(0, 1); // the primary's node
+  // Back to two replicas, the new one on host3; the group's binding at the
+  // new primary's node lists it.
+  auto& dir = n.context().dir;
+  capability_ref bound;
+  ASSERT_TRUE(eventually([&] {
+    auto ref = dir.lookup(g->id);
+    if (!ref || ref->members.size() != 2)
+      return false;
+    bound = *ref;
+    return bound.members[0].id == g->members[1].id
+           && bound.members[1].node == "host3";
+  })) << "no replica restarted on host3";
+  ASSERT_TRUE(w.progress(100)) << "no progress after the restart";
+  w.stop();
+  EXPECT_TRUE(converged(n, bound, 2)) << "replicas differ";
+  // Holders of the old capability are served (host2's member remains).
+  expect_acked_present(n, *g, w.acked_keys());
+  auto st = group_members_status(n, bound);
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].members,
+            (std::vector<uint64_t>{bound.members[0].id, bound.members[1].id}));
 }

@@ -1,11 +1,13 @@
 // CBCAST and ABCAST (multicast_core.hpp, multicast.hpp): the pure cores
 // under many seeded random delivery orders (causal order never violated,
-// also across a view change; one total order at every member), the classic
+// also across a view change; one total order at every member, also when
+// members and the takeover coordinator crash at random points), the classic
 // examples, bad input, and endpoint actors in one actor system and across
-// three in-process nodes.
+// three in-process nodes, with an endpoint or a node failing mid-traffic.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -384,6 +386,261 @@ private:
   std::map<size_t, size_t> sent_by_;
 };
 
+/// total_sim with crashes: members crash at given steps (losing a random
+/// part of what they still had in flight), survivors learn of each crash
+/// at random times and run total_order's takeover (reports to the
+/// coordinator, its decision to everyone) over the same network.
+class total_crash_sim {
+public:
+  total_crash_sim(uint64_t seed, size_t n, bool fifo)
+    : rng_(seed), fifo_(fifo), members_(ids(n)) {
+    for (auto m : members_)
+      cores_.emplace_back(m, members_);
+    log_.resize(n);
+    crashed_.assign(n, false);
+    knows_.resize(n);
+  }
+
+  /// Crashes: (step, victim index or -1 for the current coordinator).
+  void run(size_t sends, std::vector<std::pair<size_t, int>> crashes) {
+    size_t sent = 0;
+    size_t step = 0;
+    while (!::testing::Test::HasFailure()) {
+      for (auto& [at, who] : crashes)
+        if (at == step)
+          crash(who);
+      ++step;
+      detect();
+      bool idle = links_.empty();
+      if (sent < sends && (idle || pick(3) == 0)) {
+        auto from = pick_live();
+        auto d = cores_[from].submit(text(std::to_string(members_[from]) + "#"
+                                          + std::to_string(++sent_by_[from])));
+        ++sent;
+        sent_keys_[from].push_back(text_of(d.payload));
+        for (size_t to = 0; to < members_.size(); ++to)
+          post(from, to, d);
+      } else if (!idle) {
+        deliver_one();
+      } else if (all_detected() && step > max_step(crashes)) {
+        break;
+      }
+    }
+  }
+
+  void check() {
+    std::optional<size_t> ref;
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (crashed_[i])
+        continue;
+      EXPECT_EQ(cores_[i].pending(), 0u) << "member " << members_[i];
+      EXPECT_EQ(cores_[i].proposing(), 0u) << "member " << members_[i];
+      if (!ref) {
+        ref = i;
+      } else {
+        EXPECT_EQ(log_[i], log_[*ref]) << "members " << members_[i] << " and "
+                                       << members_[*ref] << " disagree";
+      }
+      // Every message of a survivor is delivered.
+      std::set<std::string> got(log_[i].begin(), log_[i].end());
+      EXPECT_EQ(got.size(), log_[i].size()) << "duplicate delivery";
+      for (size_t s = 0; s < members_.size(); ++s) {
+        if (crashed_[s])
+          continue;
+        for (auto& k : sent_keys_[s]) {
+          EXPECT_EQ(got.count(k), 1u)
+            << "member " << members_[i] << " misses " << k;
+        }
+      }
+    }
+    for (size_t s = 0; s < members_.size(); ++s)
+      if (crashed_[s])
+        for (auto& k : sent_keys_[s]) {
+          if (std::count(log_[*ref].begin(), log_[*ref].end(), k) > 0)
+            ++victim_delivered_;
+          else
+            ++victim_discarded_;
+        }
+  }
+
+  size_t victim_delivered() const noexcept { return victim_delivered_; }
+  size_t victim_discarded() const noexcept { return victim_discarded_; }
+
+private:
+  using wire = std::variant<abcast_data, abcast_proposal, abcast_final,
+                            abcast_report, abcast_takeover>;
+
+  size_t pick(size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng_);
+  }
+
+  static size_t max_step(const std::vector<std::pair<size_t, int>>& cs) {
+    size_t out = 0;
+    for (auto& c : cs)
+      out = std::max(out, c.first);
+    return out;
+  }
+
+  size_t pick_live() {
+    for (;;) {
+      auto i = pick(members_.size());
+      if (!crashed_[i])
+        return i;
+    }
+  }
+
+  size_t index_of(uint64_t member) const {
+    return static_cast<size_t>(
+      std::find(members_.begin(), members_.end(), member) - members_.begin());
+  }
+
+  void post(size_t from, size_t to, wire w) {
+    if (!crashed_[from])
+      links_[{from, to}].push_back(std::move(w));
+  }
+
+  void crash(int who) {
+    size_t v = 0;
+    if (who >= 0) {
+      v = static_cast<size_t>(who) % members_.size();
+    } else { // the coordinator as the first live member sees it
+      v = index_of(cores_[pick_live()].coordinator());
+    }
+    size_t live = 0;
+    for (size_t i = 0; i < members_.size(); ++i)
+      live += crashed_[i] ? 0 : 1;
+    if (crashed_[v] || live <= 2)
+      return; // keep two survivors
+    crashed_[v] = true;
+    for (auto i = links_.begin(); i != links_.end();) {
+      auto [from, to] = i->first;
+      auto& q = i->second;
+      if (from == v) {
+        if (fifo_) { // lose a suffix
+          q.resize(pick(q.size() + 1));
+        } else {
+          std::vector<wire> kept;
+          for (auto& w : q)
+            if (pick(2) == 0)
+              kept.push_back(w);
+          q = std::move(kept);
+        }
+      }
+      if (to == v || q.empty())
+        i = links_.erase(i);
+      else
+        ++i;
+    }
+  }
+
+  bool all_detected() const {
+    for (size_t i = 0; i < members_.size(); ++i)
+      for (size_t v = 0; v < members_.size(); ++v)
+        if (!crashed_[i] && crashed_[v] && knows_[i].count(v) == 0)
+          return false;
+    return true;
+  }
+
+  void detect() {
+    for (size_t i = 0; i < members_.size(); ++i)
+      for (size_t v = 0; v < members_.size(); ++v)
+        if (!crashed_[i] && crashed_[v] && knows_[i].count(v) == 0
+            && (pick(8) == 0 || links_.empty()))
+          fail(i, v);
+  }
+
+  void fail(size_t i, size_t v) {
+    knows_[i].insert(v);
+    auto steps = cores_[i].fail(members_[v]);
+    ASSERT_TRUE(steps) << describe(steps.error());
+    for (auto& f : steps->finals)
+      for (size_t to = 0; to < members_.size(); ++to)
+        post(i, to, f);
+    for (auto& r : steps->reports)
+      post(i, index_of(cores_[i].coordinator()), r);
+    decide(i);
+  }
+
+  void decide(size_t i) {
+    auto ts = cores_[i].decide();
+    for (auto& t : ts)
+      for (size_t to = 0; to < members_.size(); ++to)
+        post(i, to, t);
+    if (!ts.empty() && crash_deciders_ > 0) {
+      --crash_deciders_; // while its takeover is in flight
+      crash(static_cast<int>(i));
+    }
+  }
+
+  void learn(size_t at, uint64_t failed) {
+    auto v = index_of(failed);
+    if (knows_[at].count(v) == 0)
+      fail(at, v);
+  }
+
+  void deliver_one() {
+    auto link = links_.begin();
+    std::advance(link, pick(links_.size()));
+    auto& q = link->second;
+    auto at = fifo_ ? 0 : pick(q.size());
+    auto w = q[at];
+    if (fifo_ || pick(10) != 0)
+      q.erase(q.begin() + static_cast<std::ptrdiff_t>(at));
+    auto to = link->first.second;
+    if (q.empty())
+      links_.erase(link);
+    if (crashed_[to])
+      return;
+    auto& core = cores_[to];
+    if (auto d = std::get_if<abcast_data>(&w)) {
+      auto p = core.on_data(*d);
+      ASSERT_TRUE(p) << describe(p.error());
+      if (*p)
+        post(to, index_of(d->sender), **p);
+    } else if (auto p = std::get_if<abcast_proposal>(&w)) {
+      auto f = core.on_proposal(*p);
+      ASSERT_TRUE(f) << describe(f.error());
+      if (*f)
+        for (size_t i = 0; i < members_.size(); ++i)
+          post(to, i, **f);
+    } else if (auto f = std::get_if<abcast_final>(&w)) {
+      auto out = core.on_final(*f);
+      ASSERT_TRUE(out) << describe(out.error());
+      for (auto& x : texts(*out))
+        log_[to].push_back(x);
+    } else if (auto r = std::get_if<abcast_report>(&w)) {
+      learn(to, r->failed);
+      auto err = core.on_report(*r);
+      ASSERT_FALSE(err) << describe(err);
+      decide(to);
+    } else {
+      auto& t = std::get<abcast_takeover>(w);
+      learn(to, t.failed);
+      auto out = core.on_takeover(t);
+      ASSERT_TRUE(out) << describe(out.error());
+      for (auto& x : texts(*out))
+        log_[to].push_back(x);
+    }
+  }
+
+  std::mt19937_64 rng_;
+  bool fifo_;
+  std::vector<uint64_t> members_;
+  std::vector<total_order> cores_;
+  std::map<std::pair<size_t, size_t>, std::vector<wire>> links_;
+  std::vector<std::vector<std::string>> log_;
+  std::map<size_t, size_t> sent_by_;
+  std::map<size_t, std::vector<std::string>> sent_keys_;
+  std::vector<bool> crashed_;
+  std::vector<std::set<size_t>> knows_;
+  size_t victim_delivered_ = 0;
+  size_t victim_discarded_ = 0;
+
+public:
+  /// Crash this many coordinators right after they decide a takeover.
+  size_t crash_deciders_ = 0;
+};
+
 } // namespace
 
 // -- CBCAST core --------------------------------------------------------------
@@ -650,6 +907,122 @@ TEST(total_order, random_delivery_orders_yield_one_total_order) {
     }
 }
 
+TEST(total_order, crash_at_random_points_leaves_survivors_agreeing) {
+  size_t delivered = 0, discarded = 0;
+  for (bool fifo : {true, false})
+    for (uint64_t seed = 1; seed <= 300; ++seed) {
+      SCOPED_TRACE("seed " + std::to_string(seed)
+                   + (fifo ? " (FIFO links)" : " (reordering links)"));
+      total_crash_sim sim{seed, 3 + seed % 3, fifo};
+      sim.run(30 + seed % 40,
+              {{5 + seed % 60, static_cast<int>(seed % 5)}});
+      sim.check();
+      delivered += sim.victim_delivered();
+      discarded += sim.victim_discarded();
+      if (HasFailure())
+        return;
+    }
+  // Both outcomes for the failed sender's messages were exercised.
+  EXPECT_GT(delivered, 0u);
+  EXPECT_GT(discarded, 0u);
+}
+
+TEST(total_order, coordinator_crash_during_a_takeover) {
+  // A member crashes, then (often while the takeover is running) the
+  // coordinator deciding it: the next one takes over.
+  for (bool fifo : {true, false})
+    for (uint64_t seed = 1; seed <= 300; ++seed) {
+      SCOPED_TRACE("seed " + std::to_string(seed)
+                   + (fifo ? " (FIFO links)" : " (reordering links)"));
+      total_crash_sim sim{seed, 4 + seed % 2, fifo};
+      sim.crash_deciders_ = seed % 2;
+      auto first = 5 + seed % 40;
+      sim.run(40 + seed % 30, {{first, static_cast<int>(1 + seed % 3)},
+                               {first + 1 + seed % 12, -1}});
+      sim.check();
+      if (HasFailure())
+        return;
+    }
+}
+
+TEST(total_order, takeover_delivers_or_discards_the_failed_senders_messages) {
+  // 3 sends a (everyone has it, no final yet), b (only 1 has it) and c
+  // (final, reached only 1), then crashes.
+  std::vector<uint64_t> g{1, 2, 3};
+  total_order p1{1, g}, p2{2, g}, p3{3, g};
+  auto a = p3.submit(text("a"));
+  auto c = p3.submit(text("c"));
+  auto b = p3.submit(text("b"));
+  auto pa1 = p1.on_data(a), pa2 = p2.on_data(a);
+  auto pc1 = p1.on_data(c), pc2 = p2.on_data(c), pc3 = p3.on_data(c);
+  auto pb1 = p1.on_data(b);
+  ASSERT_TRUE(pa1 && pa2 && pc1 && pc2 && pc3 && pb1);
+  ASSERT_TRUE(p3.on_proposal(**pc1));
+  ASSERT_TRUE(p3.on_proposal(**pc2));
+  auto fc = p3.on_proposal(**pc3);
+  ASSERT_TRUE(fc && *fc);
+  auto early = p1.on_final(**fc);
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->empty()); // a is ahead of c at 1
+  // A message of 2 waits for 3's proposal.
+  auto x = p2.submit(text("x"));
+  auto px1 = p1.on_data(x), px2 = p2.on_data(x);
+  ASSERT_TRUE(px1 && px2);
+  ASSERT_TRUE(p2.on_proposal(**px1));
+  auto none = p2.on_proposal(**px2);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  EXPECT_EQ(p2.proposing(), 1u);
+  // 3 fails. 1 is the coordinator.
+  auto s1 = p1.fail(3);
+  auto s2 = p2.fail(3);
+  ASSERT_TRUE(s1 && s2);
+  EXPECT_EQ(p1.coordinator(), 1u);
+  EXPECT_TRUE(s1->finals.empty());
+  ASSERT_EQ(s2->finals.size(), 1u); // x no longer waits for 3
+  EXPECT_EQ(p2.proposing(), 0u);
+  ASSERT_EQ(s1->reports.size(), 1u);
+  ASSERT_EQ(s2->reports.size(), 1u);
+  EXPECT_FALSE(p1.on_report(s1->reports[0]));
+  EXPECT_TRUE(p1.decide().empty()); // 2 has not reported
+  // Late data and finals from 3 are ignored.
+  auto late = p2.on_final(**fc);
+  ASSERT_TRUE(late);
+  EXPECT_TRUE(late->empty());
+  EXPECT_FALSE(p1.on_report(s2->reports[0]));
+  auto ts = p1.decide();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_EQ(ts[0].finals.size(), 2u); // a and c; b is discarded
+  std::vector<std::string> log1, log2;
+  for (auto* p : {&p1, &p2}) {
+    auto& log = p == &p1 ? log1 : log2;
+    auto fx = p->on_final(s2->finals[0]);
+    ASSERT_TRUE(fx) << describe(fx.error());
+    for (auto& t : texts(*fx))
+      log.push_back(t);
+    auto out = p->on_takeover(ts[0]);
+    ASSERT_TRUE(out) << describe(out.error());
+    for (auto& t : texts(*out))
+      log.push_back(t);
+    EXPECT_EQ(p->pending(), 0u);
+    EXPECT_TRUE(p->taken_over(3));
+  }
+  EXPECT_EQ(log1, log2);
+  std::set<std::string> got(log1.begin(), log1.end());
+  EXPECT_EQ(got, (std::set<std::string>{"a", "c", "x"}));
+  // Duplicates are ignored; misuse is refused.
+  auto dup = p1.on_takeover(ts[0]);
+  ASSERT_TRUE(dup);
+  EXPECT_TRUE(dup->empty());
+  EXPECT_FALSE(p1.fail(3));
+  EXPECT_FALSE(p1.fail(1));
+  EXPECT_FALSE(p1.fail(9));
+  total_order q{1, g};
+  EXPECT_TRUE(q.on_report(s2->reports[0])); // 3 has not failed at q
+  EXPECT_FALSE(q.on_takeover(ts[0]));
+  EXPECT_EQ(p1.live_members(), (std::vector<uint64_t>{1, 2}));
+}
+
 TEST(total_order, bad_input_is_refused_without_state_change) {
   std::vector<uint64_t> g{1, 2, 3};
   total_order p{1, g}, q{2, g};
@@ -705,6 +1078,52 @@ std::vector<delivery> collect(caf::scoped_actor& self, size_t n) {
         out.push_back({sender, text_of(payload)});
       },
       caf::after(std::chrono::seconds(10)) >> [&] { silent = true; });
+  return out;
+}
+
+/// A delivery or a view notification ("view:1,2"), as deliver_to sees it.
+struct event {
+  uint64_t sender = 0; // 0 for a view
+  std::string text;
+};
+
+std::string view_text(const std::vector<uint64_t>& members) {
+  std::string out = "view:";
+  for (size_t i = 0; i < members.size(); ++i)
+    out += (i > 0 ? "," : "") + std::to_string(members[i]);
+  return out;
+}
+
+/// Receives events until `done` holds (or 10 s of silence).
+std::vector<event>
+collect_events(caf::scoped_actor& self,
+               const std::function<bool(const std::vector<event>&)>& done) {
+  std::vector<event> out;
+  bool silent = false;
+  while (!done(out) && !silent)
+    self->receive(
+      [&](mcast_delivered_atom, uint64_t sender, const caf::message& payload) {
+        out.push_back({sender, text_of(payload)});
+      },
+      [&](mcast_view_atom, const std::vector<uint64_t>& members) {
+        out.push_back({0, view_text(members)});
+      },
+      caf::after(std::chrono::seconds(10)) >> [&] { silent = true; });
+  return out;
+}
+
+size_t count_views(const std::vector<event>& es) {
+  return static_cast<size_t>(std::count_if(
+    es.begin(), es.end(), [](const event& e) { return e.sender == 0; }));
+}
+
+/// The texts of `es` that start with `prefix` (and views, if asked).
+std::vector<std::string> select(const std::vector<event>& es,
+                                const std::string& prefix) {
+  std::vector<std::string> out;
+  for (auto& e : es)
+    if (e.text.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(e.text);
   return out;
 }
 
@@ -806,6 +1225,136 @@ TEST_F(multicast_local, causal_chain_is_delivered_in_order_everywhere) {
   EXPECT_EQ(st.clock, (std::vector<uint64_t>{1, 1, 1}));
   EXPECT_EQ(st.delivered, 3u);
   EXPECT_EQ(st.rejected, 0u);
+}
+
+TEST_F(multicast_local, killed_endpoint_is_removed_and_survivors_go_on) {
+  // All three send causal ("c") and total ("t") messages; 303's endpoint is
+  // killed in the middle; the survivors send more.
+  for (int k = 0; k < 10; ++k)
+    for (size_t i = 0; i < 3; ++i) {
+      auto tag = std::to_string(group[i]) + "#" + std::to_string(k);
+      mcast(i, ordering::causal, "c" + tag);
+      mcast(i, ordering::total, "t" + tag);
+    }
+  caf::anon_send_exit(endpoints[2], caf::exit_reason::kill);
+  for (int k = 10; k < 20; ++k)
+    for (size_t i = 0; i < 2; ++i) {
+      auto tag = std::to_string(group[i]) + "#" + std::to_string(k);
+      mcast(i, ordering::causal, "c" + tag);
+      mcast(i, ordering::total, "t" + tag);
+    }
+  // Survivors deliver their 80 messages and one view.
+  auto done = [](const std::vector<event>& es) {
+    size_t from_survivors = 0;
+    for (auto& e : es)
+      if (e.sender == 101 || e.sender == 202)
+        ++from_survivors;
+    return from_survivors == 80 && count_views(es) == 1;
+  };
+  std::vector<std::vector<event>> got;
+  for (size_t i = 0; i < 2; ++i)
+    got.push_back(collect_events(*owners[i], done));
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(done(got[i])) << "member " << group[i];
+    // The view comes after every message of 303.
+    auto view = std::find_if(got[i].begin(), got[i].end(),
+                             [](const event& e) { return e.sender == 0; });
+    EXPECT_EQ(view->text, "view:101,202");
+    for (auto e = view; e != got[i].end(); ++e)
+      EXPECT_NE(e->sender, 303u) << e->text << " after the view";
+    // Each sender's causal messages in send order.
+    std::map<uint64_t, int> next;
+    for (auto& e : got[i]) {
+      if (e.text[0] == 'c') {
+        EXPECT_EQ(e.text, "c" + std::to_string(e.sender) + "#"
+                            + std::to_string(next[e.sender]++));
+      }
+    }
+    EXPECT_EQ(next[101], 20);
+    EXPECT_EQ(next[202], 20);
+    auto st = status(*owners[i], endpoints[i]);
+    EXPECT_EQ(st.view, (std::vector<uint64_t>{101, 202}));
+    EXPECT_EQ(st.failed, std::vector<uint64_t>{303});
+    EXPECT_EQ(st.total_pending + st.causal_buffered, 0u);
+    EXPECT_EQ(st.rejected, 0u) << st.last_error;
+  }
+  // One total order; the same causal messages of 303.
+  EXPECT_EQ(select(got[0], "t"), select(got[1], "t"));
+  EXPECT_EQ(select(got[1], "t").size()
+              - select(got[1], "t303").size(), 40u);
+  auto c0 = select(got[0], "c303"), c1 = select(got[1], "c303");
+  EXPECT_EQ(std::set<std::string>(c0.begin(), c0.end()),
+            std::set<std::string>(c1.begin(), c1.end()));
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_TRUE(nothing_pending(*owners[i]));
+  // Survivors keep delivering after the view change.
+  mcast(1, ordering::total, "after");
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(collect(*owners[i], 1), (std::vector<delivery>{{202, "after"}}));
+}
+
+TEST(multicast_endpoint, suspected_member_is_flushed_and_taken_over) {
+  // The test plays member 3: it hands a causal message to 1 only, an
+  // ABCAST a to both and b to 1 only, never finalizes them and never
+  // proposes; then both survivors are told that 3 failed.
+  local_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor o1{sys}, o2{sys}, fake3{sys};
+  std::vector<uint64_t> g{1, 2, 3};
+  auto ep1 = spawn_multicast_endpoint(sys, 1, g, o1, {{3, fake3}});
+  auto ep2 = spawn_multicast_endpoint(sys, 2, g, o2, {{3, fake3}});
+  ASSERT_TRUE(ep1 && ep2);
+  connect_multicast_endpoints({{1, *ep1}, {2, *ep2}});
+  causal_order c3{3, g};
+  total_order t3{3, g};
+  auto f1 = c3.stamp(text("f1"));
+  auto a = t3.submit(text("a"));
+  auto b = t3.submit(text("b"));
+  fake3->send(*ep1, mcast_causal_atom::value, f1);
+  fake3->send(*ep1, mcast_data_atom::value, a);
+  fake3->send(*ep2, mcast_data_atom::value, a);
+  fake3->send(*ep1, mcast_data_atom::value, b);
+  o1->send(*ep1, mcast_atom::value, ordering::total, text("x"));
+  EXPECT_EQ(collect(o1, 1), (std::vector<delivery>{{3, "f1"}}));
+  // x waits for 3's proposal; a for its final.
+  EXPECT_EQ(status(fake3, *ep1).total_pending, 3u);
+  EXPECT_EQ(status(fake3, *ep2).total_pending, 2u);
+  EXPECT_TRUE(nothing_pending(o1));
+  EXPECT_TRUE(nothing_pending(o2));
+  for (auto* ep : {&*ep1, &*ep2})
+    fake3->request(*ep, std::chrono::seconds(10), mcast_suspect_atom::value,
+                   uint64_t{3})
+      .receive([] {}, [](caf::error& err) { FAIL() << describe(err); });
+  auto has_view = [](const std::vector<event>& es) {
+    return count_views(es) == 1;
+  };
+  auto e1 = collect_events(o1, has_view);
+  auto e2 = collect_events(o2, has_view);
+  ASSERT_TRUE(has_view(e1) && has_view(e2));
+  // 2 got f1 through 1's flush, before the view; b was discarded.
+  auto all2 = select(e2, "");
+  ASSERT_EQ(all2.size(), 4u);
+  EXPECT_EQ(all2[0], "f1");
+  EXPECT_EQ(all2.back(), "view:1,2");
+  auto all1 = select(e1, "");
+  EXPECT_EQ(all1, std::vector<std::string>(all2.begin() + 1, all2.end()));
+  EXPECT_EQ(std::set<std::string>(all1.begin(), all1.end() - 1),
+            (std::set<std::string>{"a", "x"}));
+  for (auto* ep : {&*ep1, &*ep2}) {
+    auto st = status(fake3, *ep);
+    EXPECT_EQ(st.view, (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(st.total_pending + st.causal_buffered, 0u);
+    EXPECT_EQ(st.rejected, 0u) << st.last_error;
+  }
+  // Suspecting a non-member or oneself is refused.
+  fake3->request(*ep1, std::chrono::seconds(10), mcast_suspect_atom::value,
+                 uint64_t{1})
+    .receive([] { FAIL() << "accepted"; },
+             [](caf::error& err) {
+               EXPECT_TRUE(contains(describe(err), "not another member"));
+             });
+  for (auto* ep : {&*ep1, &*ep2})
+    caf::anon_send_exit(*ep, caf::exit_reason::user_shutdown);
 }
 
 TEST(multicast_endpoint, holds_back_a_message_until_its_causal_predecessor) {
@@ -954,4 +1503,72 @@ TEST_F(multicast_cluster, endpoints_on_three_nodes_agree_and_keep_causality) {
     EXPECT_EQ(st.rejected, 0u) << st.last_error;
     EXPECT_EQ(st.delivered, 30u);
   }
+}
+
+TEST_F(multicast_cluster, survivors_remove_a_failed_node_and_go_on) {
+  std::vector<uint64_t> group;
+  for (auto on : {"host1", "host2", "host3"}) {
+    auto ref = spawn(on, multicast_actor_type);
+    ASSERT_TRUE(ref.id != 0);
+    group.push_back(ref.id);
+  }
+  std::vector<std::unique_ptr<caf::scoped_actor>> owners;
+  std::vector<caf::actor> eps;
+  for (size_t i = 0; i < 3; ++i) {
+    owners.push_back(std::make_unique<caf::scoped_actor>(at(i).system()));
+    eps.push_back(ref_at(i, group[i]).handle);
+    ASSERT_TRUE(eps.back());
+  }
+  for (size_t i = 0; i < 3; ++i)
+    (*owners[i])
+      ->request(eps[i], bound, mcast_init_atom::value, group[i], group,
+                caf::actor{*owners[i]})
+      .receive([] {}, [](caf::error& err) { FAIL() << describe(err); });
+  auto tag = [&](const char* kind, size_t i, int k) {
+    return kind + std::to_string(i) + "#" + std::to_string(k);
+  };
+  for (int k = 0; k < 10; ++k)
+    for (size_t i = 0; i < 3; ++i) {
+      (*owners[i])->send(eps[i], mcast_atom::value, ordering::total,
+                         text(tag("t", i, k)));
+      (*owners[i])->send(eps[i], mcast_atom::value, ordering::causal,
+                         text(tag("c", i, k)));
+    }
+  // host3 fails mid-traffic.
+  owners[2].reset();
+  eps[2] = nullptr;
+  nodes[2].reset();
+  for (int k = 10; k < 20; ++k)
+    for (size_t i = 0; i < 2; ++i) {
+      (*owners[i])->send(eps[i], mcast_atom::value, ordering::total,
+                         text(tag("t", i, k)));
+      (*owners[i])->send(eps[i], mcast_atom::value, ordering::causal,
+                         text(tag("c", i, k)));
+    }
+  auto done = [&](const std::vector<event>& es) {
+    size_t from_survivors = 0;
+    for (auto& e : es)
+      if (e.sender == group[0] || e.sender == group[1])
+        ++from_survivors;
+    return from_survivors == 80 && count_views(es) == 1;
+  };
+  std::vector<std::vector<event>> got;
+  for (size_t i = 0; i < 2; ++i)
+    got.push_back(collect_events(*owners[i], done));
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(done(got[i])) << "member " << group[i];
+    auto view = std::find_if(got[i].begin(), got[i].end(),
+                             [](const event& e) { return e.sender == 0; });
+    EXPECT_EQ(view->text, view_text({group[0], group[1]}));
+    for (auto e = view; e != got[i].end(); ++e)
+      EXPECT_NE(e->sender, group[2]) << e->text << " after the view";
+    auto st = status(*owners[i], eps[i]);
+    EXPECT_EQ(st.view, (std::vector<uint64_t>{group[0], group[1]}));
+    EXPECT_EQ(st.total_pending + st.causal_buffered, 0u);
+    EXPECT_EQ(st.rejected, 0u) << st.last_error;
+  }
+  EXPECT_EQ(select(got[0], "t"), select(got[1], "t"));
+  auto c0 = select(got[0], "c2#"), c1 = select(got[1], "c2#");
+  EXPECT_EQ(std::set<std::string>(c0.begin(), c0.end()),
+            std::set<std::string>(c1.begin(), c1.end()));
 }

@@ -194,6 +194,8 @@ public:
     ASSERT_TRUE(at(observer).await_up({names[i]}));
   }
 
+  void one_of_two_fails_under_writes(size_t victim);
+
   const std::vector<std::string> names{"host1", "host2", "host3"};
   std::vector<std::string> data_dirs;
 };
@@ -262,31 +264,47 @@ TEST_F(stable_store_group_test, quota_refuses_alike_at_every_replica) {
 
 TEST_F(stable_store_group_test, node_without_data_dir_cannot_host_a_replica) {
   restart(2, 0, false);
-  auto g = create_group(at(0), store_spec({"host1", "host2", "host3"}));
-  ASSERT_TRUE(g) << describe(g.error());
-  // The replica on host3 fails before serving (fail-stop) and says why;
-  // the group serves with the other two.
-  auto& dir = at(0).context().dir;
-  ASSERT_TRUE(eventually(
-    [&] { return static_cast<bool>(dir.failure_of(g->members[2])); }));
-  auto why = describe(dir.failure_of(g->members[2]));
+  // Creation fails with the replica's reason; nothing is left behind.
+  auto bad = create_group(at(0), store_spec({"host1", "host2", "host3"}));
+  ASSERT_FALSE(bad);
+  auto why = describe(bad.error());
   EXPECT_NE(why.find("storage_error: node host3 has no data directory"),
             std::string::npos)
     << why;
+  // A replica added there fails the same way (it answers the state
+  // transfer with the error: the primary must not die of that message),
+  // and the group serves on with its two replicas.
+  auto g = create_group(at(0), store_spec({"host1", "host2"}));
+  ASSERT_TRUE(g) << describe(g.error());
   ASSERT_TRUE(put(at(0), *g, "k", "v"));
+  auto joined = add_replica(at(0), *g, "host3");
+  ASSERT_FALSE(joined);
+  why = describe(joined.error());
+  EXPECT_NE(why.find("storage_error: node host3 has no data directory"),
+            std::string::npos)
+    << why;
+  ASSERT_TRUE(put(at(0), *g, "k2", "v"));
+  auto& dir = at(0).context().dir;
+  EXPECT_FALSE(dir.failure_of(g->members[0])) << "the primary died";
+  EXPECT_FALSE(dir.failure_of(g->members[1]));
+  EXPECT_TRUE(eventually([&] {
+    auto st = group_members_status(at(0), *g);
+    return st.size() == 2 && st[0].members.size() == 2 && st[0].serving;
+  })) << "the failed joiner is still listed";
   EXPECT_TRUE(converged(at(0), *g, 2));
 }
 
 TEST_F(stable_store_group_test, corrupted_replica_stops_and_group_serves) {
-  auto g = create_group(at(0), store_spec({"host1", "host2", "host3"}));
+  // FT-SR's two replicas: the intact one serves on alone.
+  auto g = create_group(at(0), store_spec({"host1", "host2"}));
   ASSERT_TRUE(g) << describe(g.error());
   const std::string value = "balance-of-account-42-is-1000";
   ASSERT_TRUE(put(at(0), *g, "acct/42", value));
-  ASSERT_TRUE(converged(at(0), *g, 3));
-  // Flip a payload bit in the backup on host3, under its running store:
+  ASSERT_TRUE(converged(at(0), *g, 2));
+  // Flip a payload bit in the backup on host2, under its running store:
   // LMDB reads through a shared mapping of the file, so the replica sees it.
-  auto backup = g->members[2];
-  auto file = stable_store_dir(data_dirs[2], g->id, backup.id) + "/data.mdb";
+  auto backup = g->members[1];
+  auto file = stable_store_dir(data_dirs[1], g->id, backup.id) + "/data.mdb";
   std::fstream f{file, std::ios::in | std::ios::out | std::ios::binary};
   std::string bytes{std::istreambuf_iterator<char>{f}, {}};
   auto at_payload = bytes.find(value);
@@ -301,54 +319,66 @@ TEST_F(stable_store_group_test, corrupted_replica_stops_and_group_serves) {
             value);
   ASSERT_TRUE(eventually(
     [&] { return static_cast<bool>(at(0).context().dir.failure_of(backup)); }));
+  // It stopped cleanly with the storage error (no exception).
+  auto why = describe(at(0).context().dir.failure_of(backup));
+  EXPECT_NE(why.find("record 'acct/42': checksum mismatch"), std::string::npos)
+    << why;
+  EXPECT_EQ(why.find("exception"), std::string::npos) << why;
   ASSERT_TRUE(put(at(1), *g, "after", "v"));
-  EXPECT_TRUE(converged(at(0), *g, 2));
+  EXPECT_TRUE(converged(at(0), *g, 1));
 }
 
-TEST_F(stable_store_group_test, node_failure_under_writes_then_state_transfer) {
+/// FT-SR's two replicas on host1 and host2, clients on host3: the node of
+/// replica `victim` stops while clients write; the other replica serves on
+/// alone (its node is in the cluster's primary partition); the node comes
+/// back and a new replica there catches up by state transfer; both stores
+/// are identical, on disk as well.
+void stable_store_group_test::one_of_two_fails_under_writes(size_t victim) {
   uint64_t group_id = 0;
   std::vector<std::pair<size_t, uint64_t>> live; // (node, replica id)
   records through_group;
   {
-    // Everything from host2 and host3: host1 goes down, and handles must
-    // not outlive the actor system that made them.
-    auto& n = at(1);
-    // FT-SR's two replicas; a third joins so that a majority outlives a
-    // failure (the first state transfer).
+    // Everything from host3: handles must not outlive the actor system
+    // that made them.
+    auto& n = at(2);
     auto g = create_group(n, store_spec({"host1", "host2"}));
     ASSERT_TRUE(g) << describe(g.error());
     for (int i = 0; i < 50; ++i)
       ASSERT_TRUE(put(n, *g, "init/" + std::to_string(i), "x"));
-    auto third = add_replica(n, *g, "host3");
-    ASSERT_TRUE(third) << describe(third.error());
-    auto grown = *g;
-    grown.members.push_back(*third);
-
-    writers w{{&at(1), &at(2)}, grown};
+    writers w{{&at(2), &at(2)}, *g};
     ASSERT_TRUE(w.progress(100)) << "no progress before the failure";
-    // The primary's node stops while clients write.
-    restart(0, 1);
-    ASSERT_TRUE(w.progress(100)) << "no progress after host1 failed";
+    restart(victim, 2);
+    ASSERT_TRUE(w.progress(100)) << "no progress after " << names[victim]
+                                 << " failed";
     // The restarted node hosts a new replica: state transfer from the
-    // survivors while the writes go on.
-    auto rejoined = add_replica(n, grown, "host1");
+    // survivor while the writes go on.
+    auto rejoined = add_replica(n, *g, names[victim]);
     ASSERT_TRUE(rejoined) << describe(rejoined.error());
+    auto grown = *g;
     grown.members.push_back(*rejoined);
     ASSERT_TRUE(w.progress(100)) << "no progress after the join";
     w.stop();
 
-    ASSERT_TRUE(converged(n, grown, 3)) << "replicas differ";
+    ASSERT_TRUE(converged(n, grown, 2)) << "replicas differ";
     through_group = scan(n, grown);
     EXPECT_EQ(scan(n, grown, "init/").size(), 50u);
     expect_writes_kept(through_group, w.acked_keys());
     group_id = g->id;
-    live = {{1, g->members[1].id}, {2, third->id}, {0, rejoined->id}};
+    live = {{1 - victim, g->members[1 - victim].id}, {victim, rejoined->id}};
   }
   // Straight from each live replica's LMDB environment.
   nodes.clear();
   for (auto& [i, replica] : live)
     EXPECT_EQ(on_disk(data_dirs[i], group_id, replica), through_group)
       << names[i];
+}
+
+TEST_F(stable_store_group_test, primary_node_failure_under_writes) {
+  one_of_two_fails_under_writes(0);
+}
+
+TEST_F(stable_store_group_test, backup_node_failure_under_writes) {
+  one_of_two_fails_under_writes(1);
 }
 
 // Real ftsr-node processes (each with its own --data-dir): kill -9 of the
@@ -363,10 +393,8 @@ TEST(stable_store_group_system, kill9_restart_and_state_transfer) {
   ASSERT_TRUE(g) << describe(g.error());
   for (int i = 0; i < 50; ++i)
     ASSERT_TRUE(put(client, *g, "init/" + std::to_string(i), "x"));
-  auto third = add_replica(client, *g, "host3");
-  ASSERT_TRUE(third) << describe(third.error());
+  // FT-SR's two replicas: the survivor serves on alone.
   auto grown = *g;
-  grown.members.push_back(*third);
 
   writers w{{&client, &client}, grown};
   ASSERT_TRUE(w.progress(100)) << "no progress before the kill";
@@ -389,7 +417,7 @@ TEST(stable_store_group_system, kill9_restart_and_state_transfer) {
   ASSERT_TRUE(w.progress(100)) << "no progress after the join";
   w.stop();
 
-  ASSERT_TRUE(converged(client, grown, 3)) << "replicas differ";
+  ASSERT_TRUE(converged(client, grown, 2)) << "replicas differ";
   auto final_records = scan(client, grown);
   EXPECT_EQ(scan(client, grown, "init/").size(), 50u);
   expect_writes_kept(final_records, w.acked_keys());
