@@ -587,8 +587,20 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
           return make_error(errc::fail_stop,
                             "capability " + to_string(ref)
                               + " is on an unavailable node");
-        self->delegate(p->manager, destroy_atom::value, ref, tc);
-        return caf::delegated<caf::unit_t>{};
+        // Answer only once this node's directory knows it too: a caller
+        // that sees destroy complete must never find the actor alive here.
+        auto rp = self->make_response_promise();
+        self->request(p->manager, caf::infinite, destroy_atom::value, ref, tc)
+          .then(
+            [self, rp, ref, tc]() mutable {
+              auto& dir = self->state.ctx->dir;
+              auto bound = dir.lookup(ref.id);
+              dir.actor_failed(ref.id, bound ? bound->generation : 0,
+                               "destroyed", true, tc);
+              rp.deliver(caf::unit);
+            },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       }
       if (ref.incarnation != ctx.self.incarnation
           || st.local_actors.count(ref.handle.address()) == 0)
