@@ -5,13 +5,10 @@
 // once. A persistent group gets back to N replicas on its backup node.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <csignal>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "caf/all.hpp"
 
@@ -19,6 +16,7 @@
 #include "apps/node/local_cluster.hpp"
 #include "apps/node/sample_resources.hpp"
 #include "replication/group.hpp"
+#include "tests/support/call_load.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace ftsr;
@@ -35,70 +33,20 @@ local_cluster_options cluster_options() {
 }
 
 /// Clients appending unique tokens to their own key through the group.
-class load {
+class load : public ftsr::testing::call_load<std::string> {
 public:
   load(node& client, capability_ref group, size_t clients)
-    : client_(client), group_(std::move(group)) {
-    for (size_t c = 0; c < clients; ++c)
-      threads_.emplace_back([this, c] { run(c); });
+    : call_load(std::vector<node*>(clients, &client),
+                [group](caf::scoped_actor& self, size_t c, uint64_t i) {
+                  auto token = "c" + std::to_string(c) + "-"
+                               + std::to_string(i) + ";";
+                  auto err = ftsr::testing::call_outcome<uint64_t>(
+                    self, group, append_atom::value, "k" + std::to_string(c),
+                    token);
+                  return std::make_pair(token, err);
+                }) {
+    // nop
   }
-
-  ~load() {
-    stop();
-  }
-
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-  }
-
-  size_t acked() const {
-    return acked_count_;
-  }
-
-  /// Tokens acknowledged to client `c`.
-  std::set<std::string> acked_tokens(size_t c) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return acked_[c];
-  }
-
-  size_t clients() const {
-    return threads_.size();
-  }
-
-private:
-  void run(size_t c) {
-    caf::scoped_actor self{client_.system()};
-    auto key = "k" + std::to_string(c);
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    for (size_t i = 0; !stop_ && i < 100000
-                       && std::chrono::steady_clock::now() < deadline;
-         ++i) {
-      auto token = "c" + std::to_string(c) + "-" + std::to_string(i) + ";";
-      ftsr::call(self, capability<>{group_}, append_atom::value, key, token)
-        .receive(
-          [&](uint64_t) {
-            std::lock_guard<std::mutex> guard{mtx_};
-            acked_[c].insert(token);
-            ++acked_count_;
-          },
-          [&](caf::error&) {
-            // Not acknowledged: may or may not have been applied; the
-            // exactly-once check covers only acknowledged tokens plus "no
-            // token twice".
-          });
-    }
-  }
-
-  node& client_;
-  capability_ref group_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> acked_count_{0};
-  std::mutex mtx_;
-  std::map<size_t, std::set<std::string>> acked_;
-  std::vector<std::thread> threads_;
 };
 
 std::vector<std::string> split_tokens(const std::string& s) {

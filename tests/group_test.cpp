@@ -4,10 +4,7 @@
 // transfer, quorum loss and group monitors.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "caf/all.hpp"
 
@@ -15,6 +12,7 @@
 #include "actors/monitor.hpp"
 #include "apps/node/sample_resources.hpp"
 #include "replication/group.hpp"
+#include "tests/support/call_load.hpp"
 #include "tests/support/in_process_cluster.hpp"
 
 using namespace ftsr;
@@ -390,60 +388,19 @@ TEST_F(group_test, owns_sends_from_every_replica) {
 
 namespace {
 
-/// Clients writing unique keys ("w<client>-<i>") through the group;
-/// remembers which writes were acknowledged.
-class kv_writers {
+/// Clients writing unique keys ("w<client>-<i>") through the group.
+class kv_writers : public ftsr::testing::call_load<std::string> {
 public:
   kv_writers(std::vector<node*> clients, capability_ref group)
-    : group_(std::move(group)) {
-    for (size_t c = 0; c < clients.size(); ++c)
-      threads_.emplace_back([this, c, n = clients[c]] { run(*n, c); });
+    : call_load(std::move(clients),
+                [group](caf::scoped_actor& self, size_t c, uint64_t i) {
+                  auto key = "w" + std::to_string(c) + "-" + std::to_string(i);
+                  auto err = ftsr::testing::call_outcome<bool>(
+                    self, group, put_atom::value, key, std::string{"v"});
+                  return std::make_pair(key, err);
+                }) {
+    // nop
   }
-
-  ~kv_writers() {
-    stop();
-  }
-
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-  }
-
-  bool progress(size_t more) {
-    auto target = acked_count_ + more;
-    return eventually([&] { return acked_count_ >= target; }, 30s);
-  }
-
-  std::set<std::string> acked_keys() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return acked_;
-  }
-
-private:
-  void run(node& n, size_t c) {
-    caf::scoped_actor self{n.system()};
-    for (size_t i = 0; !stop_; ++i) {
-      auto key = "w" + std::to_string(c) + "-" + std::to_string(i);
-      ftsr::call(self, capability<>{group_}, put_atom::value, key,
-                 std::string{"v"})
-        .receive(
-          [&](bool) {
-            std::lock_guard<std::mutex> guard{mtx_};
-            acked_.insert(key);
-            ++acked_count_;
-          },
-          [](caf::error&) {});
-    }
-  }
-
-  capability_ref group_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> acked_count_{0};
-  std::mutex mtx_;
-  std::set<std::string> acked_;
-  std::vector<std::thread> threads_;
 };
 
 /// Nodes can be stopped and started again (a new incarnation).
@@ -502,7 +459,7 @@ public:
     ASSERT_TRUE(w.progress(100)) << "no progress after the join";
     w.stop();
     EXPECT_TRUE(converged(n, grown, 2)) << "replicas differ";
-    expect_acked_present(n, grown, w.acked_keys());
+    expect_acked_present(n, grown, w.acked_tokens());
   }
 
   const std::vector<std::string> names{"host1", "host2", "host3"};
@@ -583,7 +540,7 @@ TEST_F(group_failure_test, persistent_group_restarts_a_replica_on_a_backup) {
   w.stop();
   EXPECT_TRUE(converged(n, bound, 2)) << "replicas differ";
   // Holders of the old capability are served (host2's member remains).
-  expect_acked_present(n, *g, w.acked_keys());
+  expect_acked_present(n, *g, w.acked_tokens());
   auto st = group_members_status(n, bound);
   ASSERT_EQ(st.size(), 2u);
   EXPECT_EQ(st[0].members,

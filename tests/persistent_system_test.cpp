@@ -6,10 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "caf/all.hpp"
 
@@ -17,6 +14,7 @@
 #include "apps/node/local_cluster.hpp"
 #include "apps/node/sample_persistent.hpp"
 #include "replication/group.hpp"
+#include "tests/support/call_load.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace ftsr;
@@ -33,69 +31,18 @@ local_cluster_options cluster_options() {
 }
 
 /// Clients adding unique tokens (amount 1) through one capability.
-class load {
+class load : public ftsr::testing::call_load<uint64_t> {
 public:
   load(node& client, capability_ref counter, size_t clients)
-    : client_(client), counter_(std::move(counter)) {
-    for (size_t c = 0; c < clients; ++c)
-      threads_.emplace_back([this, c] { run(c); });
+    : call_load(std::vector<node*>(clients, &client),
+                [counter](caf::scoped_actor& self, size_t c, uint64_t i) {
+                  auto token = (uint64_t{c} << 32) | i;
+                  auto err = ftsr::testing::call_outcome<int64_t>(
+                    self, counter, add_atom::value, token, int64_t{1});
+                  return std::make_pair(token, err);
+                }) {
+    // nop
   }
-
-  ~load() {
-    stop();
-  }
-
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-  }
-
-  size_t acked() const {
-    return acked_count_;
-  }
-
-  std::set<uint64_t> acked_tokens() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return acked_;
-  }
-
-  std::vector<std::string> errors() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return errors_;
-  }
-
-private:
-  void run(size_t c) {
-    caf::scoped_actor self{client_.system()};
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    for (uint64_t i = 0; !stop_ && i < 100000
-                         && std::chrono::steady_clock::now() < deadline;
-         ++i) {
-      auto token = (uint64_t{c} << 32) | i;
-      call(self, capability<>{counter_}, add_atom::value, token, int64_t{1})
-        .receive(
-          [&](int64_t) {
-            std::lock_guard<std::mutex> guard{mtx_};
-            acked_.insert(token);
-            ++acked_count_;
-          },
-          [&](caf::error& err) {
-            std::lock_guard<std::mutex> guard{mtx_};
-            errors_.push_back(describe(err));
-          });
-    }
-  }
-
-  node& client_;
-  capability_ref counter_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> acked_count_{0};
-  std::mutex mtx_;
-  std::set<uint64_t> acked_;
-  std::vector<std::string> errors_;
-  std::vector<std::thread> threads_;
 };
 
 template <class T, class... Ts>

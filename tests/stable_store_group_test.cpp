@@ -6,14 +6,11 @@
 // then across real ftsr-node processes with kill -9.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "caf/all.hpp"
 
@@ -22,6 +19,7 @@
 #include "persistence/stable_store.hpp"
 #include "persistence/stable_store_group.hpp"
 #include "replication/group.hpp"
+#include "tests/support/call_load.hpp"
 #include "tests/support/in_process_cluster.hpp"
 
 using namespace ftsr;
@@ -90,66 +88,20 @@ records on_disk(const std::string& data_dir, uint64_t group, uint64_t replica) {
 }
 
 /// Clients writing unique keys ("w<client>-<i>" = "v<i>") through the
-/// group; remembers which writes were acknowledged.
-class writers {
+/// group.
+class writers : public ftsr::testing::call_load<std::string> {
 public:
   writers(std::vector<node*> clients, capability_ref group)
-    : group_(std::move(group)) {
-    for (size_t c = 0; c < clients.size(); ++c)
-      threads_.emplace_back([this, c, n = clients[c]] { run(*n, c); });
+    : call_load(std::move(clients),
+                [group](caf::scoped_actor& self, size_t c, uint64_t i) {
+                  auto key = "w" + std::to_string(c) + "-" + std::to_string(i);
+                  auto err = ftsr::testing::call_outcome<bool>(
+                    self, group, ss_put_atom::value, key,
+                    "v" + std::to_string(i));
+                  return std::make_pair(key, err);
+                }) {
+    // nop
   }
-
-  ~writers() {
-    stop();
-  }
-
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable())
-        t.join();
-  }
-
-  size_t acked() const {
-    return acked_count_;
-  }
-
-  /// Waits for `more` acknowledged writes.
-  bool progress(size_t more) {
-    auto target = acked() + more;
-    return eventually([&] { return acked() >= target; }, 30s);
-  }
-
-  std::set<std::string> acked_keys() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return acked_;
-  }
-
-private:
-  void run(node& n, size_t c) {
-    caf::scoped_actor self{n.system()};
-    for (size_t i = 0; !stop_; ++i) {
-      auto key = "w" + std::to_string(c) + "-" + std::to_string(i);
-      ftsr::call(self, capability<>{group_}, ss_put_atom::value, key,
-                 "v" + std::to_string(i))
-        .receive(
-          [&](bool) {
-            std::lock_guard<std::mutex> guard{mtx_};
-            acked_.insert(key);
-            ++acked_count_;
-          },
-          [](caf::error&) {
-            // Not acknowledged: applied or not, checked by value only.
-          });
-    }
-  }
-
-  capability_ref group_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> acked_count_{0};
-  std::mutex mtx_;
-  std::set<std::string> acked_;
-  std::vector<std::thread> threads_;
 };
 
 /// Every acknowledged write is in `rs`, and every written key holds the
@@ -362,7 +314,7 @@ void stable_store_group_test::one_of_two_fails_under_writes(size_t victim) {
     ASSERT_TRUE(converged(n, grown, 2)) << "replicas differ";
     through_group = scan(n, grown);
     EXPECT_EQ(scan(n, grown, "init/").size(), 50u);
-    expect_writes_kept(through_group, w.acked_keys());
+    expect_writes_kept(through_group, w.acked_tokens());
     group_id = g->id;
     live = {{1 - victim, g->members[1 - victim].id}, {victim, rejoined->id}};
   }
@@ -420,7 +372,7 @@ TEST(stable_store_group_system, kill9_restart_and_state_transfer) {
   ASSERT_TRUE(converged(client, grown, 2)) << "replicas differ";
   auto final_records = scan(client, grown);
   EXPECT_EQ(scan(client, grown, "init/").size(), 50u);
-  expect_writes_kept(final_records, w.acked_keys());
+  expect_writes_kept(final_records, w.acked_tokens());
 
   // The new replica on host1 removed the killed one's stale directory.
   EXPECT_FALSE(fs::exists(stable_store_dir(host1_data.string(), g->id,
