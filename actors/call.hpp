@@ -113,6 +113,32 @@ inline const capability_ref* pick_member(node_context* ctx,
   return first_alive;
 }
 
+/// Runs `then` after `delay_ms`: for event-based actors through the node
+/// manager's timer (`on_error` gets its error); for blocking actors by
+/// sleeping, at once when `later` is null or, inside a receive, stored in
+/// `later` to run once that receive returned (no nested receives).
+template <class Self, class F, class G>
+void after_delay(Self* self, node_context* ctx, uint32_t delay_ms,
+                 std::function<void()>* later, F then, G on_error) {
+  if constexpr (std::is_base_of<caf::blocking_actor, Self>::value) {
+    (void) on_error;
+    auto run = [delay_ms, then]() mutable {
+      if (delay_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms});
+      then();
+    };
+    if (later != nullptr)
+      *later = run;
+    else
+      run();
+  } else if (delay_ms == 0) {
+    then();
+  } else {
+    self->request(ctx->manager, caf::infinite, after_atom::value, delay_ms)
+      .then(then, [on_error](caf::error& e) mutable { on_error(e); });
+  }
+}
+
 /// Retries of a group invocation before giving up (about 5 s in all).
 constexpr size_t group_retry_limit = 40;
 
@@ -172,47 +198,11 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     auto retry = [=]() mutable {
       issue_group(self, ctx, group, inv, next, attempts_left - 1, f, g, sp);
     };
-    if constexpr (std::is_base_of<caf::blocking_actor, Self>::value) {
-      // No nested receive: retry once this receive has returned.
-      *retry_later = [=]() mutable {
-        if (delay > 0)
-          std::this_thread::sleep_for(std::chrono::milliseconds{delay});
-        retry();
-      };
-    } else if (delay == 0) {
-      retry();
-    } else {
-      self->request(ctx->manager, caf::infinite, after_atom::value, delay)
-        .then(retry, [=](caf::error& e) mutable { g(e); });
-    }
+    after_delay(self, ctx, delay, retry_later.get(), retry, g);
   };
   await_reply<Self>(h, on_reply, on_error);
   if (*retry_later)
     (*retry_later)();
-}
-
-/// Runs `then` now (event-based actors, or blocking actors outside a
-/// receive) or, for a blocking actor inside a receive, stores it in `later`
-/// to run once that receive returned (no nested receives).
-template <class Self, class F>
-void after_delay(Self* self, node_context* ctx, uint32_t delay_ms,
-                 std::function<void()>* later, F then) {
-  if constexpr (std::is_base_of<caf::blocking_actor, Self>::value) {
-    auto run = [delay_ms, then]() mutable {
-      if (delay_ms > 0)
-        std::this_thread::sleep_for(std::chrono::milliseconds{delay_ms});
-      then();
-    };
-    if (later != nullptr)
-      *later = run;
-    else
-      run();
-  } else if (delay_ms == 0) {
-    then();
-  } else {
-    self->request(ctx->manager, caf::infinite, after_atom::value, delay_ms)
-      .then(then, [](caf::error&) {});
-  }
 }
 
 /// Waits for persistent actor `ref` to be bound alive at a generation above
@@ -232,10 +222,13 @@ void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
                              + " was not restarted within "
                              + std::to_string(ctx->restart_wait.count())
                              + " ms"));
-  after_delay(self, ctx, delay_ms, nullptr, [=] {
-    await_restart(self, ctx, ref, failed, deadline,
-                  std::min<uint32_t>(2 * delay_ms + 1, 50), resend, fail);
-  });
+  after_delay(
+    self, ctx, delay_ms, nullptr,
+    [=] {
+      await_restart(self, ctx, ref, failed, deadline,
+                    std::min<uint32_t>(2 * delay_ms + 1, 50), resend, fail);
+    },
+    [fail](caf::error& e) mutable { fail(e); });
 }
 
 template <class Self, class Handle, class Args, class F, class G>
@@ -281,9 +274,12 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
       auto resend = [=] {
         issue(self, ctx, target, backup, args, f, g, sp);
       };
-      after_delay(self, ctx, 0, later.get(), [=] {
-        await_restart(self, ctx, ref, generation, deadline, 1, resend, fail);
-      });
+      after_delay(
+        self, ctx, 0, later.get(),
+        [=] {
+          await_restart(self, ctx, ref, generation, deadline, 1, resend, fail);
+        },
+        fail);
       return;
     }
     fail(err);
