@@ -102,6 +102,15 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
     cfg->set("scheduler.max-threads", opts.scheduler_threads);
   // Middleman: no logging to files, no extra console output.
   cfg->set("logger.file-verbosity", caf::atom("quiet"));
+  // Latency of a message hop. CAF's work-stealing workers, once idle, poll
+  // with 50 us sleeps for a while before they block; a message arriving
+  // then waits for the sleep to end (about 100 us on a VM, at every hop).
+  // Block on the condition variable right after the short aggressive
+  // phase instead, and deserialize BASP messages in the multiplexer thread
+  // rather than waking a middleman worker thread for each. Halves the
+  // latency of a replicated group invocation (apps/bench/RESULTS.md, 3).
+  cfg->set("work-stealing.moderate-poll-attempts", size_t{0});
+  cfg->set("middleman.workers", size_t{0});
   if (opts.add_types)
     opts.add_types(*cfg);
   auto ctx = std::make_shared<node_context>(std::move(opts),
