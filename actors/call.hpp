@@ -156,15 +156,38 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   };
   if (auto err = ctx->dir.failure_of(group))
     return fail(std::move(err));
-  auto member = pick_member(ctx, group, preferred);
+  // The members as last published (restarts and resizes change them).
+  auto latest = ctx->dir.lookup(group.id);
+  auto& view = latest && !latest->members.empty() ? *latest : group;
+  auto member = pick_member(ctx, view, preferred);
   if (member == nullptr || attempts_left == 0)
     return fail(make_error(errc::fail_stop, "group " + to_string(group)
                                               + " has no reachable primary"));
   auto m = *member;
+  // Every live member is watched, not just the one asked: a backup may
+  // answer in the primary's place (inv->watching), and if it fails first
+  // this attempt fails over like one whose primary failed.
+  std::vector<const capability_ref*> watched;
+  inv->watching.clear();
+  for (auto& x : view.members)
+    if (x.id == m.id || !ctx->dir.failure_of(x)) {
+      watched.push_back(&x);
+      inv->watching.push_back(x.id);
+    }
   auto h = self->request(ctx->dir.resolve(m), caf::infinite,
                          group_invoke_atom::value, *inv);
-  auto token = ctx->dir.watch_call(m, self->ctrl(), h.id());
-  auto unwatch = [ctx, id = m.id, token] { ctx->dir.unwatch_call(id, token); };
+  std::vector<std::pair<uint64_t, uint64_t>> tokens; // (member, token)
+  auto deadline = std::chrono::steady_clock::now() + ctx->group_attempt_timeout;
+  for (auto* x : watched)
+    tokens.emplace_back(x->id,
+                        ctx->dir.watch_call(*x, self->ctrl(), h.id(),
+                                            x->id == m.id
+                                              ? deadline
+                                              : decltype(deadline)::max()));
+  auto unwatch = [ctx, tokens] {
+    for (auto& [id, token] : tokens)
+      ctx->dir.unwatch_call(id, token);
+  };
   auto on_reply = run_before(f, [unwatch, sp, group] {
     unwatch();
     sp.finish(group, "ok");
@@ -182,7 +205,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     } else if (err == caf::sec::request_receiver_down) {
       // CAF saw the member terminate: our directory may not know yet.
       ctx->dir.actor_failed(m.id, m.generation, "terminated", false);
-    } else if (!is_callee_failure(err)) {
+    } else if (!is_callee_failure(err) && !is(err, errc::no_answer)) {
       sp.sampled = true;
       sp.finish(group, "error");
       g(err);

@@ -233,7 +233,8 @@ caf::error directory::failure_of(const capability_ref& ref) const {
 
 uint64_t directory::watch_call(const capability_ref& target,
                                caf::strong_actor_ptr caller,
-                               caf::message_id rid) {
+                               caf::message_id rid,
+                               std::chrono::steady_clock::time_point deadline) {
   caf::error err;
   uint64_t token;
   {
@@ -241,7 +242,7 @@ uint64_t directory::watch_call(const capability_ref& target,
     token = next_token_++;
     auto& e = ensure(target);
     if (e.st == state::alive) {
-      e.calls.emplace(token, pending_call{std::move(caller), rid});
+      e.calls.emplace(token, pending_call{std::move(caller), rid, deadline});
       return token;
     }
     err = error_of(e);
@@ -347,6 +348,29 @@ void directory::node_failed(const std::string& node, uint64_t incarnation,
              out);
   }
   deliver(out, tc);
+}
+
+size_t directory::expire_calls(std::chrono::steady_clock::time_point now) {
+  std::vector<std::pair<pending_call, std::string>> expired;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [id, e] : entries_)
+      for (auto i = e.calls.begin(); i != e.calls.end();) {
+        if (i->second.deadline < now) {
+          expired.emplace_back(std::move(i->second), to_string(e.ref));
+          i = e.calls.erase(i);
+        } else {
+          ++i;
+        }
+      }
+  }
+  for (auto& [call, target] : expired)
+    call.caller->enqueue(
+      caf::make_mailbox_element(nullptr, call.rid, {},
+                                make_error(errc::no_answer,
+                                           "no answer from " + target)),
+      nullptr);
+  return expired.size();
 }
 
 size_t directory::pending_calls() const {

@@ -7,6 +7,7 @@
 // thread; notifications are delivered (enqueued) outside the lock.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -71,8 +72,16 @@ public:
   /// delivered to `caller` as the response to `rid`. Returns a token for
   /// unwatch_call. If the target already failed, the error is delivered at
   /// once.
+  /// With a `deadline`, expire_calls ends the wait with errc::no_answer
+  /// once it passed.
   uint64_t watch_call(const capability_ref& target, caf::strong_actor_ptr caller,
-                      caf::message_id rid);
+                      caf::message_id rid,
+                      std::chrono::steady_clock::time_point deadline
+                      = std::chrono::steady_clock::time_point::max());
+
+  /// Delivers errc::no_answer for (and forgets) every pending call whose
+  /// deadline is before `now`; returns how many.
+  size_t expire_calls(std::chrono::steady_clock::time_point now);
 
   /// Removes a pending-call registration (the reply arrived).
   void unwatch_call(uint64_t cap_id, uint64_t token);
@@ -108,6 +117,7 @@ private:
   struct pending_call {
     caf::strong_actor_ptr caller;
     caf::message_id rid;
+    std::chrono::steady_clock::time_point deadline;
   };
 
   struct pending_monitor {

@@ -24,6 +24,7 @@ const char* to_string(errc x) {
     case errc::corrupted: return "corrupted";
     case errc::no_space: return "no_space";
     case errc::checkpoint_aborted: return "checkpoint_aborted";
+    case errc::no_answer: return "no_answer";
   }
   return "unknown_error";
 }

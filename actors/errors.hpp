@@ -53,6 +53,10 @@ enum class errc : uint8_t {
   /// A coordinated checkpoint did not commit (a member failed, refused or
   /// timed out); the previous checkpoint stays the last one.
   checkpoint_aborted,
+  /// A group member did not answer an invocation attempt within
+  /// node_options::group_attempt_timeout; ftsr::call tries again under the
+  /// same request id (the group delivers it at most once).
+  no_answer,
 };
 
 /// Category atom of all ftsr errors.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "caf/atom.hpp"
 #include "caf/message.hpp"
@@ -30,6 +31,10 @@ struct invocation {
   reply_policy replies = reply_policy::first;
   caf::message payload;
   trace_context tc;
+  /// Members whose failure the caller notices while it waits for this
+  /// attempt (ftsr::call watches them and retries): one of them may answer
+  /// in the primary's place (group_core: log_entry::replier).
+  std::vector<uint64_t> watching;
 };
 
 template <class Inspector>
@@ -40,7 +45,7 @@ typename Inspector::result_type inspect(Inspector& f, invocation& x) {
     return caf::none;
   });
   return f(caf::meta::type_name("ftsr::invocation"), x.request, r, x.payload,
-           x.tc, sync);
+           x.tc, x.watching, sync);
 }
 
 /// (group_invoke, invocation) -> the operation's reply (first, vote) or

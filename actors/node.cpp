@@ -39,6 +39,7 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     trace_sample_every(std::max<uint32_t>(1, opts.trace_sample_every)),
     data_dir(std::move(opts.data_dir)),
     restart_wait(opts.restart_wait),
+    group_attempt_timeout(opts.group_attempt_timeout),
     on_fenced(std::move(opts.on_fenced)),
     spans(opts.span_capacity),
     dir(spans) {

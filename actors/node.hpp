@@ -57,6 +57,11 @@ struct node_options {
   /// How long a call without backup to a failed persistent actor waits for
   /// its restart before failing with errc::timeout.
   std::chrono::milliseconds restart_wait = std::chrono::seconds(10);
+  /// How long ftsr::call waits for one attempt of a group invocation before
+  /// it tries again under the same request id: bounds the wait for an
+  /// answer that got lost (a replier failing as it answered, a member list
+  /// the caller had not learned yet). Checked at every heartbeat tick.
+  std::chrono::milliseconds group_attempt_timeout = std::chrono::seconds(2);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
   /// Directory for this node's stable storage (persistence/); created on
@@ -75,6 +80,7 @@ struct node_context {
   const uint32_t trace_sample_every;
   const std::string data_dir;
   const std::chrono::milliseconds restart_wait;
+  const std::chrono::milliseconds group_attempt_timeout;
   std::function<void(const std::string&)> on_fenced;
   span_buffer spans;
   directory dir;

@@ -247,6 +247,7 @@ void tick(manager_actor* self) {
     return;
   }
   st.last_tick = now;
+  ctx.dir.expire_calls(now);
   for (auto& [name, p] : st.peers) {
     if (p.state == member_state::up) {
       if (ctx.member && now - p.last_seen > timeout) {

@@ -170,11 +170,28 @@ caf::message group_core::apply(const log_entry& e) {
   track_imports(e, false);
   delivered_ = e.seq;
   mix_digest(e);
-  log_.emplace(e.seq, e);
+  // Flushes re-deliver from the log; entries delivered that way are never
+  // answered by a replier, so the client's address stays out of it.
+  log_.emplace(e.seq, e).first->second.reply_to = caf::message{};
   return reply;
 }
 
-group_core::invoke_outcome group_core::invoke(const invocation& inv) {
+uint64_t group_core::choose_replier(const invocation& inv,
+                                    const log_entry& e) const {
+  if (e.replies != reply_policy::first || needed_acks(e.replies, e.seq) != 1)
+    return 0;
+  // The first backup the client watches: should it fail before answering,
+  // the client retries. A newcomer may still wait for its state: skipped.
+  for (auto m : members_)
+    if (m != self_ && joined_at_.count(m) == 0
+        && std::find(inv.watching.begin(), inv.watching.end(), m)
+             != inv.watching.end())
+      return m;
+  return 0;
+}
+
+group_core::invoke_outcome group_core::invoke(const invocation& inv,
+                                              caf::message reply_to) {
   invoke_outcome out;
   if (!serving() || !is_primary()) {
     out.error = make_error(errc::invalid_argument, "not serving");
@@ -188,6 +205,14 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
   e.replies = inv.replies == reply_policy::first && mode_.vote
                 ? reply_policy::vote
                 : inv.replies;
+  auto direct = [&] {
+    if (reply_to.empty())
+      return;
+    e.replier = choose_replier(inv, e);
+    if (e.replier != 0)
+      e.reply_to = std::move(reply_to);
+    out.replier = e.replier;
+  };
   if (dedup_.count(inv.request) > 0) {
     // Delivered before, but maybe held by this member only (it came with
     // the flush of a view whose install has not reached the backups yet,
@@ -197,6 +222,7 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
     e.kind = entry_kind::retry;
     auto own = apply(e);
     pending_.emplace(e.seq, pending{e.request, e.replies, std::move(own), {}});
+    direct();
     out.kind = invoke_outcome::sequenced;
     out.retry = true;
     out.entry = std::move(e);
@@ -239,6 +265,7 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv) {
   mix_digest(e);
   log_.emplace(e.seq, e);
   pending_.emplace(e.seq, pending{e.request, e.replies, *res, {}});
+  direct();
   out.kind = invoke_outcome::sequenced;
   out.entry = std::move(e);
   out.done = complete_ready();
@@ -377,10 +404,17 @@ void group_core::deliver_buffered(std::vector<ack>* acks) {
        i != out_of_order_.end() && i->first <= delivered_ + 1;) {
     if (i->first == delivered_ + 1) {
       auto result = apply(i->second);
-      if (acks != nullptr)
-        acks->push_back({i->first, i->second.replies == reply_policy::first
-                                     ? caf::message{}
-                                     : std::move(result)});
+      if (acks != nullptr) {
+        ack a;
+        a.seq = i->first;
+        if (i->second.replier == self_ && !i->second.reply_to.empty()) {
+          a.answer_to = std::move(i->second.reply_to);
+          a.answer = result;
+        }
+        if (i->second.replies != reply_policy::first)
+          a.result = std::move(result);
+        acks->push_back(std::move(a));
+      }
     }
     i = out_of_order_.erase(i);
   }
@@ -407,7 +441,7 @@ std::vector<group_core::ack> group_core::on_order(const log_entry& e,
   if (flush_answered_)
     return acks;
   if (e.seq <= delivered_) {
-    acks.push_back({e.seq, {}}); // duplicate: re-acknowledge
+    acks.push_back({e.seq, {}, {}, {}}); // duplicate: re-acknowledge
     return acks;
   }
   out_of_order_.emplace(e.seq, e);

@@ -11,6 +11,8 @@
 // - the primary answers an invocation only once min(max_sf, #backups)
 //   backups delivered it, so an answered invocation survives max_sf
 //   failures: the flush after a failure re-delivers it to all survivors.
+//   When that is one backup (and the client watches it), the backup
+//   answers itself as it delivers the entry, one hop earlier;
 //   This holds for every answer: a retry of a delivered request, and a
 //   client still waiting when a view is installed, are answered through a
 //   `retry` entry ordered after it (and after the install, which backups
@@ -69,6 +71,9 @@ public:
     /// A retry of a delivered request: `entry` is a `retry` entry that
     /// collects the replicas' stored replies (nothing runs again).
     bool retry = false;
+    /// Sequenced with log_entry::replier set: that backup answers the
+    /// client; the primary answers only if the backup fails first.
+    uint64_t replier = 0;
     caf::error error;             // rejected
     log_entry entry;              // sequenced: send to backups()
     std::vector<completion> done; // completed at once (no backups)
@@ -77,6 +82,10 @@ public:
   struct ack {
     uint64_t seq = 0;
     caf::message result;
+    /// This member is the entry's replier: send `answer` to `answer_to`
+    /// (log_entry::reply_to) before acknowledging. Empty otherwise.
+    caf::message answer_to;
+    caf::message answer;
   };
 
   struct suspicion {
@@ -176,8 +185,10 @@ public:
   /// Sequences and applies `inv`. A retry of an already delivered request
   /// is not executed again: it is sequenced as a `retry` entry, answered
   /// like any entry once enough backups delivered it (with their stored
-  /// replies for quorum, all and vote).
-  invoke_outcome invoke(const invocation& inv);
+  /// replies for quorum, all and vote). With `reply_to` (the client's
+  /// address), a first-reply invocation that needs one backup's
+  /// acknowledgement names a backup in inv.watching as its replier.
+  invoke_outcome invoke(const invocation& inv, caf::message reply_to = {});
 
   /// A backup delivered `seq` (with its own result, for quorum/all/vote).
   std::vector<completion> on_ack(uint64_t from, uint64_t view, uint64_t seq,
@@ -186,8 +197,11 @@ public:
   // -- delivery (backups) -----------------------------------------------------
 
   /// Delivers `e` in sequence order (buffering gaps); returns the acks to
-  /// send to the primary. Entries of older views are dropped. Entries up to
-  /// `stable` are held by every member and need no flush any more.
+  /// send to the primary, with the answers this member owes as replier.
+  /// Entries of older views are dropped. Entries up to `stable` are held by
+  /// every member and need no flush any more. (Entries delivered by an
+  /// install are never answered here: the primary, or the client's retry
+  /// after the failure that caused the view change, answers them.)
   std::vector<ack> on_order(const log_entry& e, uint64_t stable);
 
   /// Primary: highest sequence number every backup acknowledged.
@@ -280,6 +294,7 @@ private:
   void mix_digest(const log_entry& e);
   size_t members_at(uint64_t seq) const;
   size_t needed_acks(reply_policy p, uint64_t seq) const;
+  uint64_t choose_replier(const invocation& inv, const log_entry& e) const;
   std::optional<completion> try_complete(uint64_t seq, pending& p);
   std::vector<completion> complete_ready();
   void deliver_buffered(std::vector<ack>* acks);

@@ -82,6 +82,13 @@ struct log_entry {
   std::vector<uint64_t> members;
   /// Imports the operation declared (filled by the primary).
   std::vector<outgoing_call> imports;
+  /// The backup that answers the client itself once it delivered the entry
+  /// (0: the primary answers after the acknowledgements), and the client's
+  /// address: (strong_actor_ptr, uint64 request message id) from the
+  /// replica, anything the caller of group_core likes in tests. Saves the
+  /// hop back to the primary: client -> primary -> backup -> client.
+  uint64_t replier = 0;
+  caf::message reply_to;
 };
 
 template <class Inspector>
@@ -96,7 +103,7 @@ typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
   return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view,
            x.sequencer, k,
            x.request, r, x.payload, x.state, x.reply, x.members, x.imports,
-           sync);
+           x.replier, x.reply_to, sync);
 }
 
 /// A replica's state as observers see it (tests, dashboard).

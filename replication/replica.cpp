@@ -31,6 +31,15 @@ struct replica_state {
   /// invocation: after a view change, they are handled like a retry).
   std::multimap<uint64_t, std::pair<invocation, caf::response_promise>>
     waiting;
+  /// Clients a backup answers (log_entry::replier), by sequence number,
+  /// with that backup: kept until it acknowledges the entry. Still here at
+  /// a view change or quorum loss, they become `waiting` clients.
+  struct relayed_call {
+    uint64_t replier = 0;
+    invocation inv;
+    caf::response_promise rp;
+  };
+  std::map<uint64_t, relayed_call> relayed;
   /// Join requests waiting until the join is stable, by newcomer.
   std::map<uint64_t, caf::response_promise> joining;
   /// Invocations that arrived during a view change.
@@ -118,6 +127,31 @@ void deliver(replica_actor* self, std::vector<group_core::completion> done) {
     }
     st.waiting.erase(range.first, range.second);
   }
+}
+
+/// Clients whose replier did not acknowledge (it may never answer) are
+/// answered like waiting ones from here on.
+void reclaim_relayed(replica_actor* self) {
+  auto& st = self->state;
+  for (auto& [seq, r] : st.relayed)
+    st.waiting.emplace(r.inv.request, std::make_pair(std::move(r.inv),
+                                                     std::move(r.rp)));
+  st.relayed.clear();
+}
+
+/// Replier: answers a client in the primary's place, as the primary's
+/// response promise would (same request message id). `to` is the entry's
+/// reply_to, set by handle_invoke; anything else is ignored.
+void answer_client(replica_actor* self, const caf::message& to,
+                   caf::message reply) {
+  if (!to.match_elements<caf::strong_actor_ptr, uint64_t>())
+    return;
+  auto& dest = to.get_as<caf::strong_actor_ptr>(0);
+  if (!dest)
+    return;
+  caf::message_id request{to.get_as<uint64_t>(1)};
+  dest->enqueue(self->ctrl(), request.response_id(), std::move(reply),
+                self->context());
 }
 
 caf::error refusal(replica_actor* self) {
@@ -216,7 +250,11 @@ void handle_invoke(replica_actor* self, const invocation& inv,
     rp.deliver(refusal(self));
     return;
   }
-  auto out = core.invoke(inv);
+  // A plain request (no forwarding stages) can be answered by a backup.
+  caf::message reply_to;
+  if (rp.stages().empty() && rp.source() != nullptr)
+    reply_to = caf::make_message(rp.source(), rp.id().integer_value());
+  auto out = core.invoke(inv, std::move(reply_to));
   if (fail_stopped(self))
     return; // the client retries at the next primary
   switch (out.kind) {
@@ -226,7 +264,12 @@ void handle_invoke(replica_actor* self, const invocation& inv,
     case group_core::invoke_outcome::sequenced:
       // Also a retry of a delivered request: answered (from the replicas'
       // de-duplication tables) once its retry entry is stable enough.
-      st.waiting.emplace(inv.request, std::make_pair(inv, std::move(rp)));
+      if (out.replier != 0)
+        st.relayed.emplace(out.entry.seq,
+                           replica_state::relayed_call{out.replier, inv,
+                                                       std::move(rp)});
+      else
+        st.waiting.emplace(inv.request, std::make_pair(inv, std::move(rp)));
       enqueue_order(self, std::move(out.entry));
       deliver(self, std::move(out.done));
       perform_outgoing(self);
@@ -267,6 +310,7 @@ void after_install(replica_actor* self) {
     send_transfer(self, member, transfer); // before any order to it
   core.take_new_imports();
   perform_outgoing(self);
+  reclaim_relayed(self);
   if (core.is_primary())
     for (auto& [id, imp] : core.pending_imports())
       send_import(self, id, imp);
@@ -301,6 +345,7 @@ void lose_quorum(replica_actor* self) {
   auto& st = self->state;
   auto err = refusal(self);
   st.ctx->spans.event({}, "quorum_lost", to_string(st.group));
+  reclaim_relayed(self);
   for (auto& [req, w] : st.waiting)
     w.second.deliver(err);
   st.waiting.clear();
@@ -475,15 +520,20 @@ caf::behavior serving(replica_actor* self) {
     [self](group_order_atom, const std::vector<log_entry>& entries,
            uint64_t stable) {
       auto& core = *self->state.core;
+      std::vector<group_core::ack> acks;
+      for (auto& e : entries)
+        for (auto& a : core.on_order(e, stable))
+          acks.push_back(std::move(a));
+      if (fail_stopped(self))
+        return; // acknowledges (and answers) nothing it may not hold
       std::vector<uint64_t> seqs;
       std::vector<caf::message> results;
-      for (auto& e : entries)
-        for (auto& a : core.on_order(e, stable)) {
-          seqs.push_back(a.seq);
-          results.push_back(std::move(a.result));
-        }
-      if (fail_stopped(self))
-        return; // acknowledges nothing it may not hold
+      for (auto& a : acks) {
+        if (!a.answer_to.empty())
+          answer_client(self, a.answer_to, std::move(a.answer));
+        seqs.push_back(a.seq);
+        results.push_back(std::move(a.result));
+      }
       if (!seqs.empty())
         send_to(self, core.primary(), group_ack_atom::value, core.view(),
                 seqs, core.self(), results);
@@ -500,6 +550,11 @@ caf::behavior serving(replica_actor* self) {
            uint64_t from, std::vector<caf::message>& results) {
       if (seqs.size() != results.size())
         return; // malformed: ignore
+      auto& relayed = self->state.relayed;
+      for (auto seq : seqs)
+        if (auto i = relayed.find(seq);
+            i != relayed.end() && i->second.replier == from)
+          relayed.erase(i); // answered by `from`
       std::vector<group_core::completion> done;
       for (size_t i = 0; i < seqs.size(); ++i)
         for (auto& c : self->state.core->on_ack(from, view, seqs[i],
@@ -640,7 +695,7 @@ caf::behavior serving(replica_actor* self) {
     [self](group_status_atom) {
       auto& st = self->state;
       auto result = st.core->status();
-      result.waiting = st.waiting.size();
+      result.waiting = st.waiting.size() + st.relayed.size();
       result.stashed = st.stash.size();
       return result;
     },

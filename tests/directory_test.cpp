@@ -66,6 +66,29 @@ TEST_F(directory_test, unwatched_call_is_not_notified) {
   EXPECT_EQ(dir.failure_of(ref).code(), static_cast<uint8_t>(errc::fail_stop));
 }
 
+TEST_F(directory_test, call_past_its_deadline_gets_no_answer_once) {
+  auto now = std::chrono::steady_clock::now();
+  auto late = self->request(callee, caf::infinite, 1);
+  dir.watch_call(ref, self->ctrl(), late.id(), now + 10ms);
+  auto open = self->request(callee, caf::infinite, 2);
+  auto token = dir.watch_call(ref, self->ctrl(), open.id());
+  EXPECT_EQ(dir.expire_calls(now), 0u); // not yet
+  EXPECT_EQ(dir.expire_calls(now + 20ms), 1u);
+  EXPECT_EQ(dir.expire_calls(now + 40ms), 0u); // forgotten: once only
+  caf::error got;
+  late.receive([](int) { FAIL() << "unexpected reply"; },
+               [&](caf::error& err) { got = err; });
+  EXPECT_TRUE(is(got, errc::no_answer)) << describe(got);
+  EXPECT_NE(describe(got).find("silent#7@host3"), std::string::npos);
+  // A call without deadline is still watched, and still fails over.
+  EXPECT_EQ(dir.pending_calls(), 1u);
+  dir.actor_failed(ref.id, 0, "crashed", false);
+  open.receive([](int) { FAIL() << "unexpected reply"; },
+               [&](caf::error& err) { got = err; });
+  EXPECT_TRUE(is(got, errc::fail_stop)) << describe(got);
+  dir.unwatch_call(ref.id, token);
+}
+
 TEST_F(directory_test, call_to_failed_capability_fails_at_once) {
   dir.bind(ref);
   dir.actor_failed(ref.id, 0, "gone", true);

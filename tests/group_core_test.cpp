@@ -96,6 +96,7 @@ struct msg {
   caf::message value;
   std::vector<caf::message> values;
   bool collated = false; // reply: a std::vector<caf::message> (quorum, all)
+  bool direct = false;   // reply: from the entry's replier (a backup)
   // order, flushed, install
   std::vector<log_entry> entries;
   uint64_t stable = 0;
@@ -163,6 +164,8 @@ public:
     };
     /// Clients waiting for sequenced invocations, by request.
     std::multimap<uint64_t, stashed> waiting;
+    /// Clients a backup answers, by sequence number: (replier, client).
+    std::map<uint64_t, std::pair<uint64_t, stashed>> relayed;
     std::vector<stashed> stash;
     /// Members it monitors (replica.cpp: monitor_members).
     std::set<uint64_t> monitored;
@@ -189,6 +192,7 @@ public:
     uint64_t target = 0;
     uint64_t last_primary = 0;
     std::set<uint64_t> failed; // what its node's directory knows
+    std::vector<uint64_t> watching; // members watched for this attempt
     std::map<uint64_t, outcome> outcomes; // by request
   };
 
@@ -203,6 +207,7 @@ public:
     size_t reflushes = 0;      // another round: a join/leave or newer view
     size_t view_transfers = 0; // state sent by a coordinator (no state yet)
     size_t dropped_to_dead = 0;
+    size_t answered_by_backup = 0; // replies sent by an entry's replier
   };
 
   using key = std::pair<uint64_t, uint64_t>; // (from, to)
@@ -221,6 +226,12 @@ public:
         if (other != id)
           m.monitored.insert(other);
     }
+  }
+
+  /// Clients watch only the member they ask, so no backup answers in the
+  /// primary's place (scripts written for the primary's answer path).
+  void watch_target_only() {
+    watch_all_ = false;
   }
 
   /// Every member's (and later newcomer's) node sees, or not, a majority
@@ -578,7 +589,9 @@ public:
       bool stuck = !c.serving() && !c.quorum_lost();
       if (stuck)
         fail("member " + std::to_string(id) + " is stuck in a view change");
-      if (!stuck && (!mem(id).waiting.empty() || !mem(id).stash.empty()))
+      if (!stuck
+          && (!mem(id).waiting.empty() || !mem(id).relayed.empty()
+              || !mem(id).stash.empty()))
         fail("member " + std::to_string(id) + " holds unanswered clients");
     }
     if (expect_quorum_lost && any_serving)
@@ -879,7 +892,7 @@ private:
       reply_err(mb, client, attempt, refusal(mb));
       return;
     }
-    auto out = c.invoke(inv);
+    auto out = c.invoke(inv, caf::make_message(client, attempt));
     switch (out.kind) {
       case group_core::invoke_outcome::rejected:
         ++stats_.rejected;
@@ -890,8 +903,14 @@ private:
           ++stats_.replied_from_dedup;
         else
           ++stats_.sequenced;
-        mb.waiting.emplace(inv.request,
-                           member::stashed{inv, client, attempt});
+        if (out.replier != 0)
+          mb.relayed.emplace(out.entry.seq,
+                             std::make_pair(out.replier,
+                                            member::stashed{inv, client,
+                                                            attempt}));
+        else
+          mb.waiting.emplace(inv.request,
+                             member::stashed{inv, client, attempt});
         mb.outbox.push_back(std::move(out.entry));
         if (!mb.flush_scheduled) {
           mb.flush_scheduled = true;
@@ -923,8 +942,16 @@ private:
       handle_invoke(mb, x.inv, x.client, x.attempt);
   }
 
+  /// replica.cpp: reclaim_relayed.
+  void reclaim_relayed(member& mb) {
+    for (auto& [seq, r] : mb.relayed)
+      mb.waiting.emplace(r.second.inv.request, std::move(r.second));
+    mb.relayed.clear();
+  }
+
   void after_install(member& mb) {
     auto& c = *mb.core;
+    reclaim_relayed(mb);
     for (auto& [to, st] : c.take_transfers()) {
       ++stats_.view_transfers;
       send_transfer(mb, to, st);
@@ -941,6 +968,7 @@ private:
   }
 
   void lose_quorum(member& mb) {
+    reclaim_relayed(mb);
     auto err = refusal(mb);
     for (auto& [req, w] : mb.waiting)
       reply_err(mb, w.client, w.attempt, err);
@@ -1004,6 +1032,14 @@ private:
         std::vector<caf::message> results;
         for (auto& e : m.entries)
           for (auto& a : c.on_order(e, m.stable)) {
+            if (!a.answer_to.empty()) {
+              auto r = make_msg(msg::reply);
+              r.attempt = a.answer_to.get_as<uint64_t>(1);
+              r.value = std::move(a.answer);
+              r.direct = true;
+              ++stats_.answered_by_backup;
+              send(mb.id, a.answer_to.get_as<uint64_t>(0), std::move(r));
+            }
             seqs.push_back(a.seq);
             results.push_back(std::move(a.result));
           }
@@ -1022,6 +1058,10 @@ private:
       case msg::ack: {
         if (m.seqs.size() != m.results.size())
           return;
+        for (auto seq : m.seqs)
+          if (auto i = mb.relayed.find(seq);
+              i != mb.relayed.end() && i->second.first == m.member)
+            mb.relayed.erase(i);
         std::vector<group_core::completion> done;
         for (size_t i = 0; i < m.seqs.size(); ++i)
           for (auto& x : c.on_ack(m.member, m.view, m.seqs[i],
@@ -1105,7 +1145,7 @@ private:
     if (c.next >= c.ops.size())
       return;
     auto& o = c.ops[c.next];
-    c.inv = invocation{request_of(c, c.next), o.policy, o.payload, {}};
+    c.inv = invocation{request_of(c, c.next), o.policy, o.payload, {}, {}};
     c.active = true;
     c.attempts_left = client_retry_limit;
     issue(c, c.last_primary);
@@ -1143,6 +1183,13 @@ private:
     ++c.attempt;
     c.target = pick;
     c.awaiting = true;
+    // ftsr::call watches every member it knows alive (group_ is the
+    // published member list, newcomers included).
+    c.watching.clear();
+    for (auto m : group_)
+      if (m == pick || (watch_all_ && c.failed.count(m) == 0))
+        c.watching.push_back(m);
+    c.inv.watching = c.watching;
     auto& target = members_.at(pick);
     if (target.crashed || !target.core) {
       auto b = make_msg(msg::bounce);
@@ -1172,7 +1219,8 @@ private:
         if (!c.active || !c.awaiting || m.attempt != c.attempt)
           return; // a late response: the request id no longer awaited
         if (!m.err) {
-          c.last_primary = m.from;
+          if (!m.direct)
+            c.last_primary = m.from;
           outcome o;
           o.kind = outcome::ok;
           o.value = std::move(m.value);
@@ -1198,7 +1246,10 @@ private:
       }
       case msg::down:
         c.failed.insert(m.member);
-        if (c.active && c.awaiting && c.target == m.member)
+        if (c.active && c.awaiting
+            && (c.target == m.member
+                || std::count(c.watching.begin(), c.watching.end(),
+                              m.member) > 0))
           retry(c, 0); // watch_call: fail_stop
         return;
       case msg::bounce:
@@ -1222,6 +1273,7 @@ private:
   size_t max_sf_;
   group_mode mode_;
   bool in_majority_ = false;
+  bool watch_all_ = true;
   std::vector<uint64_t> group_; // the group capability's members
   std::vector<uint64_t> joiners_;
   std::map<uint64_t, member> members_;
@@ -1344,6 +1396,7 @@ struct run_stats {
   size_t dedup_replies = 0;
   size_t stashed = 0;
   size_t joins = 0;
+  size_t answered_by_backup = 0;
 };
 
 /// One seeded run; returns a failure description or "".
@@ -1542,6 +1595,7 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
   rs.installs += sim.stats().installs;
   rs.dedup_replies += sim.stats().replied_from_dedup;
   rs.stashed += sim.stats().stashed;
+  rs.answered_by_backup += sim.stats().answered_by_backup;
   for (auto id : sim.alive())
     if (sim.core(id).quorum_lost()) {
       rs.quorum_lost_runs++;
@@ -1594,7 +1648,8 @@ void random_runs(size_t n, size_t max_sf, uint64_t seeds) {
             << " again), " << rs.installs << " installs, "
             << rs.view_transfers << " states sent at install, "
             << rs.quorum_lost_runs << " runs without quorum, "
-            << rs.dedup_replies << " dedup replies, " << rs.stashed
+            << rs.dedup_replies << " dedup replies, " << rs.answered_by_backup
+            << " answered by a backup, " << rs.stashed
             << " stashed, " << ms
             << " ms\n";
   // The runs must exercise what they claim to.
@@ -1602,6 +1657,9 @@ void random_runs(size_t n, size_t max_sf, uint64_t seeds) {
     EXPECT_GT(rs.crashes, rs.runs / 2);
     EXPECT_GT(rs.installs, rs.runs / 2);
     EXPECT_GT(rs.quorum_lost_runs, 0u);
+    if (max_sf == 1) {
+      EXPECT_GT(rs.answered_by_backup, rs.answered / 4);
+    }
     if (max_sf >= 2) {
       EXPECT_GT(rs.coordinator_crashes, 0u);
     }
@@ -1661,7 +1719,7 @@ std::unique_ptr<group_core> make_core(uint64_t self,
 
 invocation make_inv(uint64_t request, caf::message payload,
                     reply_policy p = reply_policy::first) {
-  return invocation{request, p, std::move(payload), {}};
+  return invocation{request, p, std::move(payload), {}, {}};
 }
 
 caf::message append_msg(const std::string& key, const std::string& token) {
@@ -1712,6 +1770,7 @@ TEST(group_core_steps, primary_crash_before_any_backup_got_the_entry) {
 
 TEST(group_core_steps, primary_crash_after_exactly_one_backup_got_the_entry) {
   group_sim sim{2, 3, 1};
+  sim.watch_target_only();
   auto c = sim.add_client({append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
   sim.deliver(1, 1, msg::flush_orders); // orders to 2 and 3
@@ -1852,6 +1911,7 @@ void two_batches_then_primary_crash(group_sim& sim, uint64_t c) {
 
 TEST(group_core_steps, order_of_old_view_after_install_is_dropped) {
   group_sim sim{5, 3, 1};
+  sim.watch_target_only();
   auto c = sim.add_client({append_op("k0"), append_op("k1")});
   two_batches_then_primary_crash(sim, c);
   sim.deliver(suspect_src(1), 2, msg::suspect);
@@ -1881,6 +1941,7 @@ TEST(group_core_steps, order_of_failed_primary_after_flush_reply_is_dropped) {
   // it then would give 3 an entry nobody else gets, and the new primary
   // would reuse its sequence number.
   group_sim sim{6, 3, 1};
+  sim.watch_target_only();
   auto c = sim.add_client({append_op("k0"), append_op("k1")});
   two_batches_then_primary_crash(sim, c);
   sim.deliver(suspect_src(1), 2, msg::suspect);
@@ -1963,6 +2024,91 @@ TEST(group_core_steps, duplicate_order_is_re_acknowledged) {
   settle(sim);
   EXPECT_EQ(failures_of(sim), "");
   EXPECT_EQ(sim.core(2).delivered(), 2u);
+}
+
+TEST(group_core_steps, replier_answers_in_the_primarys_place) {
+  std::vector<uint64_t> ms{1, 2, 3};
+  auto p = make_core(1, ms, 1);
+  auto b2 = make_core(2, ms, 1);
+  auto b3 = make_core(3, ms, 1);
+  auto client = caf::make_message(uint64_t{100}, uint64_t{1});
+  auto inv = make_inv(7, append_msg("k", "x;"));
+  inv.watching = {1, 2, 3};
+  auto out = p->invoke(inv, client);
+  ASSERT_EQ(out.kind, group_core::invoke_outcome::sequenced);
+  EXPECT_EQ(out.replier, 2u); // the first backup the client watches
+  EXPECT_EQ(out.entry.replier, 2u);
+  auto a2 = b2->on_order(out.entry, 0);
+  ASSERT_EQ(a2.size(), 1u);
+  EXPECT_EQ(caf::to_string(a2[0].answer_to), caf::to_string(client));
+  ASSERT_TRUE(p->delivered_reply(7).has_value());
+  EXPECT_EQ(caf::to_string(a2[0].answer),
+            caf::to_string(*p->delivered_reply(7))); // the primary's reply
+  EXPECT_TRUE(a2[0].result.empty()); // first: no result for the primary
+  auto a3 = b3->on_order(out.entry, 0);
+  ASSERT_EQ(a3.size(), 1u);
+  EXPECT_TRUE(a3[0].answer_to.empty()); // not the replier
+  // A duplicate order is re-acknowledged, never answered twice.
+  auto again = b2->on_order(out.entry, 0);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again[0].answer_to.empty());
+  // The client does not watch 2: 3 answers.
+  auto inv2 = make_inv(8, append_msg("k", "y;"));
+  inv2.watching = {1, 3};
+  EXPECT_EQ(p->invoke(inv2, client).replier, 3u);
+  // A retry of a delivered request: the replier answers from its table.
+  auto e2 = p->invoke(inv2, client);
+  EXPECT_TRUE(e2.retry);
+  b2->on_order(p->invoke(make_inv(9, append_msg("k", "z;"))).entry, 0);
+  // The primary answers: no client address, nobody watched, collated or
+  // voted replies, or more than one backup to wait for.
+  EXPECT_EQ(p->invoke(make_inv(10, append_msg("k", "a;"))).replier, 0u);
+  EXPECT_EQ(p->invoke(make_inv(11, append_msg("k", "b;")), client).replier,
+            0u);
+  auto all = make_inv(12, append_msg("k", "c;"), reply_policy::all);
+  all.watching = {1, 2, 3};
+  EXPECT_EQ(p->invoke(all, client).replier, 0u);
+  std::vector<uint64_t> five{1, 2, 3, 4, 5};
+  auto p5 = make_core(1, five, 2);
+  auto inv5 = make_inv(13, append_msg("k", "d;"));
+  inv5.watching = five;
+  EXPECT_EQ(p5->invoke(inv5, client).replier, 0u);
+}
+
+TEST(group_core_steps, retry_is_answered_by_the_replier_from_its_table) {
+  std::vector<uint64_t> ms{1, 2, 3};
+  auto p = make_core(1, ms, 1);
+  auto b2 = make_core(2, ms, 1);
+  auto client = caf::make_message(uint64_t{100}, uint64_t{2});
+  auto inv = make_inv(7, append_msg("k", "x;"));
+  inv.watching = {1, 2, 3};
+  auto first = p->invoke(inv, client);
+  b2->on_order(first.entry, 0);
+  auto retry = p->invoke(inv, client);
+  ASSERT_TRUE(retry.retry);
+  EXPECT_EQ(retry.replier, 2u);
+  auto acks = b2->on_order(retry.entry, 0);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(caf::to_string(acks[0].answer),
+            caf::to_string(*p->delivered_reply(7)));
+  EXPECT_EQ(value_of(*b2, "k"), "x;"); // not applied twice
+}
+
+TEST(group_core_steps, replier_crash_before_answering_is_answered_again) {
+  // The primary keeps the client until the replier acknowledges; 2 fails
+  // with the entry in flight: the view change answers the client (retry
+  // entry), and the client, watching 2, retries as well.
+  group_sim sim{9, 3, 1};
+  auto c = sim.add_client({append_op("k0")});
+  sim.deliver(c, 1, msg::invoke);
+  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 3, msg::order);
+  sim.crash(2, in_flight::none);
+  EXPECT_EQ(sim.mem(1).relayed.size(), 1u);
+  settle(sim);
+  EXPECT_EQ(failures_of(sim), "");
+  EXPECT_EQ(sim.answered(), 1u);
+  EXPECT_EQ(sim.token_counts(3).size(), 1u); // applied once (check_final)
 }
 
 TEST(group_core_steps, out_of_order_entries_wait_for_the_gap) {

@@ -88,6 +88,44 @@ TEST_F(group_test, ordered_invocations_reach_every_replica) {
   EXPECT_TRUE(converged(at(0), *g, 3));
 }
 
+TEST_F(group_test, first_reply_comes_from_the_first_backup) {
+  // client -> primary -> backup -> client: the backup that delivers the
+  // invocation answers in the primary's place; collated replies still come
+  // from the primary, which collects them.
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g) << describe(g.error());
+  caf::scoped_actor self{at(2).system()};
+  // Actor id and node: the handles here are another node's proxies.
+  using address = std::pair<caf::actor_id, caf::node_id>;
+  auto address_of = [](const caf::actor& a) {
+    return address{a.id(), a.node()};
+  };
+  auto sender_of = [&](reply_policy p, auto reply) {
+    address from;
+    ftsr::call(self, capability<>{*g}, put_atom::value, std::string{"k"},
+               std::string{"v"})
+      .replies(p)
+      .receive(
+        [&](decltype(reply)&) {
+          from = {self->current_sender()->id(), self->current_sender()->node()};
+        },
+               [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return from;
+  };
+  EXPECT_EQ(sender_of(reply_policy::first, bool{}),
+            address_of(g->members[1].handle));
+  EXPECT_EQ(sender_of(reply_policy::all, std::vector<caf::message>{}),
+            address_of(g->members[0].handle));
+  // The primary forgets a relayed client once the backup acknowledged.
+  EXPECT_TRUE(eventually([&] {
+    for (auto& st : group_members_status(at(0), *g))
+      if (st.waiting != 0)
+        return false;
+    return true;
+  }));
+  EXPECT_TRUE(converged(at(0), *g, 3));
+}
+
 TEST_F(group_test, primary_operation_ships_state_to_backups) {
   auto g = create_group(at(0), kv3());
   ASSERT_TRUE(g);
@@ -162,6 +200,7 @@ TEST_F(group_test, retried_collated_call_gets_the_same_reply_shape) {
                             caf::make_message(append_atom::value,
                                               std::string{"r"},
                                               std::string{"y"}),
+                            {},
                             {}});
   caf::anon_send_exit(g->members[0].handle, caf::exit_reason::kill);
   ftsr::call(self, capability<>{*g}, append_atom::value, std::string{"r"},
@@ -341,6 +380,7 @@ TEST_F(group_test, imports_reach_the_target_group_exactly_once) {
     invocation{4242, reply_policy::first,
                caf::make_message(forward_atom::value, *b, std::string{"y"},
                                  std::string{"t2;"}),
+               {},
                {}});
   caf::anon_send_exit(a->members[0].handle, caf::exit_reason::kill);
   pending.receive([](bool) {}, [](caf::error&) {});
@@ -545,4 +585,51 @@ TEST_F(group_failure_test, persistent_group_restarts_a_replica_on_a_backup) {
   ASSERT_EQ(st.size(), 2u);
   EXPECT_EQ(st[0].members,
             (std::vector<uint64_t>{bound.members[0].id, bound.members[1].id}));
+}
+
+namespace {
+
+/// Group call attempts expire after 100 ms without an answer.
+class group_attempt_test : public ftsr::testing::in_process_cluster {
+public:
+  void adjust(node_options& opts) override {
+    opts.group_attempt_timeout = 100ms;
+  }
+};
+
+} // namespace
+
+TEST_F(group_attempt_test, unanswered_attempt_is_sent_again_with_its_id) {
+  // A member that never answers the first attempt (an answer lost with a
+  // replier that failed as it answered): the attempt expires and the call
+  // is sent again under the same request id, which the group would
+  // de-duplicate; the second attempt is answered.
+  auto& n = at(0);
+  auto seen = std::make_shared<std::vector<uint64_t>>();
+  auto member = n.system().spawn([seen](caf::event_based_actor*) {
+    return caf::behavior{
+      [seen](group_invoke_atom,
+             const invocation& inv) -> caf::result<uint64_t> {
+        seen->push_back(inv.request);
+        if (seen->size() == 1)
+          return caf::delegated<uint64_t>{}; // never answered
+        return inv.request;
+      }};
+  });
+  auto inc = n.context().self.incarnation;
+  capability_ref m{900001, "forgetful", "host1", inc, member, {}};
+  capability_ref g{900002, "group", "host1", inc, {}, {m}};
+  n.context().dir.bind(m);
+  n.context().dir.bind(g);
+  caf::scoped_actor self{n.system()};
+  uint64_t got = 0;
+  ftsr::call(self, capability<>{g}, put_atom::value, std::string{"k"},
+             std::string{"v"})
+    .request_id(4711)
+    .receive([&](uint64_t x) { got = x; },
+             [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+  EXPECT_EQ(got, 4711u);
+  EXPECT_EQ(*seen, (std::vector<uint64_t>{4711, 4711}));
+  EXPECT_EQ(n.context().dir.pending_calls(), 0u);
+  caf::anon_send_exit(member, caf::exit_reason::kill);
 }
