@@ -2026,15 +2026,20 @@ TEST(group_core_steps, duplicate_order_is_re_acknowledged) {
   EXPECT_EQ(sim.core(2).delivered(), 2u);
 }
 
+/// A first-reply append of a client that watches members 1, 2 and 3.
+invocation watched_append(uint64_t request, const std::string& token) {
+  auto inv = make_inv(request, append_msg("k", token));
+  inv.watching = {1, 2, 3};
+  return inv;
+}
+
 TEST(group_core_steps, replier_answers_in_the_primarys_place) {
   std::vector<uint64_t> ms{1, 2, 3};
   auto p = make_core(1, ms, 1);
   auto b2 = make_core(2, ms, 1);
   auto b3 = make_core(3, ms, 1);
   auto client = caf::make_message(uint64_t{100}, uint64_t{1});
-  auto inv = make_inv(7, append_msg("k", "x;"));
-  inv.watching = {1, 2, 3};
-  auto out = p->invoke(inv, client);
+  auto out = p->invoke(watched_append(7, "x;"), client);
   ASSERT_EQ(out.kind, group_core::invoke_outcome::sequenced);
   EXPECT_EQ(out.replier, 2u); // the first backup the client watches
   EXPECT_EQ(out.entry.replier, 2u);
@@ -2080,8 +2085,7 @@ TEST(group_core_steps, retry_is_answered_by_the_replier_from_its_table) {
   auto p = make_core(1, ms, 1);
   auto b2 = make_core(2, ms, 1);
   auto client = caf::make_message(uint64_t{100}, uint64_t{2});
-  auto inv = make_inv(7, append_msg("k", "x;"));
-  inv.watching = {1, 2, 3};
+  auto inv = watched_append(7, "x;");
   auto first = p->invoke(inv, client);
   b2->on_order(first.entry, 0);
   auto retry = p->invoke(inv, client);
