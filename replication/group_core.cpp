@@ -413,6 +413,7 @@ void group_core::deliver_buffered(std::vector<ack>* acks) {
         }
         if (i->second.replies != reply_policy::first)
           a.result = std::move(result);
+        a.urgent = i->second.replier == 0;
         acks->push_back(std::move(a));
       }
     }
@@ -677,6 +678,34 @@ bool group_core::install(const install_msg& m) {
   transfer_to_.clear();
   phase_ = phase::normal;
   return true;
+}
+
+uint64_t group_core::superseded_by(const install_msg& m) const {
+  if (phase_ == phase::no_quorum || m.view <= view_ || m.view >= flush_seen_
+      || m.members.empty())
+    return 0;
+  return flush_seen_;
+}
+
+group_core::suspicion group_core::on_install_refused(uint64_t member,
+                                                     uint64_t view,
+                                                     uint64_t seen) {
+  suspicion out;
+  if (view != view_ || !serving() || !is_primary() || !is_listed(member)
+      || member == self_)
+    return out;
+  // No member failed: the view's members start again from a flush above
+  // every view any of them answered (the refusing member reports its own).
+  phase_ = phase::flushing;
+  out.coordinate = true;
+  out.new_view = std::max({view_, flush_view_, flush_seen_, seen}) + 1;
+  out.survivors = members_;
+  coordinating_ = true;
+  flush_view_ = out.new_view;
+  flush_members_ = out.survivors;
+  flush_replies_.clear();
+  transfer_to_.clear();
+  return out;
 }
 
 std::vector<std::pair<uint64_t, state_transfer>> group_core::take_transfers() {

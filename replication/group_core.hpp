@@ -86,6 +86,10 @@ public:
     /// (log_entry::reply_to) before acknowledging. Empty otherwise.
     caf::message answer_to;
     caf::message answer;
+    /// The primary waits for this acknowledgement (an entry it answers
+    /// itself, a join, a duplicate): send it at once. Otherwise it only
+    /// advances the stable point and may travel with later ones.
+    bool urgent = true;
   };
 
   struct suspicion {
@@ -231,6 +235,19 @@ public:
   /// Installs a view: delivers the missing entries first, then the view.
   /// False if the install is stale (ignored).
   bool install(const install_msg& m);
+
+  /// For an install that install() refused: nonzero if the refusal was
+  /// because this member answered a newer flush since (its view number) and
+  /// the new view's primary should hear of it. That flush's coordinator may
+  /// have failed before it installed anything, while the refused install
+  /// came from a live coordinator that no longer coordinates: without a
+  /// new flush above both, this member would wait for it forever.
+  uint64_t superseded_by(const install_msg& m) const;
+
+  /// Primary: `member` of its view refused the install of `view` because it
+  /// answered a flush up to `seen` since. Starts a flush of the view's
+  /// members above `seen` (coordinate set), or nothing if stale.
+  suspicion on_install_refused(uint64_t member, uint64_t view, uint64_t seen);
 
   /// Coordinator, after installing its view: the state for each member
   /// that had none when it answered the flush (a newcomer whose transfer

@@ -152,6 +152,8 @@ using group_order_atom = caf::atom_constant<caf::atom("ftsr_gord")>;
 /// (ack, uint64 view, vector<uint64> seqs, uint64 member,
 ///  vector<message> results): backup -> primary, one per order batch
 using group_ack_atom = caf::atom_constant<caf::atom("ftsr_gack")>;
+/// Internal: send the acknowledgements held back (backup to itself).
+using group_flush_acks_atom = caf::atom_constant<caf::atom("ftsr_gfa")>;
 /// Internal: send the batched orders (replica to itself).
 using group_flush_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
 /// (flush, uint64 new_view, vector<uint64> survivors, uint64 to):
@@ -164,6 +166,10 @@ using group_flush_atom = caf::atom_constant<caf::atom("ftsr_gflsh")>;
 using group_flushed_atom = caf::atom_constant<caf::atom("ftsr_gfld")>;
 /// (install, uint64 view, vector<uint64> members, vector<log_entry>)
 using group_install_atom = caf::atom_constant<caf::atom("ftsr_ginst")>;
+/// (install_refused, uint64 view, uint64 member, uint64 seen): `member`
+/// refused the install of `view` because it answered a flush up to view
+/// `seen` since -> the primary of `view`, which flushes again above it
+using group_install_refused_atom = caf::atom_constant<caf::atom("ftsr_girf")>;
 /// (no_quorum, uint64 view, uint64 member): the coordinator found no
 /// majority (or, serving on exactly half of a view, its node left the
 /// primary partition) -> the other survivors, which stop serving as well

@@ -49,6 +49,13 @@ struct replica_state {
   /// in one burst travel in one message per backup.
   std::vector<log_entry> outbox;
   bool flush_scheduled = false;
+  /// Backup: acknowledgements the primary does not wait for (entries whose
+  /// replier answered the client), sent with the next urgent one, once
+  /// ack_batch are due, or after ack_delay: two messages fewer per
+  /// invocation under load.
+  std::vector<uint64_t> ack_seqs;
+  std::vector<caf::message> ack_results;
+  bool ack_timer = false;
   /// Persistent groups (primary): a replacement replica is being spawned
   /// or joined; replacements joining, by id, with their node; failed
   /// spawns or joins per backup node (given up on after a few).
@@ -96,6 +103,8 @@ void send_transfer(replica_actor* self, uint64_t member,
 
 void restore_size(replica_actor* self);
 void lose_quorum(replica_actor* self);
+void send_flush(replica_actor* self, uint64_t view,
+                const std::vector<uint64_t>& survivors);
 void restarted(replica_actor* self, uint64_t newcomer, bool joined);
 
 /// Answers the clients of completed entries; every path answers alike:
@@ -179,6 +188,26 @@ bool fail_stopped(replica_actor* self) {
   st.outbox.clear();
   self->quit(err);
   return true;
+}
+
+constexpr size_t ack_batch = 64;
+constexpr auto ack_delay = std::chrono::milliseconds(2);
+
+/// Backup: sends the acknowledgements held back.
+void send_acks(replica_actor* self) {
+  auto& st = self->state;
+  if (st.ack_seqs.empty())
+    return;
+  send_to(self, st.core->primary(), group_ack_atom::value, st.core->view(),
+          st.ack_seqs, st.core->self(), st.ack_results);
+  st.ack_seqs.clear();
+  st.ack_results.clear();
+}
+
+/// A flush reports (and an install supersedes) what they acknowledge.
+void drop_acks(replica_actor* self) {
+  self->state.ack_seqs.clear();
+  self->state.ack_results.clear();
 }
 
 /// Queues an entry for the backups; sent in one batch per burst.
@@ -311,6 +340,7 @@ void after_install(replica_actor* self) {
   core.take_new_imports();
   perform_outgoing(self);
   reclaim_relayed(self);
+  drop_acks(self);
   if (core.is_primary())
     for (auto& [id, imp] : core.pending_imports())
       send_import(self, id, imp);
@@ -339,6 +369,15 @@ void after_install(replica_actor* self) {
   replay_stash(self);
   monitor_members(self);
   restore_size(self);
+}
+
+/// This member coordinates the flush `s` describes.
+void coordinate_flush(replica_actor* self, const group_core::suspicion& s) {
+  auto& st = self->state;
+  st.ctx->spans.event({}, "view_change", to_string(st.group),
+                      "flush for view " + std::to_string(s.new_view));
+  send_flush(self, s.new_view, s.survivors);
+  monitor_members(self);
 }
 
 void lose_quorum(replica_actor* self) {
@@ -517,6 +556,10 @@ caf::behavior serving(replica_actor* self) {
       return rp;
     },
     [self](group_flush_orders_atom) { flush_orders(self); },
+    [self](group_flush_acks_atom) {
+      self->state.ack_timer = false;
+      send_acks(self);
+    },
     [self](group_order_atom, const std::vector<log_entry>& entries,
            uint64_t stable) {
       auto& core = *self->state.core;
@@ -526,17 +569,21 @@ caf::behavior serving(replica_actor* self) {
           acks.push_back(std::move(a));
       if (fail_stopped(self))
         return; // acknowledges (and answers) nothing it may not hold
-      std::vector<uint64_t> seqs;
-      std::vector<caf::message> results;
+      auto& st = self->state;
+      bool urgent = false;
       for (auto& a : acks) {
         if (!a.answer_to.empty())
           answer_client(self, a.answer_to, std::move(a.answer));
-        seqs.push_back(a.seq);
-        results.push_back(std::move(a.result));
+        urgent |= a.urgent;
+        st.ack_seqs.push_back(a.seq);
+        st.ack_results.push_back(std::move(a.result));
       }
-      if (!seqs.empty())
-        send_to(self, core.primary(), group_ack_atom::value, core.view(),
-                seqs, core.self(), results);
+      if (urgent || st.ack_seqs.size() >= ack_batch) {
+        send_acks(self);
+      } else if (!st.ack_seqs.empty() && !st.ack_timer) {
+        st.ack_timer = true;
+        self->delayed_send(self, ack_delay, group_flush_acks_atom::value);
+      }
       perform_outgoing(self);
       if (!core.is_member()) {
         quit_group(self); // delivered the view without itself
@@ -573,12 +620,14 @@ caf::behavior serving(replica_actor* self) {
         lose_quorum(self);
         return;
       }
-      if (s.coordinate) {
-        st.ctx->spans.event({}, "view_change", to_string(st.group),
-                            "flush for view " + std::to_string(s.new_view));
-        send_flush(self, s.new_view, s.survivors);
-        monitor_members(self);
-      }
+      if (s.coordinate)
+        coordinate_flush(self, s);
+    },
+    [self](group_install_refused_atom, uint64_t view, uint64_t member,
+           uint64_t seen) {
+      auto s = self->state.core->on_install_refused(member, view, seen);
+      if (s.coordinate)
+        coordinate_flush(self, s);
     },
     [self](group_no_quorum_atom, uint64_t, uint64_t from) {
       if (self->state.core->on_no_quorum(from))
@@ -616,8 +665,15 @@ caf::behavior serving(replica_actor* self) {
            const std::vector<uint64_t>& members,
            const std::vector<log_entry>& entries) {
       auto& st = self->state;
-      if (!st.core->install({view, members, entries}))
-        return; // stale
+      group_core::install_msg msg{view, members, entries};
+      if (!st.core->install(msg)) {
+        // Stale, or superseded by a newer flush this member answered: the
+        // view's primary then flushes again above that one.
+        if (auto seen = st.core->superseded_by(msg))
+          send_to(self, members.front(), group_install_refused_atom::value,
+                  view, st.core->self(), seen);
+        return;
+      }
       if (fail_stopped(self))
         return;
       if (!st.core->is_member()) {

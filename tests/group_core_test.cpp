@@ -88,6 +88,9 @@ struct msg {
     bounce,       // CAF -> client: request to a dead member
     retry,        // client -> itself: issue the request again
     no_quorum,    // coordinator -> survivors: (view, member)
+    refused,      // member -> primary: install of `view` refused (seen in
+                  // reported_view)
+    flush_acks,   // backup -> itself: send the acknowledgements held back
   } kind = invoke;
   // invoke, reply, bounce, retry
   invocation inv;
@@ -129,7 +132,8 @@ const char* kind_name(msg::kind_t k) {
                                 "order",   "ack",     "suspect",
                                 "flush",   "flushed", "install",
                                 "transfer", "down",   "bounce",
-                                "retry",   "no_quorum"};
+                                "retry",   "no_quorum", "refused",
+                                "flush_acks"};
   return names[k];
 }
 
@@ -170,6 +174,10 @@ public:
     /// Members it monitors (replica.cpp: monitor_members).
     std::set<uint64_t> monitored;
     std::vector<log_entry> outbox;
+    /// replica.cpp: acknowledgements held back, and the pending timer.
+    std::vector<uint64_t> ack_seqs;
+    std::vector<caf::message> ack_results;
+    bool ack_timer = false;
     bool flush_scheduled = false;
     bool crashed = false;
     /// What node_context::in_majority says at this member's node (the
@@ -208,6 +216,7 @@ public:
     size_t view_transfers = 0; // state sent by a coordinator (no state yet)
     size_t dropped_to_dead = 0;
     size_t answered_by_backup = 0; // replies sent by an entry's replier
+    size_t refused_installs = 0;   // superseded: the primary flushes again
   };
 
   using key = std::pair<uint64_t, uint64_t>; // (from, to)
@@ -921,6 +930,23 @@ private:
     }
   }
 
+  /// replica.cpp: ack_batch (the timer is a message to itself here).
+  static constexpr size_t ack_batch = 4;
+
+  void send_acks(member& mb) {
+    if (mb.ack_seqs.empty())
+      return;
+    auto& c = *mb.core;
+    auto a = make_msg(msg::ack);
+    a.view = c.view();
+    a.seqs = std::move(mb.ack_seqs);
+    a.member = c.self();
+    a.results = std::move(mb.ack_results);
+    mb.ack_seqs.clear();
+    mb.ack_results.clear();
+    send(mb.id, c.primary(), std::move(a));
+  }
+
   void flush_orders(member& mb) {
     mb.flush_scheduled = false;
     if (mb.outbox.empty())
@@ -952,6 +978,8 @@ private:
   void after_install(member& mb) {
     auto& c = *mb.core;
     reclaim_relayed(mb);
+    mb.ack_seqs.clear(); // replica.cpp: drop_acks
+    mb.ack_results.clear();
     for (auto& [to, st] : c.take_transfers()) {
       ++stats_.view_transfers;
       send_transfer(mb, to, st);
@@ -1027,9 +1055,12 @@ private:
       case msg::flush_orders:
         flush_orders(mb);
         return;
+      case msg::flush_acks:
+        mb.ack_timer = false;
+        send_acks(mb);
+        return;
       case msg::order: {
-        std::vector<uint64_t> seqs;
-        std::vector<caf::message> results;
+        bool urgent = false;
         for (auto& e : m.entries)
           for (auto& a : c.on_order(e, m.stable)) {
             if (!a.answer_to.empty()) {
@@ -1040,16 +1071,15 @@ private:
               ++stats_.answered_by_backup;
               send(mb.id, a.answer_to.get_as<uint64_t>(0), std::move(r));
             }
-            seqs.push_back(a.seq);
-            results.push_back(std::move(a.result));
+            urgent |= a.urgent;
+            mb.ack_seqs.push_back(a.seq);
+            mb.ack_results.push_back(std::move(a.result));
           }
-        if (!seqs.empty()) {
-          auto a = make_msg(msg::ack);
-          a.view = c.view();
-          a.seqs = std::move(seqs);
-          a.member = c.self();
-          a.results = std::move(results);
-          send(mb.id, c.primary(), std::move(a));
+        if (urgent || mb.ack_seqs.size() >= ack_batch) {
+          send_acks(mb);
+        } else if (!mb.ack_seqs.empty() && !mb.ack_timer) {
+          mb.ack_timer = true;
+          send(mb.id, mb.id, make_msg(msg::flush_acks));
         }
         if (c.serving() && !mb.stash.empty())
           replay_stash(mb); // a leave ended a view change (replica.cpp)
@@ -1124,13 +1154,30 @@ private:
         }
         return;
       }
-      case msg::install:
+      case msg::install: {
         ++stats_.installs;
-        if (!c.install({m.view, m.members, m.entries}))
+        group_core::install_msg im{m.view, m.members, m.entries};
+        if (!c.install(im)) {
+          if (auto seen = c.superseded_by(im)) {
+            ++stats_.refused_installs;
+            auto r = make_msg(msg::refused);
+            r.view = m.view;
+            r.member = c.self();
+            r.reported_view = seen;
+            send(mb.id, m.members.front(), std::move(r));
+          }
           return; // stale
+        }
         mb.coordinating = false;
         after_install(mb);
         return;
+      }
+      case msg::refused: {
+        auto s = c.on_install_refused(m.member, m.view, m.reported_view);
+        if (s.coordinate)
+          send_flush(mb, s.new_view, s.survivors);
+        return;
+      }
       default:
         violations_.push_back(std::string{"member got "} + kind_name(m.kind));
         return;
@@ -1397,6 +1444,7 @@ struct run_stats {
   size_t stashed = 0;
   size_t joins = 0;
   size_t answered_by_backup = 0;
+  size_t refused_installs = 0;
 };
 
 /// One seeded run; returns a failure description or "".
@@ -1596,6 +1644,7 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
   rs.dedup_replies += sim.stats().replied_from_dedup;
   rs.stashed += sim.stats().stashed;
   rs.answered_by_backup += sim.stats().answered_by_backup;
+  rs.refused_installs += sim.stats().refused_installs;
   for (auto id : sim.alive())
     if (sim.core(id).quorum_lost()) {
       rs.quorum_lost_runs++;
@@ -1649,7 +1698,8 @@ void random_runs(size_t n, size_t max_sf, uint64_t seeds) {
             << rs.view_transfers << " states sent at install, "
             << rs.quorum_lost_runs << " runs without quorum, "
             << rs.dedup_replies << " dedup replies, " << rs.answered_by_backup
-            << " answered by a backup, " << rs.stashed
+            << " answered by a backup, " << rs.refused_installs
+            << " superseded installs, " << rs.stashed
             << " stashed, " << ms
             << " ms\n";
   // The runs must exercise what they claim to.
@@ -2013,6 +2063,7 @@ TEST(group_core_steps, duplicate_order_is_re_acknowledged) {
   EXPECT_EQ(done[0].replies.size(), 3u);
   // And in the simulator: a duplicate batch changes nothing.
   group_sim sim{8, 3, 1};
+  sim.watch_target_only(); // the primary answers: every ack is urgent
   auto c = sim.add_client({append_op("k0"), append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
   sim.deliver(1, 1, msg::flush_orders);
