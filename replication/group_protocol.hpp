@@ -154,6 +154,9 @@ using group_order_atom = caf::atom_constant<caf::atom("ftsr_gord")>;
 using group_ack_atom = caf::atom_constant<caf::atom("ftsr_gack")>;
 /// Internal: send the acknowledgements held back (backup to itself).
 using group_flush_acks_atom = caf::atom_constant<caf::atom("ftsr_gfa")>;
+/// Internal: send the orders held back for lagging backups (primary to
+/// itself).
+using group_flush_lagging_atom = caf::atom_constant<caf::atom("ftsr_gfl")>;
 /// Internal: send the batched orders (replica to itself).
 using group_flush_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
 /// (flush, uint64 new_view, vector<uint64> survivors, uint64 to):

@@ -49,6 +49,13 @@ struct replica_state {
   /// in one burst travel in one message per backup.
   std::vector<log_entry> outbox;
   bool flush_scheduled = false;
+  /// Primary: entries held back, by backup, while every one of them has
+  /// another member as replier (nobody waits for this backup): sent ahead
+  /// of the next batch it must get at once, per lag_batch, or after
+  /// lag_delay. A backup that is no replier then costs one message per
+  /// burst instead of one per invocation.
+  std::map<uint64_t, std::vector<log_entry>> lagging;
+  bool lag_timer = false;
   /// Backup: acknowledgements the primary does not wait for (entries whose
   /// replier answered the client), sent with the next urgent one, once
   /// ack_batch are due, or after ack_delay: two messages fewer per
@@ -306,16 +313,44 @@ void handle_invoke(replica_actor* self, const invocation& inv,
   }
 }
 
-/// Sends the batched entries to every backup, in sequence order.
-void flush_orders(replica_actor* self) {
+constexpr size_t lag_batch = 64;
+constexpr auto lag_delay = std::chrono::milliseconds(2);
+
+/// Sends the batched entries to the backups, in sequence order: at once to
+/// the repliers they name, and to all of them if one has no replier (the
+/// primary waits for acknowledgements) or with `everything` (a join or
+/// leave follows; the timer); otherwise the others' share waits.
+void flush_orders(replica_actor* self, bool everything = false) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (st.outbox.empty())
+  if (st.outbox.empty() && !everything)
     return;
+  bool hold = !everything;
+  std::set<uint64_t> repliers;
+  for (auto& e : st.outbox) {
+    if (e.replier == 0)
+      hold = false;
+    repliers.insert(e.replier);
+  }
   auto stable = st.core->stable();
-  for (auto m : st.core->others())
-    send_to(self, m, group_order_atom::value, st.outbox, stable);
+  bool held = false;
+  for (auto m : st.core->others()) {
+    auto& q = st.lagging[m];
+    q.insert(q.end(), st.outbox.begin(), st.outbox.end());
+    if (q.empty())
+      continue;
+    if (hold && repliers.count(m) == 0 && q.size() < lag_batch) {
+      held = true;
+      continue;
+    }
+    send_to(self, m, group_order_atom::value, q, stable);
+    q.clear();
+  }
   st.outbox.clear();
+  if (held && !st.lag_timer) {
+    st.lag_timer = true;
+    self->delayed_send(self, lag_delay, group_flush_lagging_atom::value);
+  }
 }
 
 /// Runs the invocations held during a view change again, now that the
@@ -341,6 +376,8 @@ void after_install(replica_actor* self) {
   perform_outgoing(self);
   reclaim_relayed(self);
   drop_acks(self);
+  // Entries of the old view: the flush handed them to every survivor.
+  self->state.lagging.clear();
   if (core.is_primary())
     for (auto& [id, imp] : core.pending_imports())
       send_import(self, id, imp);
@@ -427,7 +464,7 @@ join_result order_join(replica_actor* self, const capability_ref& newcomer,
   auto& st = self->state;
   auto& core = *st.core;
   st.ctx->dir.bind(newcomer);
-  flush_orders(self); // earlier entries go first
+  flush_orders(self, true); // earlier entries go first
   auto backups = core.others();
   auto out = core.join(newcomer.id);
   if (fail_stopped(self))
@@ -556,6 +593,10 @@ caf::behavior serving(replica_actor* self) {
       return rp;
     },
     [self](group_flush_orders_atom) { flush_orders(self); },
+    [self](group_flush_lagging_atom) {
+      self->state.lag_timer = false;
+      flush_orders(self, true);
+    },
     [self](group_flush_acks_atom) {
       self->state.ack_timer = false;
       send_acks(self);
@@ -726,7 +767,7 @@ caf::behavior serving(replica_actor* self) {
       auto& core = *st.core;
       if (!core.serving() || !core.is_primary())
         return refusal(self);
-      flush_orders(self); // earlier entries go first
+      flush_orders(self, true); // earlier entries go first
       auto others = core.others();
       auto entry = core.leave(member);
       if (!entry)
