@@ -497,13 +497,17 @@ group_core::suspicion group_core::suspect(uint64_t member) {
     return out;
   }
   partition_bound_ = tie.value_or(false);
-  out.coordinate = true;
+  coordinate(out);
+  return out;
+}
+
+void group_core::coordinate(suspicion& s) {
+  s.coordinate = true;
   coordinating_ = true;
-  flush_view_ = out.new_view;
-  flush_members_ = out.survivors;
+  flush_view_ = s.new_view;
+  flush_members_ = s.survivors;
   flush_replies_.clear();
   transfer_to_.clear();
-  return out;
 }
 
 std::vector<uint64_t> group_core::drop_quorum() {
@@ -697,14 +701,9 @@ group_core::suspicion group_core::on_install_refused(uint64_t member,
   // No member failed: the view's members start again from a flush above
   // every view any of them answered (the refusing member reports its own).
   phase_ = phase::flushing;
-  out.coordinate = true;
   out.new_view = std::max({view_, flush_view_, flush_seen_, seen}) + 1;
   out.survivors = members_;
-  coordinating_ = true;
-  flush_view_ = out.new_view;
-  flush_members_ = out.survivors;
-  flush_replies_.clear();
-  transfer_to_.clear();
+  coordinate(out);
   return out;
 }
 
@@ -727,6 +726,8 @@ state_transfer group_core::make_transfer() const {
     st.import_ids.push_back(id);
     st.imports.push_back(imp);
   }
+  for (auto& [seq, e] : log_)
+    st.unstable.push_back(e);
   return st;
 }
 
@@ -823,6 +824,9 @@ caf::error group_core::adopt(const state_transfer& st) {
   // Everything from before (a newer transfer replaces an older one).
   suspects_.clear();
   log_.clear();
+  for (auto& e : st.unstable)
+    if (e.seq <= delivered_)
+      log_.emplace(e.seq, e);
   out_of_order_.clear();
   pending_.clear();
   acked_upto_.clear();

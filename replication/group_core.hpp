@@ -292,6 +292,15 @@ public:
   /// sends a newer one).
   caf::error adopt(const state_transfer& st);
 
+  /// True if `st` must not be adopted: not newer than this member's view,
+  /// or from a view below a flush it answered (a failed primary's transfer
+  /// still in flight: it may hold entries the flushed reply did not report,
+  /// which the new view orders differently; its coordinator sends the
+  /// state of the installed view where one is needed).
+  bool stale(const state_transfer& st) const {
+    return st.view <= view_ || st.view < flush_seen_;
+  }
+
 private:
   enum class phase { normal, flushing, no_quorum };
 
@@ -312,6 +321,8 @@ private:
   size_t members_at(uint64_t seq) const;
   size_t needed_acks(reply_policy p, uint64_t seq) const;
   uint64_t choose_replier(const invocation& inv, const log_entry& e) const;
+  /// This member coordinates the flush `s` (new_view, survivors).
+  void coordinate(suspicion& s);
   std::optional<completion> try_complete(uint64_t seq, pending& p);
   std::vector<completion> complete_ready();
   void deliver_buffered(std::vector<ack>* acks);

@@ -138,13 +138,17 @@ struct state_transfer {
   std::vector<caf::message> dedup_replies;
   std::vector<uint64_t> import_ids;
   std::vector<outgoing_call> imports;
+  /// The sender's delivered entries above its stable point. The state
+  /// contains them; the adopter reports them in later flushes like its own
+  /// deliveries (a coordinator's transfer may hold entries only it had).
+  std::vector<log_entry> unstable;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, state_transfer& x) {
   return f(caf::meta::type_name("ftsr::state_transfer"), x.view, x.members,
            x.delivered, x.digest, x.state, x.dedup_requests, x.dedup_replies,
-           x.import_ids, x.imports);
+           x.import_ids, x.imports, x.unstable);
 }
 
 /// (order, vector<log_entry> batch, uint64 stable): primary -> backups

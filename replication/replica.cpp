@@ -45,6 +45,9 @@ struct replica_state {
   /// Invocations that arrived during a view change.
   std::vector<std::pair<invocation, caf::response_promise>> stash;
   std::set<uint64_t> monitored;
+  /// A newcomer without state: the highest flush it answered. Transfers of
+  /// lower views are stale (group_core::stale).
+  uint64_t flush_seen = 0;
   /// Sequenced entries not yet sent to the backups: invocations arriving
   /// in one burst travel in one message per backup.
   std::vector<log_entry> outbox;
@@ -731,7 +734,7 @@ caf::behavior serving(replica_actor* self) {
     [self](group_transfer_atom, const capability_ref&, uint64_t, uint64_t,
            const group_mode&, const state_transfer& transfer) {
       auto& st = self->state;
-      if (transfer.view <= st.core->view())
+      if (st.core->stale(transfer))
         return; // an older one (the join's, after the view change's)
       if (auto err = st.core->adopt(transfer)) {
         self->quit(err);
@@ -866,6 +869,8 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
     // coordinator sends the state of the view it installs.
     [self](group_flush_atom, uint64_t new_view, const std::vector<uint64_t>&,
            uint64_t me) {
+      auto& seen = self->state.flush_seen;
+      seen = std::max(seen, new_view);
       self->send(caf::actor_cast<caf::actor>(self->current_sender()),
                  group_flushed_atom::value, new_view, me, uint64_t{0},
                  uint64_t{0}, std::vector<log_entry>{}, false);
@@ -874,6 +879,8 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
     [self, start](group_transfer_atom, const capability_ref& group,
                   uint64_t me, uint64_t max_sf, const group_mode& mode,
                   const state_transfer& transfer) -> caf::result<void> {
+      if (transfer.view < self->state.flush_seen)
+        return caf::unit; // stale: the coordinator sends a newer one
       if (auto err = start(group, me, max_sf, mode, transfer.members))
         return err;
       if (auto err = self->state.core->adopt(transfer)) {
