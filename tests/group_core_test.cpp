@@ -2289,6 +2289,82 @@ TEST(group_core_steps, primary_operation_survives_failover) {
   EXPECT_FALSE(value_of(sim.core(2), "s1").empty());
 }
 
+TEST(group_core_steps, transfer_below_an_answered_flush_is_stale) {
+  // A crashed primary's transfer may arrive after this member answered the
+  // next flush: adopting it would add entries the flushed reply did not
+  // report (seeds_that_found_bugs, 62032).
+  std::vector<uint64_t> ms{1, 2, 3};
+  auto m = make_core(3, ms, 1);
+  state_transfer t;
+  t.members = ms;
+  t.view = 2;
+  EXPECT_FALSE(m->stale(t)); // newer than its view 1
+  ASSERT_TRUE(m->on_flush(4, {2, 3}).has_value());
+  EXPECT_TRUE(m->stale(t)); // below the flush for view 4 it answered
+  t.view = 4;
+  EXPECT_FALSE(m->stale(t)); // the state of the view that flush installs
+  t.view = 1;
+  EXPECT_TRUE(m->stale(t));
+}
+
+TEST(group_core_steps, adopted_state_reports_the_unstable_entries_it_holds) {
+  // The state a newcomer adopts contains the sender's entries above the
+  // stable point; in the next flush it reports them like its own
+  // deliveries, so the union keeps them (seeds_that_found_bugs, 76842).
+  std::vector<uint64_t> ms{1, 2};
+  auto p = make_core(1, ms, 1);
+  p->invoke(make_inv(1, append_msg("k", "a;")));
+  p->invoke(make_inv(2, append_msg("k", "b;")));
+  auto join = p->join(3);
+  ASSERT_TRUE(join.has_value());
+  auto done = p->on_ack(2, 1, join->entry.seq, {});
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_EQ(done[0].newcomer, 3u);
+  auto n = make_core(3, done[0].transfer.members, 1);
+  ASSERT_FALSE(n->adopt(done[0].transfer));
+  EXPECT_EQ(value_of(*n, "k"), "a;b;");
+  auto f = n->on_flush(3, {1, 2, 3});
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->delivered, 3u);
+  ASSERT_EQ(f->unstable.size(), 3u); // both appends and the join
+  EXPECT_EQ(f->unstable.back().kind, entry_kind::view_change);
+}
+
+TEST(group_core_steps, superseded_install_makes_the_primary_flush_again) {
+  // 4 answered 3's flush for view 2, then 2's flush for view 3; 2 crashed
+  // and 3 installed view 2 with 4's first reply. 4 refuses that install
+  // (below a flush it answered) and tells 3, which flushes again above
+  // view 3 (seeds_that_found_bugs, 12864).
+  std::vector<uint64_t> ms{1, 2, 3, 4};
+  auto m4 = make_core(4, ms, 2);
+  ASSERT_TRUE(m4->on_flush(2, {3, 4}).has_value());
+  ASSERT_TRUE(m4->on_flush(3, {2, 3, 4}).has_value());
+  group_core::install_msg v2{2, {3, 4}, {}};
+  EXPECT_FALSE(m4->install(v2));
+  EXPECT_EQ(m4->superseded_by(v2), 3u);
+  auto p3 = make_core(3, ms, 2);
+  ASSERT_TRUE(p3->install(v2));
+  ASSERT_TRUE(p3->serving() && p3->is_primary());
+  EXPECT_FALSE(p3->on_install_refused(4, 1, 3).coordinate); // other view
+  auto s = p3->on_install_refused(4, 2, 3);
+  ASSERT_TRUE(s.coordinate);
+  EXPECT_EQ(s.new_view, 4u);
+  EXPECT_EQ(s.survivors, (std::vector<uint64_t>{3, 4}));
+  auto f4 = m4->on_flush(4, {3, 4});
+  ASSERT_TRUE(f4.has_value());
+  auto f3 = p3->on_flush(4, {3, 4});
+  ASSERT_TRUE(f3.has_value());
+  EXPECT_EQ(p3->on_flushed(4, 4, *f4).kind, group_core::flush_step::wait);
+  auto step = p3->on_flushed(3, 4, *f3);
+  ASSERT_EQ(step.kind, group_core::flush_step::install);
+  EXPECT_EQ(m4->superseded_by(step.msg), 0u);
+  ASSERT_TRUE(m4->install(step.msg));
+  ASSERT_TRUE(p3->install(step.msg));
+  EXPECT_EQ(m4->view(), 4u);
+  EXPECT_EQ(m4->members(), (std::vector<uint64_t>{3, 4}));
+  EXPECT_TRUE(m4->serving());
+}
+
 TEST(group_core_steps, join_during_load) {
   group_sim sim{10, 3, 1};
   std::vector<uint64_t> clients;
