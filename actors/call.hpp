@@ -17,6 +17,7 @@
 // failed callee. Not thread-safe: use from the actor `self` only.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <thread>
@@ -156,24 +157,32 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   };
   if (auto err = ctx->dir.failure_of(group))
     return fail(std::move(err));
-  // The members as last published (restarts and resizes change them).
-  auto latest = ctx->dir.lookup(group.id);
-  auto& view = latest && !latest->members.empty() ? *latest : group;
-  auto member = pick_member(ctx, view, preferred);
+  auto member = pick_member(ctx, group, preferred);
   if (member == nullptr || attempts_left == 0)
     return fail(make_error(errc::fail_stop, "group " + to_string(group)
                                               + " has no reachable primary"));
   auto m = *member;
   // Every live member is watched, not just the one asked: a backup may
   // answer in the primary's place (inv->watching), and if it fails first
-  // this attempt fails over like one whose primary failed.
+  // this attempt fails over like one whose primary failed. Members of the
+  // caller's capability and of the last published member list (restarts
+  // and resizes change it; either may be the newer one).
+  auto latest = ctx->dir.lookup(group.id);
   std::vector<const capability_ref*> watched;
   inv->watching.clear();
-  for (auto& x : view.members)
-    if (x.id == m.id || !ctx->dir.failure_of(x)) {
-      watched.push_back(&x);
-      inv->watching.push_back(x.id);
-    }
+  auto watch = [&](const capability_ref& x) {
+    if (std::find(inv->watching.begin(), inv->watching.end(), x.id)
+          != inv->watching.end()
+        || (x.id != m.id && ctx->dir.failure_of(x)))
+      return;
+    watched.push_back(&x);
+    inv->watching.push_back(x.id);
+  };
+  for (auto& x : group.members)
+    watch(x);
+  if (latest)
+    for (auto& x : latest->members)
+      watch(x);
   auto h = self->request(ctx->dir.resolve(m), caf::infinite,
                          group_invoke_atom::value, *inv);
   std::vector<std::pair<uint64_t, uint64_t>> tokens; // (member, token)
