@@ -402,6 +402,14 @@ void group_core::prune(uint64_t stable) {
 void group_core::deliver_buffered(std::vector<ack>* acks) {
   for (auto i = out_of_order_.begin();
        i != out_of_order_.end() && i->first <= delivered_ + 1;) {
+    if (acks != nullptr && i->first == delivered_ + 1
+        && (i->second.view < view_ || i->second.sequencer != primary())) {
+      // An order not of this member's view after all (a failed
+      // primary's): as on_order would have dropped it. The gap stays for
+      // the flush. (Install entries are the flush's union: all delivered.)
+      i = out_of_order_.erase(i);
+      continue;
+    }
     if (i->first == delivered_ + 1) {
       auto result = apply(i->second);
       if (acks != nullptr) {
@@ -428,9 +436,13 @@ std::vector<group_core::ack> group_core::on_order(const log_entry& e,
   // failed primary that reached this view number through a join entry
   // that no survivor delivered (the survivors installed the same number
   // without it).
-  if (e.view < view_ || e.sequencer != primary()
+  if (e.view < view_ || (e.view == view_ && e.sequencer != primary())
       || phase_ == phase::no_quorum)
     return acks;
+  // e.view > view_ from another sequencer: a view this member reaches
+  // through entries still in flight. After the primary's leave, the new
+  // primary's orders can overtake the leave entry (other sender, other
+  // channel). Buffered like any gap; deliver_buffered checks it again.
   // After answering a flush, an order of the current view can only come
   // from a failed primary (a live primary coordinates the flush itself and
   // sends its orders before its flush, on the same FIFO channel); it may

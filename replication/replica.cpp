@@ -158,6 +158,27 @@ void reclaim_relayed(replica_actor* self) {
   st.relayed.clear();
 }
 
+void handle_invoke(replica_actor* self, const invocation& inv,
+                   caf::response_promise rp);
+
+/// `member` failed after it left the view (a leave does not flush): the
+/// clients it was to answer run again like retries (answered from the
+/// de-duplication tables, perhaps a second time).
+void rerun_relayed_to(replica_actor* self, uint64_t member) {
+  auto& st = self->state;
+  std::vector<replica_state::relayed_call> again;
+  for (auto i = st.relayed.begin(); i != st.relayed.end();) {
+    if (i->second.replier == member) {
+      again.push_back(std::move(i->second));
+      i = st.relayed.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& r : again)
+    handle_invoke(self, r.inv, std::move(r.rp));
+}
+
 /// Replier: answers a client in the primary's place, as the primary's
 /// response promise would (same request message id). `to` is the entry's
 /// reply_to, set by handle_invoke; anything else is ignored.
@@ -630,6 +651,7 @@ caf::behavior serving(replica_actor* self) {
       }
       perform_outgoing(self);
       if (!core.is_member()) {
+        send_acks(self); // the primary forgets the clients it answered
         quit_group(self); // delivered the view without itself
         return;
       }
@@ -655,6 +677,7 @@ caf::behavior serving(replica_actor* self) {
     },
     [self](member_failed_atom, uint64_t member) {
       auto& st = self->state;
+      rerun_relayed_to(self, member);
       auto s = st.core->suspect(member);
       if (s.quorum_lost) {
         // This member coordinates: the others follow its verdict.

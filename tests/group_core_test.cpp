@@ -26,7 +26,8 @@
 //
 // FTSR_GROUP_CORE_SEED=<s> replays one seed (FTSR_GROUP_CORE_TRACE=1 prints
 // every delivery), FTSR_GROUP_CORE_SEEDS=<n> runs n seeds per configuration,
-// FTSR_GROUP_CORE_PRIMARY_ANSWERS=1 has the primary answer every client.
+// FTSR_GROUP_CORE_PRIMARY_ANSWERS=1 has the primary answer every client,
+// FTSR_GROUP_CORE_LEAVES=1 adds graceful leaves to the runs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -579,6 +580,32 @@ public:
     record(m);
   }
 
+  /// The primary `at` orders the graceful leave of `member` (itself
+  /// included), as replica.cpp's group_leave handler does; a member that
+  /// delivered the view without itself stops (quit_group: its monitors
+  /// fire like a crash's). False if `at` does not serve as primary.
+  bool leave(uint64_t at, uint64_t member) {
+    auto& m = members_.at(at);
+    if (m.crashed || !m.core || !m.core->serving() || !m.core->is_primary())
+      return false;
+    auto& c = *m.core;
+    flush_orders(m, true); // earlier entries go first
+    auto others = c.others();
+    auto entry = c.leave(member);
+    if (!entry)
+      return false;
+    for (auto o : others) {
+      auto msg_ = make_msg(msg::order);
+      msg_.entries = {*entry};
+      msg_.stable = c.stable();
+      send(at, o, std::move(msg_));
+    }
+    record(m);
+    if (!c.is_member())
+      crash(at, in_flight::all);
+    return true;
+  }
+
   // -- final checks -----------------------------------------------------------
 
   /// Checks the invariants at quiescence; returns the violations.
@@ -820,7 +847,11 @@ private:
   /// through a join entry nobody else got, and the view of the same number
   /// the survivors install without it.)
   void record(member& mb) {
-    if (!mb.core)
+    // (A member that left stops with the view without itself: the others
+    // may install that view number by a flush instead, when its
+    // termination overtakes the leave entry, without its last entries,
+    // which nobody answered.)
+    if (!mb.core || !mb.core->is_member())
       return;
     auto& c = *mb.core;
     auto k = std::make_tuple(c.view(), c.members(), c.delivered());
@@ -1120,6 +1151,11 @@ private:
           mb.ack_timer = true;
           send(mb.id, mb.id, make_msg(msg::flush_acks));
         }
+        if (!c.is_member()) {
+          send_acks(mb);
+          crash(mb.id, in_flight::all); // replica.cpp: quit_group
+          return;
+        }
         if (c.serving() && !mb.stash.empty())
           replay_stash(mb); // a leave ended a view change (replica.cpp)
         return;
@@ -1140,6 +1176,18 @@ private:
         return;
       }
       case msg::suspect: {
+        // replica.cpp: rerun_relayed_to.
+        std::vector<member::stashed> again;
+        for (auto i = mb.relayed.begin(); i != mb.relayed.end();) {
+          if (i->second.first == m.member) {
+            again.push_back(std::move(i->second.second));
+            i = mb.relayed.erase(i);
+          } else {
+            ++i;
+          }
+        }
+        for (auto& x : again)
+          handle_invoke(mb, x.inv, x.client, x.attempt);
         auto s = c.suspect(m.member);
         if (s.quorum_lost) {
           for (auto x : s.survivors) {
@@ -1482,6 +1530,7 @@ struct run_stats {
   size_t dedup_replies = 0;
   size_t stashed = 0;
   size_t joins = 0;
+  size_t leaves = 0;
   size_t answered_by_backup = 0;
   size_t refused_installs = 0;
 };
@@ -1577,6 +1626,16 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
   if (sc != scenario::majority_loss && sc != scenario::minority_side
       && sc != scenario::join_failure && plan() % 3 == 0)
     events.push_back({plan() % horizon, 4});
+  // FTSR_GROUP_CORE_LEAVES=1: sometimes a member leaves gracefully
+  // (target 6: ordered by the primary, which may leave itself). Drawn from
+  // another generator, so that the runs without a leave stay what they
+  // were. Not on by default yet: these runs still find bugs around the
+  // primary's own leave (see the issue notes).
+  std::mt19937_64 leaves_plan{seed * 31 + n * 7 + max_sf};
+  if (std::getenv("FTSR_GROUP_CORE_LEAVES") != nullptr
+      && (sc == scenario::no_failure || sc == scenario::crashes)
+      && leaves_plan() % 3 == 0)
+    events.push_back({leaves_plan() % horizon, 6});
   std::stable_sort(events.begin(), events.end(),
                    [](auto& x, auto& y) { return x.step < y.step; });
   uint64_t joined = 0;
@@ -1584,6 +1643,21 @@ std::string random_run(uint64_t seed, size_t n, size_t max_sf,
   size_t join_step = 0;
   auto fire = [&](crash_event& ev, bool quiescent) -> bool {
     auto live = sim.alive();
+    if (ev.target == 6) {
+      for (auto id : live)
+        if (sim.core(id).serving() && sim.core(id).is_primary()) {
+          auto& ms = sim.core(id).members();
+          auto who = ms[leaves_plan() % ms.size()];
+          if (std::getenv("FTSR_GROUP_CORE_TRACE") != nullptr)
+            std::cout << "LEAVE " << who << " at step " << sim.steps() << "\n";
+          if (sim.leave(id, who))
+            ++rs.leaves;
+          return ev.done = true;
+        }
+      if (quiescent)
+        ev.done = true;
+      return ev.done;
+    }
     if (ev.target == 4) {
       for (auto id : live)
         if (sim.core(id).serving() && sim.core(id).is_primary()) {
@@ -1737,7 +1811,7 @@ void random_runs(size_t n, size_t max_sf, uint64_t seeds) {
             << (rs.runs ? rs.steps / rs.runs : 0) << "/run), " << rs.answered
             << " answered, " << rs.crashes << " crashes ("
             << rs.coordinator_crashes << " coordinators), " << rs.joins
-            << " joins, " << rs.flushes << " flushes (" << rs.reflushes
+            << " joins, " << rs.leaves << " leaves, " << rs.flushes << " flushes (" << rs.reflushes
             << " again), " << rs.installs << " installs, "
             << rs.view_transfers << " states sent at install, "
             << rs.quorum_lost_runs << " runs without quorum, "
