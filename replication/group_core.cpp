@@ -150,6 +150,9 @@ caf::message group_core::apply(const log_entry& e) {
       reply = e.reply;
       break;
     case entry_kind::view_change:
+      for (auto m : members_)
+        if (std::find(e.members.begin(), e.members.end(), m) == e.members.end())
+          left_.insert(m);
       members_ = e.members;
       view_ = e.view + 1;
       // A backup that becomes primary continues the sequence.
@@ -554,7 +557,8 @@ group_core::on_flush(uint64_t new_view,
   // above it.
   auto coordinator = survivors.front();
   if (coordinator != self_
-      && (suspects_.count(coordinator) > 0 || !is_listed(coordinator)))
+      && (suspects_.count(coordinator) > 0
+          || (!is_listed(coordinator) && left_.count(coordinator) == 0)))
     return std::nullopt;
   flushed f;
   f.view = std::max(view_, flush_seen_);
@@ -685,6 +689,7 @@ bool group_core::install(const install_msg& m) {
   flush_replies_.clear();
   flush_answered_ = false;
   answered_.clear();
+  left_.clear();
   if (coordinating_ && m.view == flush_view_)
     for (auto member : transfer_to_)
       if (is_listed(member))
@@ -846,6 +851,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   joins_.clear();
   flush_answered_ = false;
   answered_.clear();
+  left_.clear();
   flush_seen_ = 0;
   coordinating_ = false;
   flush_view_ = 0;

@@ -367,6 +367,11 @@ private:
   // install): that view may be installed elsewhere already, so a later
   // failure needs a majority of it as well, and its members are watched.
   std::vector<uint64_t> answered_;
+  // Members a leave entry removed since the last install. One of them may
+  // coordinate a flush without knowing it left (its leave entry was lost
+  // with a failed primary): it is answered, learns of its leave from the
+  // replies and stops; its departure starts the next flush here.
+  std::set<uint64_t> left_;
   // Highest view of a flush this member answered. A coordinator can fail
   // after its install reached only some members; the next coordinator must
   // propose a higher view (members refuse installs of views they have, or

@@ -1256,6 +1256,10 @@ private:
           return; // stale
         }
         mb.coordinating = false;
+        if (!c.is_member()) {
+          crash(mb.id, in_flight::all); // replica.cpp: quit_group
+          return;
+        }
         after_install(mb);
         return;
       }
