@@ -403,13 +403,17 @@ total_order::on_final(const abcast_final& f) {
                    + str(f.number) + " of " + str(f.sender)
                    + " is below member " + str(self_) + "'s proposal "
                    + str(e.proposed));
+  finalize(e, f);
+  return deliver_ready();
+}
+
+void total_order::finalize(entry& e, const abcast_final& f) {
   order_.erase(key{e.priority, e.proposer, f.sender, f.number});
   e.priority = f.priority;
   e.proposer = f.proposer;
   e.final = true;
   order_.emplace(e.priority, e.proposer, f.sender, f.number);
   max_priority_ = std::max(max_priority_, f.priority);
-  return deliver_ready();
 }
 
 std::vector<abcast_data> total_order::deliver_ready() {
@@ -616,13 +620,7 @@ total_order::on_takeover(const abcast_takeover& t) {
     if (i == queue_.end())
       continue; // delivered already
     keep.insert(f.number);
-    auto& e = i->second;
-    order_.erase(key{e.priority, e.proposer, f.sender, f.number});
-    e.priority = f.priority;
-    e.proposer = f.proposer;
-    e.final = true;
-    order_.emplace(e.priority, e.proposer, f.sender, f.number);
-    max_priority_ = std::max(max_priority_, f.priority);
+    finalize(i->second, f);
   }
   for (auto i = queue_.begin(); i != queue_.end();) {
     if (i->first.first == t.failed && keep.count(i->first.second) == 0) {

@@ -375,6 +375,8 @@ private:
     bool final = false;
   };
 
+  /// Gives queued entry `e` its final priority `f` (moves it in order_).
+  void finalize(entry& e, const abcast_final& f);
   bool is_member(uint64_t m) const { return member_set_.count(m) > 0; }
   bool was_delivered(uint64_t sender, uint64_t number) const;
   void mark_delivered(uint64_t sender, uint64_t number);

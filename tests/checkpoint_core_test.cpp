@@ -1797,6 +1797,20 @@ void simulate(const sim_config& cfg, uint64_t default_seeds) {
   }
 }
 
+namespace {
+
+/// `cfg` with crashes of participants and initiators, refusals and
+/// timeouts.
+sim_config with_faults(sim_config cfg) {
+  cfg.participant_crashes = true;
+  cfg.initiator_crashes = true;
+  cfg.refuse_p = 0.01;
+  cfg.timeouts = true;
+  return cfg;
+}
+
+} // namespace
+
 TEST(checkpoint_core_sim, one_initiation_at_a_time) {
   sim_config cfg{"sequential"};
   simulate(cfg, 200);
@@ -1815,11 +1829,7 @@ TEST(checkpoint_core_sim, crashes_refusals_and_timeouts_keep_the_cut) {
   cfg.participants = 6;
   cfg.concurrent = 3;
   cfg.initiations = 40;
-  cfg.participant_crashes = true;
-  cfg.initiator_crashes = true;
-  cfg.refuse_p = 0.01;
-  cfg.timeouts = true;
-  simulate(cfg, 200);
+  simulate(with_faults(cfg), 200);
 }
 
 TEST(checkpoint_core_sim, restores_replay_the_channels_in_order) {
@@ -1836,12 +1846,8 @@ TEST(checkpoint_core_sim, restores_with_faults) {
   cfg.participants = 6;
   cfg.concurrent = 3;
   cfg.initiations = 40;
-  cfg.participant_crashes = true;
-  cfg.initiator_crashes = true;
-  cfg.refuse_p = 0.01;
-  cfg.timeouts = true;
   cfg.restores = true;
-  simulate(cfg, 200);
+  simulate(with_faults(cfg), 200);
 }
 
 } // namespace

@@ -59,6 +59,39 @@ std::vector<std::string> split_tokens(const std::string& s) {
   return result;
 }
 
+/// Waits until the two replicas of `g` serve with the same delivery log and
+/// state; their statuses end up in `st`.
+bool two_replicas_agree(node& client, const capability_ref& g,
+                        std::vector<group_status>& st) {
+  return eventually([&] {
+    st = group_members_status(client, g);
+    if (st.size() != 2)
+      return false;
+    return st[0].digest == st[1].digest && st[0].delivered == st[1].delivered
+           && st[0].state == st[1].state && st[0].serving && st[1].serving;
+  });
+}
+
+/// Reads every client's key through the group: each token at most once,
+/// each acknowledged one exactly once.
+void expect_acked_once(node& client, const capability_ref& g, load& l) {
+  caf::scoped_actor self{client.system()};
+  for (size_t k = 0; k < l.clients(); ++k) {
+    std::string value;
+    ftsr::call(self, capability<>{g}, get_atom::value,
+               "k" + std::to_string(k))
+      .receive([&](std::string& v) { value = v; },
+               [](caf::error& err) { FAIL() << describe(err); });
+    std::map<std::string, int> applied;
+    for (auto& tok : split_tokens(value))
+      ++applied[tok];
+    for (auto& [tok, n] : applied)
+      EXPECT_EQ(n, 1) << "token applied twice: " << tok;
+    for (auto& tok : l.acked_tokens(k))
+      EXPECT_EQ(applied.count(tok), 1u) << "acknowledged token lost: " << tok;
+  }
+}
+
 } // namespace
 
 TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
@@ -67,10 +100,7 @@ TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
   auto g = create_group(client, {"kv", {"host1", "host2", "host3"}, 1});
   ASSERT_TRUE(g) << describe(g.error());
   load l{client, *g, 4};
-  auto progress = [&](size_t more) {
-    auto target = l.acked() + more;
-    return eventually([&] { return l.acked() >= target; }, 20s);
-  };
+  auto progress = [&](size_t more) { return l.progress(more, 20s); };
   ASSERT_TRUE(progress(200)) << "no progress before the faults";
   // 1. kill -9 the primary's node.
   c.kill9("host1");
@@ -105,31 +135,11 @@ TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
   auto grown = *g;
   grown.members.push_back(*joined);
   std::vector<group_status> st;
-  ASSERT_TRUE(eventually([&] {
-    st = group_members_status(client, grown);
-    if (st.size() != 2)
-      return false;
-    return st[0].digest == st[1].digest && st[0].delivered == st[1].delivered
-           && st[0].state == st[1].state && st[0].serving && st[1].serving;
-  })) << "survivors diverged";
+  ASSERT_TRUE(two_replicas_agree(client, grown, st)) << "survivors diverged";
   EXPECT_EQ(st[0].view, st[1].view);
   EXPECT_GE(st[0].view, 4u); // initial, failure, join, failure
 
-  caf::scoped_actor self{client.system()};
-  for (size_t k = 0; k < l.clients(); ++k) {
-    std::string value;
-    ftsr::call(self, capability<>{*g}, get_atom::value,
-               "k" + std::to_string(k))
-      .receive([&](std::string& v) { value = v; },
-               [](caf::error& err) { FAIL() << describe(err); });
-    std::map<std::string, int> applied;
-    for (auto& tok : split_tokens(value))
-      ++applied[tok];
-    for (auto& [tok, n] : applied)
-      EXPECT_EQ(n, 1) << "token applied twice: " << tok;
-    for (auto& tok : l.acked_tokens(k))
-      EXPECT_EQ(applied.count(tok), 1u) << "acknowledged token lost: " << tok;
-  }
+  expect_acked_once(client, *g, l);
 }
 
 // No split brain: with the primary and a backup frozen (SIGSTOP), the last
@@ -183,10 +193,7 @@ TEST(group_system, persistent_group_restarts_a_replica_on_the_backup_node) {
   auto g = create_group(client, spec);
   ASSERT_TRUE(g) << describe(g.error());
   load l{client, *g, 4};
-  auto progress = [&](size_t more) {
-    auto target = l.acked() + more;
-    return eventually([&] { return l.acked() >= target; }, 20s);
-  };
+  auto progress = [&](size_t more) { return l.progress(more, 20s); };
   ASSERT_TRUE(progress(200)) << "no progress before the kill";
   c.kill9("host1");
   ASSERT_TRUE(progress(200)) << "no progress after killing the primary";
@@ -212,26 +219,6 @@ TEST(group_system, persistent_group_restarts_a_replica_on_the_backup_node) {
   auto now = *g;
   now.members = {survivor, restarted};
   std::vector<group_status> st;
-  ASSERT_TRUE(eventually([&] {
-    st = group_members_status(client, now);
-    if (st.size() != 2)
-      return false;
-    return st[0].digest == st[1].digest && st[0].delivered == st[1].delivered
-           && st[0].state == st[1].state && st[0].serving && st[1].serving;
-  })) << "replicas differ";
-  caf::scoped_actor self{client.system()};
-  for (size_t k = 0; k < l.clients(); ++k) {
-    std::string value;
-    ftsr::call(self, capability<>{*g}, get_atom::value,
-               "k" + std::to_string(k))
-      .receive([&](std::string& v) { value = v; },
-               [](caf::error& err) { FAIL() << describe(err); });
-    std::map<std::string, int> applied;
-    for (auto& tok : split_tokens(value))
-      ++applied[tok];
-    for (auto& [tok, n] : applied)
-      EXPECT_EQ(n, 1) << "token applied twice: " << tok;
-    for (auto& tok : l.acked_tokens(k))
-      EXPECT_EQ(applied.count(tok), 1u) << "acknowledged token lost: " << tok;
-  }
+  ASSERT_TRUE(two_replicas_agree(client, now, st)) << "replicas differ";
+  expect_acked_once(client, *g, l);
 }

@@ -1444,32 +1444,47 @@ public:
     in_process_cluster::add_types(cfg);
     add_multicast_types(cfg);
   }
+
+  /// One endpoint per node, each with an owner (a scoped_actor) of that
+  /// node's actor system, to which the endpoint delivers.
+  void spawn_endpoints() {
+    for (auto on : {"host1", "host2", "host3"}) {
+      auto ref = spawn(on, multicast_actor_type);
+      ASSERT_TRUE(ref.id != 0);
+      group.push_back(ref.id);
+    }
+    for (size_t i = 0; i < 3; ++i) {
+      owners.push_back(std::make_unique<caf::scoped_actor>(at(i).system()));
+      eps.push_back(ref_at(i, group[i]).handle);
+      ASSERT_TRUE(eps.back());
+    }
+  }
+
+  /// Initializes endpoint `i` with the whole group; none or its refusal.
+  caf::error init(size_t i) {
+    caf::error result;
+    (*owners[i])
+      ->request(eps[i], bound, mcast_init_atom::value, group[i], group,
+                caf::actor{*owners[i]})
+      .receive([] {}, [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  std::vector<uint64_t> group;
+  std::vector<std::unique_ptr<caf::scoped_actor>> owners;
+  std::vector<caf::actor> eps;
 };
 
 } // namespace
 
 TEST_F(multicast_cluster, endpoints_on_three_nodes_agree_and_keep_causality) {
-  std::vector<uint64_t> group;
-  for (auto on : {"host1", "host2", "host3"}) {
-    auto ref = spawn(on, multicast_actor_type);
-    ASSERT_TRUE(ref.id != 0);
-    group.push_back(ref.id);
-  }
-  // Each node's owner and endpoint handle belong to that node's system.
-  std::vector<std::unique_ptr<caf::scoped_actor>> owners;
-  std::vector<caf::actor> eps;
-  for (size_t i = 0; i < 3; ++i) {
-    owners.push_back(std::make_unique<caf::scoped_actor>(at(i).system()));
-    eps.push_back(ref_at(i, group[i]).handle);
-    ASSERT_TRUE(eps.back());
-  }
+  spawn_endpoints();
   // A multicast before init waits in the endpoint's mailbox.
   (*owners[0])->send(eps[0], mcast_atom::value, ordering::total, text("t0"));
-  for (size_t i = 0; i < 3; ++i)
-    (*owners[i])
-      ->request(eps[i], bound, mcast_init_atom::value, group[i], group,
-                caf::actor{*owners[i]})
-      .receive([] {}, [](caf::error& err) { FAIL() << describe(err); });
+  for (size_t i = 0; i < 3; ++i) {
+    auto err = init(i);
+    ASSERT_FALSE(err) << describe(err);
+  }
   for (int k = 1; k < 10; ++k)
     for (size_t i = 0; i < 3; ++i)
       (*owners[i])->send(eps[i], mcast_atom::value, ordering::total,
@@ -1491,13 +1506,7 @@ TEST_F(multicast_cluster, endpoints_on_three_nodes_agree_and_keep_causality) {
             (std::vector<delivery>{{group[0], "a"}, {group[1], "b"}}));
   EXPECT_EQ(collect(*owners[1], 1), (std::vector<delivery>{{group[1], "b"}}));
   // A second init is refused.
-  (*owners[2])
-    ->request(eps[2], bound, mcast_init_atom::value, group[2], group,
-              caf::actor{*owners[2]})
-    .receive([] { FAIL() << "initialized twice"; },
-             [](caf::error& err) {
-               EXPECT_TRUE(contains(describe(err), "already initialized"));
-             });
+  EXPECT_TRUE(contains(describe(init(2)), "already initialized"));
   for (size_t i = 0; i < 3; ++i) {
     auto st = status(*owners[i], eps[i]);
     EXPECT_EQ(st.rejected, 0u) << st.last_error;
@@ -1506,45 +1515,31 @@ TEST_F(multicast_cluster, endpoints_on_three_nodes_agree_and_keep_causality) {
 }
 
 TEST_F(multicast_cluster, survivors_remove_a_failed_node_and_go_on) {
-  std::vector<uint64_t> group;
-  for (auto on : {"host1", "host2", "host3"}) {
-    auto ref = spawn(on, multicast_actor_type);
-    ASSERT_TRUE(ref.id != 0);
-    group.push_back(ref.id);
-  }
-  std::vector<std::unique_ptr<caf::scoped_actor>> owners;
-  std::vector<caf::actor> eps;
+  spawn_endpoints();
   for (size_t i = 0; i < 3; ++i) {
-    owners.push_back(std::make_unique<caf::scoped_actor>(at(i).system()));
-    eps.push_back(ref_at(i, group[i]).handle);
-    ASSERT_TRUE(eps.back());
+    auto err = init(i);
+    ASSERT_FALSE(err) << describe(err);
   }
-  for (size_t i = 0; i < 3; ++i)
-    (*owners[i])
-      ->request(eps[i], bound, mcast_init_atom::value, group[i], group,
-                caf::actor{*owners[i]})
-      .receive([] {}, [](caf::error& err) { FAIL() << describe(err); });
-  auto tag = [&](const char* kind, size_t i, int k) {
-    return kind + std::to_string(i) + "#" + std::to_string(k);
+  // Round k from endpoint i: one totally ordered, one causal multicast.
+  auto send_round = [&](size_t i, int k) {
+    auto tag = [&](const char* kind) {
+      return kind + std::to_string(i) + "#" + std::to_string(k);
+    };
+    (*owners[i])->send(eps[i], mcast_atom::value, ordering::total,
+                       text(tag("t")));
+    (*owners[i])->send(eps[i], mcast_atom::value, ordering::causal,
+                       text(tag("c")));
   };
   for (int k = 0; k < 10; ++k)
-    for (size_t i = 0; i < 3; ++i) {
-      (*owners[i])->send(eps[i], mcast_atom::value, ordering::total,
-                         text(tag("t", i, k)));
-      (*owners[i])->send(eps[i], mcast_atom::value, ordering::causal,
-                         text(tag("c", i, k)));
-    }
+    for (size_t i = 0; i < 3; ++i)
+      send_round(i, k);
   // host3 fails mid-traffic.
   owners[2].reset();
   eps[2] = nullptr;
   nodes[2].reset();
   for (int k = 10; k < 20; ++k)
-    for (size_t i = 0; i < 2; ++i) {
-      (*owners[i])->send(eps[i], mcast_atom::value, ordering::total,
-                         text(tag("t", i, k)));
-      (*owners[i])->send(eps[i], mcast_atom::value, ordering::causal,
-                         text(tag("c", i, k)));
-    }
+    for (size_t i = 0; i < 2; ++i)
+      send_round(i, k);
   auto done = [&](const std::vector<event>& es) {
     size_t from_survivors = 0;
     for (auto& e : es)
