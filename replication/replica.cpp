@@ -8,6 +8,8 @@
 #include <set>
 
 #include "caf/all.hpp"
+#include "caf/io/broker.hpp"
+#include "caf/io/middleman.hpp"
 
 #include "actors/call.hpp"
 #include "actors/monitor.hpp"
@@ -77,15 +79,17 @@ struct replica_state {
 };
 
 using replica_actor = caf::stateful_actor<replica_state>;
+using io_replica_actor = caf::stateful_actor<replica_state, caf::io::broker>;
 
-caf::actor handle_of(replica_actor* self, uint64_t member) {
+template <class Self>
+caf::actor handle_of(Self* self, uint64_t member) {
   if (auto ref = self->state.ctx->dir.lookup(member))
     return self->state.ctx->dir.resolve(*ref);
   return {};
 }
 
-template <class... Ts>
-void send_to(replica_actor* self, uint64_t member, Ts&&... xs) {
+template <class Self, class... Ts>
+void send_to(Self* self, uint64_t member, Ts&&... xs) {
   if (auto hdl = handle_of(self, member))
     self->send(hdl, std::forward<Ts>(xs)...);
 }
@@ -93,7 +97,8 @@ void send_to(replica_actor* self, uint64_t member, Ts&&... xs) {
 /// Monitors every member of the view (and of a flush under way) not yet
 /// monitored (FT-SR monitor: the failure arrives as a message, after this
 /// replica's earlier messages; at once if the member failed already).
-void monitor_members(replica_actor* self) {
+template <class Self>
+void monitor_members(Self* self) {
   auto& st = self->state;
   for (auto m : st.core->watched()) {
     if (m == st.core->self() || !st.monitored.insert(m).second)
@@ -104,22 +109,28 @@ void monitor_members(replica_actor* self) {
   }
 }
 
-void send_transfer(replica_actor* self, uint64_t member,
+template <class Self>
+void send_transfer(Self* self, uint64_t member,
                    const state_transfer& transfer) {
   auto& st = self->state;
   send_to(self, member, group_transfer_atom::value, st.group, member,
           uint64_t{st.max_sf}, st.mode, transfer);
 }
 
-void restore_size(replica_actor* self);
-void lose_quorum(replica_actor* self);
-void send_flush(replica_actor* self, uint64_t view,
+template <class Self>
+void restore_size(Self* self);
+template <class Self>
+void lose_quorum(Self* self);
+template <class Self>
+void send_flush(Self* self, uint64_t view,
                 const std::vector<uint64_t>& survivors);
-void restarted(replica_actor* self, uint64_t newcomer, bool joined);
+template <class Self>
+void restarted(Self* self, uint64_t newcomer, bool joined);
 
 /// Answers the clients of completed entries; every path answers alike:
 /// the reply (first, vote) or the collated replies (quorum, all).
-void deliver(replica_actor* self, std::vector<group_core::completion> done) {
+template <class Self>
+void deliver(Self* self, std::vector<group_core::completion> done) {
   auto& st = self->state;
   for (auto& c : done) {
     if (c.newcomer != 0) {
@@ -150,7 +161,8 @@ void deliver(replica_actor* self, std::vector<group_core::completion> done) {
 
 /// Clients whose replier did not acknowledge (it may never answer) are
 /// answered like waiting ones from here on.
-void reclaim_relayed(replica_actor* self) {
+template <class Self>
+void reclaim_relayed(Self* self) {
   auto& st = self->state;
   for (auto& [seq, r] : st.relayed)
     st.waiting.emplace(r.inv.request, std::make_pair(std::move(r.inv),
@@ -158,13 +170,15 @@ void reclaim_relayed(replica_actor* self) {
   st.relayed.clear();
 }
 
-void handle_invoke(replica_actor* self, const invocation& inv,
+template <class Self>
+void handle_invoke(Self* self, const invocation& inv,
                    caf::response_promise rp);
 
 /// `member` failed after it left the view (a leave does not flush): the
 /// clients it was to answer run again like retries (answered from the
 /// de-duplication tables, perhaps a second time).
-void rerun_relayed_to(replica_actor* self, uint64_t member) {
+template <class Self>
+void rerun_relayed_to(Self* self, uint64_t member) {
   auto& st = self->state;
   std::vector<replica_state::relayed_call> again;
   for (auto i = st.relayed.begin(); i != st.relayed.end();) {
@@ -182,7 +196,8 @@ void rerun_relayed_to(replica_actor* self, uint64_t member) {
 /// Replier: answers a client in the primary's place, as the primary's
 /// response promise would (same request message id). `to` is the entry's
 /// reply_to, set by handle_invoke; anything else is ignored.
-void answer_client(replica_actor* self, const caf::message& to,
+template <class Self>
+void answer_client(Self* self, const caf::message& to,
                    caf::message reply) {
   if (!to.match_elements<caf::strong_actor_ptr, uint64_t>())
     return;
@@ -194,7 +209,8 @@ void answer_client(replica_actor* self, const caf::message& to,
                 self->context());
 }
 
-caf::error refusal(replica_actor* self) {
+template <class Self>
+caf::error refusal(Self* self) {
   auto& core = *self->state.core;
   if (core.quorum_lost())
     return make_error(errc::no_quorum,
@@ -207,7 +223,8 @@ caf::error refusal(replica_actor* self) {
 /// (resource_base::fail). The replica stops with that error at once, before
 /// it acknowledges, answers or sends anything that depends on it; the group
 /// goes on without it. True if it stopped.
-bool fail_stopped(replica_actor* self) {
+template <class Self>
+bool fail_stopped(Self* self) {
   auto& st = self->state;
   if (!st.core)
     return false;
@@ -225,7 +242,8 @@ constexpr size_t ack_batch = 64;
 constexpr auto ack_delay = std::chrono::milliseconds(2);
 
 /// Backup: sends the acknowledgements held back.
-void send_acks(replica_actor* self) {
+template <class Self>
+void send_acks(Self* self) {
   auto& st = self->state;
   if (st.ack_seqs.empty())
     return;
@@ -236,13 +254,15 @@ void send_acks(replica_actor* self) {
 }
 
 /// A flush reports (and an install supersedes) what they acknowledge.
-void drop_acks(replica_actor* self) {
+template <class Self>
+void drop_acks(Self* self) {
   self->state.ack_seqs.clear();
   self->state.ack_results.clear();
 }
 
 /// Queues an entry for the backups; sent in one batch per burst.
-void enqueue_order(replica_actor* self, log_entry e) {
+template <class Self>
+void enqueue_order(Self* self, log_entry e) {
   auto& st = self->state;
   st.outbox.push_back(std::move(e));
   if (!st.flush_scheduled) {
@@ -263,7 +283,8 @@ bool answered(const caf::error& err) {
 /// once answered, an import_done entry retires it at every replica. If the
 /// target does not answer, the import stays pending and the next primary
 /// (after a view change) sends it again.
-void send_import(replica_actor* self, uint64_t id, const outgoing_call& imp) {
+template <class Self>
+void send_import(Self* self, uint64_t id, const outgoing_call& imp) {
   auto done = [self, id] {
     if (auto e = self->state.core->import_done(id))
       enqueue_order(self, std::move(*e));
@@ -280,7 +301,8 @@ void send_import(replica_actor* self, uint64_t id, const outgoing_call& imp) {
 
 /// Performs the owns-sends of the operations just executed here, and (at
 /// the primary) the imports they declared.
-void perform_outgoing(replica_actor* self) {
+template <class Self>
+void perform_outgoing(Self* self) {
   auto& core = *self->state.core;
   for (auto& o : core.take_owned())
     if (auto hdl = self->state.ctx->dir.resolve(o.target))
@@ -291,7 +313,8 @@ void perform_outgoing(replica_actor* self) {
     send_import(self, id, imp);
 }
 
-void handle_invoke(replica_actor* self, const invocation& inv,
+template <class Self>
+void handle_invoke(Self* self, const invocation& inv,
                    caf::response_promise rp) {
   auto& st = self->state;
   auto& core = *st.core;
@@ -344,7 +367,8 @@ constexpr auto lag_delay = std::chrono::milliseconds(2);
 /// the repliers they name, and to all of them if one has no replier (the
 /// primary waits for acknowledgements) or with `everything` (a join or
 /// leave follows; the timer); otherwise the others' share waits.
-void flush_orders(replica_actor* self, bool everything = false) {
+template <class Self>
+void flush_orders(Self* self, bool everything = false) {
   auto& st = self->state;
   st.flush_scheduled = false;
   if (st.outbox.empty() && !everything)
@@ -379,7 +403,8 @@ void flush_orders(replica_actor* self, bool everything = false) {
 
 /// Runs the invocations held during a view change again, now that the
 /// replica serves (or refuses) again.
-void replay_stash(replica_actor* self) {
+template <class Self>
+void replay_stash(Self* self) {
   auto stash = std::move(self->state.stash);
   self->state.stash.clear();
   for (auto& [inv, rp] : stash)
@@ -391,7 +416,8 @@ void replay_stash(replica_actor* self) {
 /// like a retry: the new view's primary orders a retry entry for it if it
 /// was delivered (and answers it once the backups, which deliver the
 /// install first, hold it), a backup redirects it to the primary.
-void after_install(replica_actor* self) {
+template <class Self>
+void after_install(Self* self) {
   auto& st = self->state;
   auto& core = *st.core;
   for (auto& [member, transfer] : core.take_transfers())
@@ -433,7 +459,8 @@ void after_install(replica_actor* self) {
 }
 
 /// This member coordinates the flush `s` describes.
-void coordinate_flush(replica_actor* self, const group_core::suspicion& s) {
+template <class Self>
+void coordinate_flush(Self* self, const group_core::suspicion& s) {
   auto& st = self->state;
   st.ctx->spans.event({}, "view_change", to_string(st.group),
                       "flush for view " + std::to_string(s.new_view));
@@ -441,7 +468,8 @@ void coordinate_flush(replica_actor* self, const group_core::suspicion& s) {
   monitor_members(self);
 }
 
-void lose_quorum(replica_actor* self) {
+template <class Self>
+void lose_quorum(Self* self) {
   auto& st = self->state;
   auto err = refusal(self);
   st.ctx->spans.event({}, "quorum_lost", to_string(st.group));
@@ -460,12 +488,14 @@ void lose_quorum(replica_actor* self) {
 /// The view without this replica was delivered (it left the group).
 /// Leaving is not failing: the directory records it as destroyed, which
 /// does not count against the group's quorum.
-void quit_group(replica_actor* self) {
+template <class Self>
+void quit_group(Self* self) {
   self->quit(make_error(errc::destroyed, "left the group"));
 }
 
 /// Answers a flush: this member's unstable entries, to the coordinator.
-void answer_flush(replica_actor* self, uint64_t new_view,
+template <class Self>
+void answer_flush(Self* self, uint64_t new_view,
                   const std::vector<uint64_t>& survivors) {
   auto& core = *self->state.core;
   if (auto f = core.on_flush(new_view, survivors))
@@ -473,7 +503,8 @@ void answer_flush(replica_actor* self, uint64_t new_view,
             core.self(), f->view, f->delivered, f->unstable, true);
 }
 
-void send_flush(replica_actor* self, uint64_t view,
+template <class Self>
+void send_flush(Self* self, uint64_t view,
                 const std::vector<uint64_t>& survivors) {
   for (auto m : survivors)
     send_to(self, m, group_flush_atom::value, view, survivors, m);
@@ -483,7 +514,8 @@ enum class join_result { ordered, member, stopped };
 
 /// Primary: orders the join of `newcomer` (state transfer once the join is
 /// held by max_sf backups; `rp`, if any, is answered then).
-join_result order_join(replica_actor* self, const capability_ref& newcomer,
+template <class Self>
+join_result order_join(Self* self, const capability_ref& newcomer,
                        caf::response_promise* rp) {
   auto& st = self->state;
   auto& core = *st.core;
@@ -508,7 +540,8 @@ join_result order_join(replica_actor* self, const capability_ref& newcomer,
 /// The group capability with the current members, bound in every node's
 /// directory (as resize_group does): holders keep being served, and no
 /// node counts replaced members against the group's quorum.
-void rebind_group(replica_actor* self) {
+template <class Self>
+void rebind_group(Self* self) {
   auto& st = self->state;
   std::vector<capability_ref> members;
   for (auto m : st.core->members())
@@ -523,7 +556,8 @@ void rebind_group(replica_actor* self) {
 }
 
 /// A replacement replica joined (state transferred) or did not make it.
-void restarted(replica_actor* self, uint64_t newcomer, bool joined) {
+template <class Self>
+void restarted(Self* self, uint64_t newcomer, bool joined) {
   auto& st = self->state;
   auto i = st.restarting.find(newcomer);
   if (i == st.restarting.end())
@@ -544,7 +578,8 @@ void restarted(replica_actor* self, uint64_t newcomer, bool joined) {
 
 /// Tries the backup nodes of `candidates` from `i` on: spawns a replica
 /// there and joins it.
-void spawn_replacement(replica_actor* self,
+template <class Self>
+void spawn_replacement(Self* self,
                        std::shared_ptr<std::vector<std::string>> candidates,
                        size_t i) {
   auto& st = self->state;
@@ -590,7 +625,8 @@ void spawn_replacement(replica_actor* self,
 /// Persistent groups (primary, serving): while the view has fewer members
 /// than the group was created with, restart one on the first backup node
 /// (in order) that is up and hosts no member, joined by state transfer.
-void restore_size(replica_actor* self) {
+template <class Self>
+void restore_size(Self* self) {
   constexpr size_t max_failures_per_node = 3;
   auto& st = self->state;
   auto& core = *st.core;
@@ -609,7 +645,8 @@ void restore_size(replica_actor* self) {
   spawn_replacement(self, std::move(candidates), 0);
 }
 
-caf::behavior serving(replica_actor* self) {
+template <class Self>
+caf::behavior serving(Self* self) {
   return {
     [self](group_invoke_atom, const invocation& inv) {
       auto rp = self->make_response_promise();
@@ -774,7 +811,7 @@ caf::behavior serving(replica_actor* self) {
       if (!core.serving() || !core.is_primary())
         return refusal(self);
       // Answered, and the state sent, once the join is stable (deliver).
-      auto rp = self->make_response_promise<caf::unit_t>();
+      auto rp = self->template make_response_promise<caf::unit_t>();
       caf::response_promise untyped = rp;
       switch (order_join(self, newcomer, &untyped)) {
         case join_result::ordered:
@@ -825,13 +862,15 @@ caf::behavior serving(replica_actor* self) {
   };
 }
 
-void become_serving(replica_actor* self) {
+template <class Self>
+void become_serving(Self* self) {
   // Malformed or unknown messages get sec::unexpected_message, silently.
   self->set_default_handler(caf::drop);
   self->become(serving(self));
 }
 
-caf::behavior replica(replica_actor* self, resource_factory factory) {
+template <class Self>
+caf::behavior replica(Self* self, resource_factory factory) {
   // Group traffic that overtakes the init/transfer waits for it.
   self->set_default_handler(caf::skip);
   // Error messages that are not responses (e.g. a joiner that could not
@@ -924,10 +963,23 @@ caf::behavior replica(replica_actor* self, resource_factory factory) {
 } // namespace
 
 void add_resource_type(caf::actor_system_config& cfg, const std::string& name,
-                       resource_factory factory) {
+                       resource_factory factory, replica_executor executor) {
   add_group_types(cfg);
-  cfg.add_actor_type(name, [factory](replica_actor* self) {
+  if (executor == replica_executor::scheduler) {
+    cfg.add_actor_type(name, [factory](replica_actor* self) {
+      return replica(self, factory);
+    });
+    return;
+  }
+  // A broker runs in the multiplexer, so it has to be launched there:
+  // CAF's factory launches on the spawning context (cfg.host) otherwise.
+  auto make = caf::make_actor_factory([factory](io_replica_actor* self) {
     return replica(self, factory);
+  });
+  cfg.add_actor_factory(name, [make](caf::actor_config& acfg,
+                                     caf::message& args) {
+    acfg.host = &acfg.host->system().middleman().backend();
+    return make(acfg, args);
   });
 }
 

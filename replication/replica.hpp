@@ -16,17 +16,34 @@ namespace ftsr {
 
 using resource_factory = std::function<std::unique_ptr<resource_base>()>;
 
+/// The thread a resource type's replicas run on.
+enum class replica_executor {
+  /// CAF's scheduler, like any actor: handlers may run long or wait for
+  /// local I/O (fsync) without holding up the node's network traffic.
+  scheduler,
+  /// The node's network I/O thread (the replica is a CAF broker): each
+  /// message reaches the replica and leaves it without a thread hand-off,
+  /// about 25 % more synchronous invocations per second
+  /// (apps/bench/RESULTS.md, section 3). For short, non-blocking handlers
+  /// only: while one runs, no message enters or leaves the node, its
+  /// heartbeats included (a handler longer than the failure timeout gets the
+  /// node declared failed), and a handler that waits for a remote answer
+  /// waits forever.
+  io_thread,
+};
+
 /// Registers resource type `name` (FT-SR `resource name`): nodes that
-/// register it can host replicas of groups created from it. Also registers
-/// the group protocol types.
+/// register it can host replicas of groups created from it, on `executor`.
+/// Also registers the group protocol types.
 void add_resource_type(caf::actor_system_config& cfg, const std::string& name,
-                       resource_factory factory);
+                       resource_factory factory,
+                       replica_executor executor = replica_executor::scheduler);
 
 template <class Resource>
-void add_resource_type(caf::actor_system_config& cfg,
-                       const std::string& name) {
-  add_resource_type(cfg, name,
-                    [] { return std::make_unique<Resource>(); });
+void add_resource_type(caf::actor_system_config& cfg, const std::string& name,
+                       replica_executor executor = replica_executor::scheduler) {
+  add_resource_type(
+    cfg, name, [] { return std::make_unique<Resource>(); }, executor);
 }
 
 } // namespace ftsr

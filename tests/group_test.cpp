@@ -5,13 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "caf/all.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/io/network/multiplexer.hpp"
 
 #include "actors/call.hpp"
 #include "actors/monitor.hpp"
 #include "apps/node/sample_resources.hpp"
 #include "replication/group.hpp"
+#include "replication/replica.hpp"
 #include "tests/support/call_load.hpp"
 #include "tests/support/in_process_cluster.hpp"
 
@@ -52,6 +57,79 @@ bool converged(node& n, const capability_ref& g, size_t members) {
 }
 
 } // namespace
+
+namespace {
+
+using where_atom = caf::atom_constant<caf::atom("where")>;
+
+/// (where) -> string: the id of the thread that runs the operation.
+struct thread_probe : resource<thread_probe> {
+  caf::behavior operations() override {
+    return {[](where_atom) {
+      std::ostringstream os;
+      os << std::this_thread::get_id();
+      return os.str();
+    }};
+  }
+
+  template <class Archive>
+  void serialize(Archive&, unsigned) {
+    // stateless
+  }
+};
+
+/// The probe registered for each replica_executor.
+class group_executor_test : public ftsr::testing::in_process_cluster {
+public:
+  void add_types(caf::actor_system_config& cfg) override {
+    in_process_cluster::add_types(cfg);
+    add_resource_type<thread_probe>(cfg, "probe_on_io",
+                                    replica_executor::io_thread);
+    add_resource_type<thread_probe>(cfg, "probe_on_scheduler");
+  }
+
+  /// The threads that run the replicas of a new 3-replica `type` group.
+  std::set<std::string> replica_threads(const std::string& type) {
+    std::set<std::string> result;
+    auto g = create_group(at(0), {type, {"host1", "host2", "host3"}, 1});
+    EXPECT_TRUE(g) << describe(g.error());
+    if (!g)
+      return result;
+    caf::scoped_actor self{at(0).system()};
+    ftsr::call(self, capability<>{*g}, where_atom::value)
+      .replies(reply_policy::all)
+      .receive(
+        [&](std::vector<caf::message>& xs) {
+          for (auto& x : xs)
+            result.insert(x.get_as<std::string>(0));
+        },
+        [](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return result;
+  }
+
+  /// The nodes' network I/O threads (CAF multiplexers).
+  std::set<std::string> io_threads() {
+    std::set<std::string> result;
+    for (auto& n : nodes) {
+      std::ostringstream os;
+      os << n->system().middleman().backend().thread_id();
+      result.insert(os.str());
+    }
+    return result;
+  }
+};
+
+} // namespace
+
+TEST_F(group_executor_test, replicas_run_on_the_thread_their_type_asks_for) {
+  auto io = io_threads();
+  ASSERT_EQ(io.size(), 3u);
+  EXPECT_EQ(replica_threads("probe_on_io"), io);
+  auto on_scheduler = replica_threads("probe_on_scheduler");
+  EXPECT_EQ(on_scheduler.size(), 3u) << "one thread per node expected";
+  for (auto& t : on_scheduler)
+    EXPECT_EQ(io.count(t), 0u) << "scheduler replica on an I/O thread";
+}
 
 TEST_F(group_test, invalid_specs_are_rejected_with_clear_errors) {
   auto& n = at(0);
@@ -475,12 +553,21 @@ public:
     }
   }
 
-  /// 2-replica kv group on host1, host2 (clients on host3): the node of
-  /// replica `victim` stops under writes; the other serves on; the node
-  /// comes back and a replica joins there with state transfer.
-  void survive_one_of_two(size_t victim) {
+  /// The kv sample once more, its replicas on CAF's scheduler ("kv" runs
+  /// them on the I/O thread): the protocol runs on both executors.
+  void add_types(caf::actor_system_config& cfg) override {
+    in_process_cluster::add_types(cfg);
+    add_resource_type<kv_store>(cfg, "kv_on_scheduler",
+                                replica_executor::scheduler);
+  }
+
+  /// 2-replica kv group (resource `type`) on host1, host2 (clients on
+  /// host3): the node of replica `victim` stops under writes; the other
+  /// serves on; the node comes back and a replica joins there with state
+  /// transfer.
+  void survive_one_of_two(size_t victim, const std::string& type = "kv") {
     auto& n = at(2);
-    auto g = create_group(n, group_spec{"kv", {"host1", "host2"}, 1});
+    auto g = create_group(n, group_spec{type, {"host1", "host2"}, 1});
     ASSERT_TRUE(g) << describe(g.error());
     kv_writers w{{&at(2), &at(2)}, *g};
     ASSERT_TRUE(w.progress(100)) << "no progress before the failure";
@@ -513,6 +600,10 @@ TEST_F(group_failure_test, two_replicas_survive_the_primary_node_failure) {
 
 TEST_F(group_failure_test, two_replicas_survive_the_backup_node_failure) {
   survive_one_of_two(1);
+}
+
+TEST_F(group_failure_test, scheduler_replicas_survive_the_primary_failure) {
+  survive_one_of_two(0, "kv_on_scheduler");
 }
 
 TEST_F(group_failure_test, two_replicas_on_the_minority_side_refuse) {

@@ -71,7 +71,8 @@ void bounded_buffer::init(const caf::message& args) {
 }
 
 void add_sample_resources(caf::actor_system_config& cfg) {
-  add_resource_type<kv_store>(cfg, "kv");
+  // In-memory handlers that never block: run on the I/O thread.
+  add_resource_type<kv_store>(cfg, "kv", replica_executor::io_thread);
   add_resource_type<bounded_buffer>(cfg, "bounded_buffer");
 }
 
