@@ -3,7 +3,9 @@
 //
 //   "kv"             a replicated key-value store; `stamp` is a {primary}
 //                    operation (it reads the primary's clock, so only the
-//                    primary may run it; backups receive the new state)
+//                    primary may run it; backups receive the new state);
+//                    its replicas run on the nodes' I/O threads
+//                    (replica_executor::io_thread: in-memory handlers)
 //   "bounded_buffer" the FT-SR bounded buffer (capacity from the create
 //                    arguments); deposit/fetch never block: a full or empty
 //                    buffer answers with an error value
