@@ -91,6 +91,8 @@ std::vector<uint64_t> group_core::watched() const {
   add(answered_);
   if (coordinating_)
     add(flush_members_);
+  // Leavers: their departure is settled like a failure (see left_).
+  add(std::vector<uint64_t>(left_.begin(), left_.end()));
   return result;
 }
 
@@ -157,15 +159,6 @@ caf::message group_core::apply(const log_entry& e) {
       view_ = e.view + 1;
       // A backup that becomes primary continues the sequence.
       next_seq_ = std::max(next_seq_, e.seq + 1);
-      // A member that left may have been suspected (its termination can
-      // overtake the leave entry): the view change settles that suspicion.
-      for (auto i = suspects_.begin(); i != suspects_.end();)
-        i = is_listed(*i) ? std::next(i) : suspects_.erase(i);
-      // (Not while a flush it coordinates or answered is under way: its
-      // survivors wait for the install.)
-      if (phase_ == phase::flushing && suspects_.empty() && !coordinating_
-          && !flush_answered_)
-        phase_ = phase::normal;
       break;
   }
   if (e.kind != entry_kind::import_done && e.kind != entry_kind::retry)
@@ -183,6 +176,10 @@ uint64_t group_core::choose_replier(const invocation& inv,
                                     const log_entry& e) const {
   if (e.replies != reply_policy::first || needed_acks(e.replies, e.seq) != 1)
     return 0;
+  // Nothing after a leave is answered before the leave is (try_complete).
+  for (auto& [m, at] : left_at_)
+    if (pending_.count(at) > 0)
+      return 0;
   // The first backup the client watches: should it fail before answering,
   // the client retries. A newcomer may still wait for its state: skipped.
   for (auto m : members_)
@@ -276,11 +273,17 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
 }
 
 size_t group_core::members_at(uint64_t seq) const {
-  // The members of the view in which `seq` was ordered (see joined_at_).
+  // The members of the view in which `seq` was ordered (see joined_at_
+  // and left_at_).
   size_t n = 0;
   for (auto m : members_) {
     auto i = joined_at_.find(m);
     if (i == joined_at_.end() || i->second < seq)
+      ++n;
+  }
+  for (auto& [m, at] : left_at_) {
+    auto i = joined_at_.find(m);
+    if (at >= seq && (i == joined_at_.end() || i->second < seq))
       ++n;
   }
   return n;
@@ -307,6 +310,12 @@ std::optional<group_core::completion> group_core::try_complete(uint64_t seq,
                                                                pending& p) {
   if (p.results.size() < needed_acks(p.policy, seq))
     return std::nullopt;
+  // Entries after a leave need fewer acknowledgements. Answered before the
+  // leave is held by enough members, one could be lost with this primary
+  // while the leaver, not knowing it left, takes over without it.
+  for (auto& [m, at] : left_at_)
+    if (at < seq && pending_.count(at) > 0)
+      return std::nullopt;
   completion c;
   c.seq = seq;
   c.request = p.request;
@@ -384,17 +393,28 @@ group_core::on_ack(uint64_t from, uint64_t view, uint64_t seq,
   i->second.results.emplace(from, std::move(result));
   if (auto c = try_complete(seq, i->second)) {
     pending_.erase(i);
-    return {std::move(*c)};
+    std::vector<completion> done{std::move(*c)};
+    if (!left_at_.empty()) // entries held back behind a leave (try_complete)
+      for (auto& later : complete_ready())
+        done.push_back(std::move(later));
+    return done;
   }
   return {};
 }
 
 uint64_t group_core::stable() const {
   uint64_t result = delivered_;
-  for (auto m : others()) {
+  auto held_by = [&](uint64_t m) {
     auto i = acked_upto_.find(m);
     result = std::min(result, i == acked_upto_.end() ? 0 : i->second);
-  }
+  };
+  for (auto m : others())
+    held_by(m);
+  // A leaver that has not delivered its leave still takes part in flushes
+  // (until the flush that settles its departure): the others keep what it
+  // lacks to report.
+  for (auto& [m, at] : left_at_)
+    held_by(m);
   return result;
 }
 
@@ -509,6 +529,10 @@ group_core::suspicion group_core::suspect(uint64_t member) {
     coordinating_ = false;
     out.quorum_lost = true;
     out.survivors.erase(out.survivors.begin()); // the others
+    // And the members a leave removed, which may not know it (on_flushed).
+    for (auto m : left_)
+      if (suspects_.count(m) == 0)
+        out.survivors.push_back(m);
     return out;
   }
   partition_bound_ = tie.value_or(false);
@@ -536,7 +560,7 @@ bool group_core::on_no_quorum(uint64_t from) {
   // knew; more only make it worse), unless it failed or left the view:
   // then the next coordinator decides.
   if (phase_ == phase::no_quorum || suspects_.count(from) > 0
-      || !is_listed(from))
+      || (!is_listed(from) && left_.count(from) == 0))
     return false;
   phase_ = phase::no_quorum;
   coordinating_ = false;
@@ -624,7 +648,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
     return out;
   }
   out.kind = flush_step::install;
-  out.msg.view = flush_view_;
+  // (The install for leavers only, which stop at it, is above their views.)
+  out.msg.view = leaves ? std::max(flush_view_, top + 1) : flush_view_;
   out.msg.members = survivors;
   for (auto& [seq, e] : all)
     out.msg.entries.push_back(*e);
@@ -639,6 +664,20 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
     else if (stays)
       transfer_to_.push_back(m);
   }
+  // A member that a leave entry removed (delivered here, or among the
+  // entries of this install) may not have delivered it: the entry was lost
+  // with a failed primary, and it waits in its old view or for this flush.
+  // The install tells it that it left (a member stops on a view without it).
+  auto tell = [&](uint64_t m) {
+    if (suspects_.count(m) == 0
+        && std::find(survivors.begin(), survivors.end(), m) == survivors.end()
+        && std::find(out.to.begin(), out.to.end(), m) == out.to.end())
+      out.to.push_back(m);
+  };
+  for (auto m : left_)
+    tell(m);
+  for (auto m : members_)
+    tell(m);
   // leaves: this coordinator is no member of the view (a leave entry it
   // had not delivered removes it). It installs only at the leaving members
   // (itself included), which then stop; their departure makes the others
@@ -647,12 +686,23 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
 }
 
 bool group_core::install(const install_msg& m) {
+  if (m.view <= view_ || phase_ == phase::no_quorum)
+    return false;
+  if (std::find(m.members.begin(), m.members.end(), self_)
+      == m.members.end()) {
+    // A newer view without this member ends its membership, whatever flush
+    // it answered since: it stops (a leaver that missed its leave entry
+    // learns of it here; the view is empty if nobody else survived).
+    // Nothing is delivered.
+    members_ = m.members;
+    view_ = m.view;
+    return true;
+  }
   // m.view < flush_seen_: the install of a coordinator that failed, still
   // in flight after this member answered the flush of its successor (which
   // reported everything this member delivered). Installing it would let
   // this member deliver the failed coordinator's later orders unreported.
-  if (m.view <= view_ || m.view < flush_seen_ || phase_ == phase::no_quorum
-      || m.members.empty())
+  if (m.view < flush_seen_)
     return false;
   // A view with a member this replica knows failed comes from a coordinator
   // that did not know it yet, or failed itself (its install still in
@@ -663,6 +713,11 @@ bool group_core::install(const install_msg& m) {
   for (auto member : m.members)
     if (suspects_.count(member) > 0)
       return false;
+  // This coordinator's own install, overtaken by a failure it learned of
+  // meanwhile (one that the view does not list, e.g. a leaver's): it runs
+  // a newer flush now, which the others answer after installing this one.
+  if (coordinating_ && m.view < flush_view_)
+    return false;
   for (auto& e : m.entries)
     if (e.seq > delivered_)
       out_of_order_.emplace(e.seq, e);
@@ -684,6 +739,7 @@ bool group_core::install(const install_msg& m) {
   pending_.clear();
   acked_upto_.clear();
   joined_at_.clear();
+  left_at_.clear();
   joins_.clear();
   suspects_.clear();
   flush_replies_.clear();
@@ -748,10 +804,11 @@ state_transfer group_core::make_transfer() const {
   return st;
 }
 
-std::optional<group_core::join_outcome> group_core::join(uint64_t newcomer) {
+std::optional<group_core::membership_outcome>
+group_core::join(uint64_t newcomer) {
   if (is_listed(newcomer))
     return std::nullopt;
-  join_outcome out;
+  membership_outcome out;
   auto& e = out.entry;
   e.seq = next_seq_++;
   e.view = view_;
@@ -771,7 +828,8 @@ std::optional<group_core::join_outcome> group_core::join(uint64_t newcomer) {
   return out;
 }
 
-std::optional<log_entry> group_core::leave(uint64_t member) {
+std::optional<group_core::membership_outcome>
+group_core::leave(uint64_t member) {
   auto i = std::find(members_.begin(), members_.end(), member);
   if (i == members_.end() || members_.size() == 1)
     return std::nullopt;
@@ -783,9 +841,14 @@ std::optional<log_entry> group_core::leave(uint64_t member) {
   e.members = members_;
   e.members.erase(e.members.begin() + (i - members_.begin()));
   apply(e);
-  if (is_primary())
+  if (is_primary()) {
     pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
-  return e;
+    left_at_[member] = e.seq;
+  }
+  membership_outcome out;
+  out.entry = std::move(e);
+  out.done = complete_ready();
+  return out;
 }
 
 std::optional<log_entry> group_core::import_done(uint64_t id) {
@@ -848,6 +911,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   pending_.clear();
   acked_upto_.clear();
   joined_at_.clear();
+  left_at_.clear();
   joins_.clear();
   flush_answered_ = false;
   answered_.clear();

@@ -22,6 +22,12 @@
 //   those entries change the membership (a join or leave the coordinator
 //   had not delivered), the coordinator flushes again with the resulting
 //   members before it installs;
+// - a graceful leave is an ordered entry (the view shrinks by agreement,
+//   keeping the quorum): entries after it are not answered before it is,
+//   and the leaver's departure is then settled by a flush like a failure
+//   (a leaver that missed its leave entry, or a primary that left with a
+//   join unfinished, is not left behind). Until that flush the leaver's
+//   copy is gone: a leave counts as one of the max_sf failures;
 // - the primary is the first member of the view (deterministic rule);
 // - without a majority of the previous view, the group stops serving: the
 //   coordinator (first survivor) decides and tells the others. Exactly
@@ -128,9 +134,10 @@ public:
     std::vector<uint64_t> to;
   };
 
-  struct join_outcome {
-    log_entry entry;              // send to the backups of before the join
-    std::vector<completion> done; // completed at once (no backups)
+  /// A join or leave ordered by the primary.
+  struct membership_outcome {
+    log_entry entry;              // send to the members of before it
+    std::vector<completion> done; // completed at once
   };
 
   group_core(uint64_t self, std::vector<uint64_t> members, size_t max_sf,
@@ -260,13 +267,14 @@ public:
   /// completion: once the join is held by max_sf backups, so a newcomer
   /// with state is always in the group's view. nullopt if `newcomer` is a
   /// member already.
-  std::optional<join_outcome> join(uint64_t newcomer);
+  std::optional<membership_outcome> join(uint64_t newcomer);
 
   /// Primary: orders the graceful leave of `member` (a member that is
   /// leaving, unlike a failed one, keeps the quorum: the view shrinks by
   /// agreement). Returns the entry to send to the other members; nullopt if
-  /// `member` is unknown or the last one.
-  std::optional<log_entry> leave(uint64_t member);
+  /// `member` is unknown or the last one. Nothing ordered after the leave
+  /// is answered before the leave is (the leaver, too, acknowledged it).
+  std::optional<membership_outcome> leave(uint64_t member);
 
   /// Primary: the import `id` was answered by its target; returns the entry
   /// that removes it everywhere (send to the backups), or nullopt if it is
@@ -357,6 +365,11 @@ private:
   // join must not wait for them (reply policies all/quorum/vote would
   // otherwise wait until the next flush).
   std::map<uint64_t, uint64_t> joined_at_;
+  // Primary: members that left since the last install, by the sequence
+  // number of their leave entry. Entries up to it (the leave included) need
+  // the acknowledgements of the view that had the leaver, and nothing after
+  // a leave is answered before the leave is.
+  std::map<uint64_t, uint64_t> left_at_;
   // Primary: joins not completed yet, by the sequence number of their
   // join entry: the newcomer and the state it gets on completion.
   std::map<uint64_t, std::pair<uint64_t, state_transfer>> joins_;
@@ -367,10 +380,14 @@ private:
   // install): that view may be installed elsewhere already, so a later
   // failure needs a majority of it as well, and its members are watched.
   std::vector<uint64_t> answered_;
-  // Members a leave entry removed since the last install. One of them may
-  // coordinate a flush without knowing it left (its leave entry was lost
-  // with a failed primary): it is answered, learns of its leave from the
-  // replies and stops; its departure starts the next flush here.
+  // Members a leave entry removed since the last install. A leave is a view
+  // change without a flush, so its departure is watched like a failure and
+  // settled by one: a leaver may not have delivered its leave (the entry
+  // was lost with a failed primary) and wait in its old view, or even
+  // coordinate a flush (it is answered, learns of its leave from the
+  // replies and stops); a primary that leaves drops unfinished work (a
+  // join whose state it had not sent yet); and a flush waiting for a
+  // coordinator that left needs the next one.
   std::set<uint64_t> left_;
   // Highest view of a flush this member answered. A coordinator can fail
   // after its install reached only some members; the next coordinator must

@@ -170,29 +170,6 @@ void reclaim_relayed(Self* self) {
   st.relayed.clear();
 }
 
-template <class Self>
-void handle_invoke(Self* self, const invocation& inv,
-                   caf::response_promise rp);
-
-/// `member` failed after it left the view (a leave does not flush): the
-/// clients it was to answer run again like retries (answered from the
-/// de-duplication tables, perhaps a second time).
-template <class Self>
-void rerun_relayed_to(Self* self, uint64_t member) {
-  auto& st = self->state;
-  std::vector<replica_state::relayed_call> again;
-  for (auto i = st.relayed.begin(); i != st.relayed.end();) {
-    if (i->second.replier == member) {
-      again.push_back(std::move(i->second));
-      i = st.relayed.erase(i);
-    } else {
-      ++i;
-    }
-  }
-  for (auto& r : again)
-    handle_invoke(self, r.inv, std::move(r.rp));
-}
-
 /// Replier: answers a client in the primary's place, as the primary's
 /// response promise would (same request message id). `to` is the entry's
 /// reply_to, set by handle_invoke; anything else is ignored.
@@ -714,7 +691,6 @@ caf::behavior serving(Self* self) {
     },
     [self](member_failed_atom, uint64_t member) {
       auto& st = self->state;
-      rerun_relayed_to(self, member);
       auto s = st.core->suspect(member);
       if (s.quorum_lost) {
         // This member coordinates: the others follow its verdict.
@@ -832,16 +808,17 @@ caf::behavior serving(Self* self) {
         return refusal(self);
       flush_orders(self, true); // earlier entries go first
       auto others = core.others();
-      auto entry = core.leave(member);
-      if (!entry)
+      auto out = core.leave(member);
+      if (!out)
         return make_error(errc::invalid_argument,
                           "cannot remove member " + std::to_string(member)
                             + " from " + to_string(st.group));
       for (auto m : others)
         send_to(self, m, group_order_atom::value,
-                std::vector<log_entry>{*entry}, core.stable());
+                std::vector<log_entry>{out->entry}, core.stable());
       st.ctx->spans.event({}, "view_change", to_string(st.group),
                           "member " + std::to_string(member) + " left");
+      deliver(self, std::move(out->done));
       if (!core.is_member()) {
         // The primary itself left: its clients retry at the new primary,
         // which delivered every earlier entry (sent above, in order).

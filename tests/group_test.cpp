@@ -602,6 +602,25 @@ TEST_F(group_failure_test, two_replicas_survive_the_backup_node_failure) {
   survive_one_of_two(1);
 }
 
+TEST_F(group_failure_test, shrinking_under_load_loses_no_acknowledged_write) {
+  // A backup leaves, then the primary itself: each goes only once the
+  // members that stay hold its leave; writes go on throughout.
+  auto& n = at(2);
+  auto g = create_group(n, kv3());
+  ASSERT_TRUE(g) << describe(g.error());
+  kv_writers w{{&at(2), &at(1)}, *g};
+  ASSERT_TRUE(w.progress(100)) << "no progress before the resize";
+  auto two = resize_group(n, *g, {"host1", "host2"});
+  ASSERT_TRUE(two) << describe(two.error());
+  ASSERT_TRUE(w.progress(100)) << "no progress after a backup left";
+  auto one = resize_group(n, *two, {"host2"});
+  ASSERT_TRUE(one) << describe(one.error());
+  ASSERT_TRUE(w.progress(100)) << "no progress after the primary left";
+  w.stop();
+  EXPECT_TRUE(converged(n, *one, 1)) << "the replica does not serve";
+  expect_acked_present(n, *one, w.acked_tokens());
+}
+
 TEST_F(group_failure_test, scheduler_replicas_survive_the_primary_failure) {
   survive_one_of_two(0, "kv_on_scheduler");
 }
