@@ -104,23 +104,32 @@ namespace {
 
 /// Sends a membership request to the group's primary: asks the live
 /// members in rank order, moving on when one is not the primary (or died
-/// meanwhile), and returns the primary's answer.
+/// meanwhile), and returns the primary's answer. While a view change is
+/// under way (after a failure or a leave) every member refuses: it asks
+/// again until `timeout`.
 template <class... Ts>
 caf::error ask_primary(node& n, const std::vector<capability_ref>& members,
                        std::chrono::milliseconds timeout, const Ts&... xs) {
   auto& dir = n.context().dir;
   caf::scoped_actor self{n.system()};
-  caf::error failure = make_error(errc::fail_stop, "no live primary");
-  for (auto& m : members) {
-    if (dir.failure_of(m))
-      continue;
-    self->request(dir.resolve(m), timeout, xs...)
-      .receive([&] { failure = caf::none; },
-               [&](caf::error& err) { failure = err; });
-    if (!is(failure, errc::not_primary) && !detail::is_callee_failure(failure))
-      break;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    caf::error failure = make_error(errc::fail_stop, "no live primary");
+    for (auto& m : members) {
+      if (dir.failure_of(m))
+        continue;
+      self->request(dir.resolve(m), timeout, xs...)
+        .receive([&] { failure = caf::none; },
+                 [&](caf::error& err) { failure = err; });
+      if (!is(failure, errc::not_primary)
+          && !detail::is_callee_failure(failure))
+        return failure;
+    }
+    if (!is(failure, errc::not_primary)
+        || std::chrono::steady_clock::now() >= deadline)
+      return failure;
+    std::this_thread::sleep_for(std::chrono::milliseconds{2});
   }
-  return failure;
 }
 
 } // namespace

@@ -153,8 +153,11 @@ caf::message group_core::apply(const log_entry& e) {
       break;
     case entry_kind::view_change:
       for (auto m : members_)
-        if (std::find(e.members.begin(), e.members.end(), m) == e.members.end())
+        if (std::find(e.members.begin(), e.members.end(), m)
+            == e.members.end()) {
           left_.insert(m);
+          untold_.insert(m);
+        }
       members_ = e.members;
       view_ = e.view + 1;
       // A backup that becomes primary continues the sequence.
@@ -488,6 +491,7 @@ std::vector<group_core::ack> group_core::on_order(const log_entry& e,
 
 group_core::suspicion group_core::suspect(uint64_t member) {
   suspicion out;
+  untold_.erase(member); // gone: nothing to tell it any more
   auto w = watched();
   if (phase_ == phase::no_quorum || suspects_.count(member) > 0
       || std::find(w.begin(), w.end(), member) == w.end())
@@ -530,7 +534,7 @@ group_core::suspicion group_core::suspect(uint64_t member) {
     out.quorum_lost = true;
     out.survivors.erase(out.survivors.begin()); // the others
     // And the members a leave removed, which may not know it (on_flushed).
-    for (auto m : left_)
+    for (auto m : untold_)
       if (suspects_.count(m) == 0)
         out.survivors.push_back(m);
     return out;
@@ -674,7 +678,7 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
         && std::find(out.to.begin(), out.to.end(), m) == out.to.end())
       out.to.push_back(m);
   };
-  for (auto m : left_)
+  for (auto m : untold_)
     tell(m);
   for (auto m : members_)
     tell(m);
@@ -916,6 +920,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   flush_answered_ = false;
   answered_.clear();
   left_.clear();
+  untold_.clear();
   flush_seen_ = 0;
   coordinating_ = false;
   flush_view_ = 0;

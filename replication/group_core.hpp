@@ -389,6 +389,11 @@ private:
   // join whose state it had not sent yet); and a flush waiting for a
   // coordinator that left needs the next one.
   std::set<uint64_t> left_;
+  // Members a leave entry removed whose departure this member has not seen
+  // (kept across installs): the next install it coordinates, or quorum
+  // loss it decides, tells them too. The install that told a leaver which
+  // missed its leave may have been lost with its coordinator.
+  std::set<uint64_t> untold_;
   // Highest view of a flush this member answered. A coordinator can fail
   // after its install reached only some members; the next coordinator must
   // propose a higher view (members refuse installs of views they have, or

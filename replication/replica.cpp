@@ -908,11 +908,14 @@ caf::behavior replica(Self* self, resource_factory factory) {
     // coordinator sends the state of the view it installs.
     [self](group_flush_atom, uint64_t new_view, const std::vector<uint64_t>&,
            uint64_t me) {
+      // Its view: the highest flush it answered before. A transfer below it
+      // would be stale here, so the coordinator must install above it.
       auto& seen = self->state.flush_seen;
+      auto view = seen;
       seen = std::max(seen, new_view);
       self->send(caf::actor_cast<caf::actor>(self->current_sender()),
-                 group_flushed_atom::value, new_view, me, uint64_t{0},
-                 uint64_t{0}, std::vector<log_entry>{}, false);
+                 group_flushed_atom::value, new_view, me, view, uint64_t{0},
+                 std::vector<log_entry>{}, false);
     },
     // Joining an existing group: state transfer from the primary.
     [self, start](group_transfer_atom, const capability_ref& group,

@@ -1139,11 +1139,12 @@ private:
                               + kind_name(m.kind));
         return;
       }
-      mb.flush_seen = std::max(mb.flush_seen, m.view);
       auto r = make_msg(msg::flushed);
       r.view = m.view;
       r.member = m.member;
+      r.reported_view = mb.flush_seen; // replica.cpp: its view
       r.has_state = false;
+      mb.flush_seen = std::max(mb.flush_seen, m.view);
       send(mb.id, m.from, std::move(r));
       return;
     }
