@@ -180,9 +180,8 @@ uint64_t group_core::choose_replier(const invocation& inv,
   if (e.replies != reply_policy::first || needed_acks(e.replies, e.seq) != 1)
     return 0;
   // Nothing after a leave is answered before the leave is (try_complete).
-  for (auto& [m, at] : left_at_)
-    if (pending_.count(at) > 0)
-      return 0;
+  if (pending_leave() != 0)
+    return 0;
   // The first backup the client watches: should it fail before answering,
   // the client retries. A newcomer may still wait for its state: skipped.
   for (auto m : members_)
@@ -275,6 +274,14 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
   return out;
 }
 
+uint64_t group_core::pending_leave() const {
+  uint64_t result = 0;
+  for (auto& [m, at] : left_at_)
+    if (pending_.count(at) > 0 && (result == 0 || at < result))
+      result = at;
+  return result;
+}
+
 size_t group_core::members_at(uint64_t seq) const {
   // The members of the view in which `seq` was ordered (see joined_at_
   // and left_at_).
@@ -316,9 +323,8 @@ std::optional<group_core::completion> group_core::try_complete(uint64_t seq,
   // Entries after a leave need fewer acknowledgements. Answered before the
   // leave is held by enough members, one could be lost with this primary
   // while the leaver, not knowing it left, takes over without it.
-  for (auto& [m, at] : left_at_)
-    if (at < seq && pending_.count(at) > 0)
-      return std::nullopt;
+  if (auto leave = pending_leave(); leave != 0 && leave < seq)
+    return std::nullopt;
   completion c;
   c.seq = seq;
   c.request = p.request;

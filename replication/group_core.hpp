@@ -327,6 +327,8 @@ private:
   void remember(uint64_t request, const caf::message& reply);
   void mix_digest(const log_entry& e);
   size_t members_at(uint64_t seq) const;
+  /// Primary: the sequence number of the first leave not answered yet, or 0.
+  uint64_t pending_leave() const;
   size_t needed_acks(reply_policy p, uint64_t seq) const;
   uint64_t choose_replier(const invocation& inv, const log_entry& e) const;
   /// This member coordinates the flush `s` (new_view, survivors).

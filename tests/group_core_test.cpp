@@ -1905,6 +1905,12 @@ TEST(group_core_sim, seeds_that_found_bugs) {
   // A newcomer adopted a crashed coordinator's transfer before the next
   // flush and could not report the entries inside it.
   EXPECT_EQ(random_run(76842, 4, 2, rs, true, false), "");
+  // A leaver that missed its leave entry waited in its old view: the
+  // install that told it was lost with its coordinator.
+  EXPECT_EQ(random_run(19505, 5, 2, rs, false, true), "");
+  // A newcomer without state answered a flush whose coordinator failed;
+  // the next coordinator installed below it, so its transfer was stale.
+  EXPECT_EQ(random_run(11643, 4, 2, rs, true, true), "");
 }
 
 // Even sizes: exactly half survives in the primary partition (the FT-SR

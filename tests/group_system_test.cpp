@@ -2,11 +2,14 @@
 // the primary, rejoin a replica on the restarted node (state transfer),
 // kill -9 a backup; afterwards every surviving replica has the same state
 // and delivery log, and every acknowledged invocation is applied exactly
-// once. A persistent group gets back to N replicas on its backup node.
+// once. A group shrunk under load (its primary leaves) survives the kill
+// of its new primary. A persistent group gets back to N replicas on its
+// backup node.
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -92,25 +95,44 @@ void expect_acked_once(node& client, const capability_ref& g, load& l) {
   }
 }
 
+/// A kv group across the cluster with four clients appending to it.
+class group_under_load : public ::testing::Test {
+protected:
+  void start(const group_spec& spec) {
+    auto created = create_group(client, spec);
+    ASSERT_TRUE(created) << describe(created.error());
+    g = *created;
+    l = std::make_unique<load>(client, g, 4);
+    ASSERT_TRUE(progress(200)) << "no progress before the faults";
+  }
+
+  bool progress(size_t more) {
+    return l->progress(more, 20s);
+  }
+
+  local_cluster c{cluster_options()};
+  node& client = c.client();
+  capability_ref g;
+  std::unique_ptr<load> l;
+};
+
+group_spec kv3() {
+  return {"kv", {"host1", "host2", "host3"}, 1};
+}
+
 } // namespace
 
-TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
-  local_cluster c{cluster_options()};
-  auto& client = c.client();
-  auto g = create_group(client, {"kv", {"host1", "host2", "host3"}, 1});
-  ASSERT_TRUE(g) << describe(g.error());
-  load l{client, *g, 4};
-  auto progress = [&](size_t more) { return l.progress(more, 20s); };
-  ASSERT_TRUE(progress(200)) << "no progress before the faults";
+TEST_F(group_under_load, kill_primary_then_backup_loses_nothing) {
+  ASSERT_NO_FATAL_FAILURE(start(kv3()));
   // 1. kill -9 the primary's node.
   c.kill9("host1");
   ASSERT_TRUE(progress(200)) << "no progress after killing the primary";
   // 2. restart host1 as a new incarnation; a new replica joins there.
   c.start("host1");
   ASSERT_TRUE(client.await_up({"host1"}));
-  auto joined = add_replica(client, *g, "host1");
+  auto joined = add_replica(client, g, "host1");
   ASSERT_TRUE(joined) << describe(joined.error());
-  auto grown_so_far = *g;
+  auto grown_so_far = g;
   grown_so_far.members.push_back(*joined);
   auto describe_members = [&] {
     std::string out;
@@ -130,16 +152,35 @@ TEST(group_system, kill_primary_then_backup_under_load_loses_nothing) {
   // 3. kill -9 a backup.
   c.kill9("host3");
   ASSERT_TRUE(progress(200)) << "no progress after killing a backup";
-  l.stop();
+  l->stop();
 
-  auto grown = *g;
+  auto grown = g;
   grown.members.push_back(*joined);
   std::vector<group_status> st;
   ASSERT_TRUE(two_replicas_agree(client, grown, st)) << "survivors diverged";
   EXPECT_EQ(st[0].view, st[1].view);
   EXPECT_GE(st[0].view, 4u); // initial, failure, join, failure
 
-  expect_acked_once(client, *g, l);
+  expect_acked_once(client, g, *l);
+}
+
+// Restart with another size, then a fault: the primary leaves (resize to
+// two replicas) under load, and the new primary's node is killed -9.
+TEST_F(group_under_load, shrink_then_kill_the_new_primary_loses_nothing) {
+  ASSERT_NO_FATAL_FAILURE(start(kv3()));
+  auto two = resize_group(client, g, {"host2", "host3"});
+  ASSERT_TRUE(two) << describe(two.error());
+  ASSERT_EQ(two->members.size(), 2u);
+  ASSERT_TRUE(progress(200)) << "no progress after the primary left";
+  c.kill9("host2");
+  ASSERT_TRUE(progress(200)) << "no progress after killing the new primary";
+  l->stop();
+  auto st = group_members_status(client, *two);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_TRUE(st[0].serving);
+  EXPECT_EQ(st[0].member, two->members[1].id);
+  EXPECT_GE(st[0].view, 4u); // initial, leave, its settling flush, failure
+  expect_acked_once(client, *two, *l);
 }
 
 // No split brain: with the primary and a backup frozen (SIGSTOP), the last
@@ -185,25 +226,19 @@ TEST(group_system, majority_frozen_means_refusal_not_split_brain) {
 // the cluster's primary partition), restarts a replica on the backup node
 // by state transfer, and the group is back to 2 identical replicas with
 // every acknowledged token applied exactly once.
-TEST(group_system, persistent_group_restarts_a_replica_on_the_backup_node) {
-  local_cluster c{cluster_options()};
-  auto& client = c.client();
+TEST_F(group_under_load, persistent_group_restarts_a_replica_on_the_backup_node) {
   group_spec spec{"kv", {"host1", "host2"}, 1};
   spec.backups = {"host3"};
-  auto g = create_group(client, spec);
-  ASSERT_TRUE(g) << describe(g.error());
-  load l{client, *g, 4};
-  auto progress = [&](size_t more) { return l.progress(more, 20s); };
-  ASSERT_TRUE(progress(200)) << "no progress before the kill";
+  ASSERT_NO_FATAL_FAILURE(start(spec));
   c.kill9("host1");
   ASSERT_TRUE(progress(200)) << "no progress after killing the primary";
   // The survivor's view lists a new member, hosted on host3.
   auto& dir = client.context().dir;
-  auto survivor = g->members[1];
+  auto survivor = g.members[1];
   capability_ref restarted;
   ASSERT_TRUE(eventually(
     [&] {
-      auto st = group_members_status(client, *g);
+      auto st = group_members_status(client, g);
       if (st.size() != 1 || st[0].members.size() != 2 || !st[0].serving)
         return false;
       auto ref = dir.lookup(st[0].members[1]);
@@ -215,10 +250,10 @@ TEST(group_system, persistent_group_restarts_a_replica_on_the_backup_node) {
     20s))
     << "no replica restarted on host3, see " << c.log_of("host2");
   ASSERT_TRUE(progress(200)) << "no progress after the restart";
-  l.stop();
-  auto now = *g;
+  l->stop();
+  auto now = g;
   now.members = {survivor, restarted};
   std::vector<group_status> st;
   ASSERT_TRUE(two_replicas_agree(client, now, st)) << "replicas differ";
-  expect_acked_once(client, *g, l);
+  expect_acked_once(client, g, *l);
 }
