@@ -851,13 +851,17 @@ group_core::leave(uint64_t member) {
   e.members = members_;
   e.members.erase(e.members.begin() + (i - members_.begin()));
   apply(e);
+  membership_outcome out;
   if (is_primary()) {
     pending_.emplace(e.seq, pending{0, reply_policy::first, {}, {}});
     left_at_[member] = e.seq;
+    out.done = complete_ready();
+  } else {
+    // This primary left: its clients retry at the new primary (counted
+    // against the view without it, its pending entries would look held).
+    pending_.clear();
   }
-  membership_outcome out;
   out.entry = std::move(e);
-  out.done = complete_ready();
   return out;
 }
 

@@ -2620,6 +2620,23 @@ TEST(group_core_steps, nothing_after_a_leave_is_answered_before_the_leave) {
   EXPECT_EQ(done[1].request, 7u);
 }
 
+TEST(group_core_steps, primary_that_leaves_itself_answers_nothing_more) {
+  // An invocation held by one of two needed backups when the primary
+  // leaves: counted against the view without the primary it would look
+  // held; its client retries at the new primary instead.
+  std::vector<uint64_t> ms{1, 2, 3};
+  auto p = make_core(1, ms, 2);
+  auto b2 = make_core(2, ms, 2);
+  auto out = p->invoke(make_inv(7, append_msg("k", "a;")));
+  auto acks = b2->on_order(out.entry, 0);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(p->on_ack(2, 1, out.entry.seq, acks[0].result).empty());
+  auto leave = p->leave(1);
+  ASSERT_TRUE(leave);
+  EXPECT_TRUE(leave->done.empty());
+  EXPECT_TRUE(p->on_ack(2, 1, out.entry.seq, acks[0].result).empty());
+}
+
 TEST(group_core_steps, departure_of_a_leaver_is_settled_by_a_flush) {
   // The leaver failed before it acknowledged its leave: the entries behind
   // the leave are settled by a view change, as after a failure.
