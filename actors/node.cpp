@@ -40,6 +40,7 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     data_dir(std::move(opts.data_dir)),
     restart_wait(opts.restart_wait),
     group_attempt_timeout(opts.group_attempt_timeout),
+    replica_state_timeout(opts.replica_state_timeout),
     on_fenced(std::move(opts.on_fenced)),
     spans(opts.span_capacity),
     dir(spans) {

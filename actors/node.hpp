@@ -62,6 +62,11 @@ struct node_options {
   /// answer that got lost (a replier failing as it answered, a member list
   /// the caller had not learned yet). Checked at every heartbeat tick.
   std::chrono::milliseconds group_attempt_timeout = std::chrono::seconds(2);
+  /// How long a replica spawned for a group waits for its state (the
+  /// group's init, or a state transfer) before it stops. One whose join was
+  /// lost with a failing primary (a replacement spawned just before the
+  /// primary died) would otherwise stay idle forever.
+  std::chrono::milliseconds replica_state_timeout = std::chrono::seconds(30);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
   /// Directory for this node's stable storage (persistence/); created on
@@ -81,6 +86,7 @@ struct node_context {
   const std::string data_dir;
   const std::chrono::milliseconds restart_wait;
   const std::chrono::milliseconds group_attempt_timeout;
+  const std::chrono::milliseconds replica_state_timeout;
   std::function<void(const std::string&)> on_fenced;
   span_buffer spans;
   directory dir;

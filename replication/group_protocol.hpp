@@ -202,6 +202,9 @@ using group_leave_atom = caf::atom_constant<caf::atom("ftsr_glv")>;
 /// sender ignores error messages; the failure reaches the group through
 /// its monitors)
 using group_transfer_atom = caf::atom_constant<caf::atom("ftsr_gxfer")>;
+/// (state_timeout): a replica to itself, node_options::replica_state_timeout
+/// after it was spawned; it stops if it has no state (init or transfer) yet
+using group_state_timeout_atom = caf::atom_constant<caf::atom("ftsr_gsto")>;
 
 /// Registers the group protocol types with CAF.
 void add_group_types(caf::actor_system_config& cfg);

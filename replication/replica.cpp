@@ -860,6 +860,8 @@ caf::behavior replica(Self* self, resource_factory factory) {
   });
   self->state.ctx = &context_of(self->system());
   self->state.factory = std::move(factory);
+  self->delayed_send(self, self->state.ctx->replica_state_timeout,
+                     group_state_timeout_atom::value);
   auto start = [self](const capability_ref& group, uint64_t me,
                       uint64_t max_sf, group_mode mode,
                       std::vector<uint64_t> members) -> caf::error {
@@ -916,6 +918,13 @@ caf::behavior replica(Self* self, resource_factory factory) {
       self->send(caf::actor_cast<caf::actor>(self->current_sender()),
                  group_flushed_atom::value, new_view, me, view, uint64_t{0},
                  std::vector<log_entry>{}, false);
+    },
+    // No state in time: the join it was spawned for is lost (fail-stop).
+    [self](group_state_timeout_atom) {
+      auto wait = self->state.ctx->replica_state_timeout.count();
+      self->quit(make_error(errc::timeout,
+                            "replica got no group state within "
+                              + std::to_string(wait) + " ms"));
     },
     // Joining an existing group: state transfer from the primary.
     [self, start](group_transfer_atom, const capability_ref& group,

@@ -131,6 +131,33 @@ TEST_F(group_executor_test, replicas_run_on_the_thread_their_type_asks_for) {
     EXPECT_EQ(io.count(t), 0u) << "scheduler replica on an I/O thread";
 }
 
+namespace {
+
+/// Replicas wait 300 ms for their state (node_options::replica_state_timeout).
+class group_state_timeout_test : public ftsr::testing::in_process_cluster {
+public:
+  void adjust(node_options& opts) override {
+    opts.replica_state_timeout = 300ms;
+  }
+};
+
+} // namespace
+
+TEST_F(group_state_timeout_test, replica_without_state_stops_others_serve_on) {
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g) << describe(g.error());
+  // A replica spawned for a join that never comes (its primary died).
+  auto orphan = spawn("host2", "kv");
+  ASSERT_TRUE(eventually([&] {
+    return static_cast<bool>(at(0).context().dir.failure_of(orphan));
+  })) << "a replica without state stayed idle";
+  // The group's replicas got their state at once: past the timeout, they
+  // serve on.
+  EXPECT_TRUE(ask<bool>(at(1), *g, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  EXPECT_TRUE(converged(at(0), *g, 3));
+}
+
 TEST_F(group_test, invalid_specs_are_rejected_with_clear_errors) {
   auto& n = at(0);
   auto check = [&](group_spec spec, errc code, const std::string& text) {
