@@ -280,13 +280,106 @@ private:
 /// N members running the priority protocol over links that deliver in a
 /// random interleaving: FIFO per link (as CAF), or fully reordered with
 /// duplicates. Data and proposals to oneself travel the network too.
-class total_sim {
-public:
-  total_sim(uint64_t seed, size_t n, bool fifo)
+/// What the ABCAST simulators share: one total_order core per member, the
+/// links between them (delivered in random order, or FIFO per link; in
+/// random order a message stays in flight as a duplicate one time in ten),
+/// each member's delivery log, and the failure-free messages.
+template <class Wire>
+class abcast_net {
+protected:
+  abcast_net(uint64_t seed, size_t n, bool fifo)
     : rng_(seed), fifo_(fifo), members_(ids(n)) {
     for (auto m : members_)
       cores_.emplace_back(m, members_);
     log_.resize(n);
+  }
+
+  virtual ~abcast_net() = default;
+
+  /// True for a member that sends nothing any more (crashed).
+  virtual bool silent(size_t) const {
+    return false;
+  }
+
+  size_t pick(size_t n) {
+    return std::uniform_int_distribution<size_t>(0, n - 1)(rng_);
+  }
+
+  void post(size_t from, size_t to, Wire w) {
+    if (!silent(from))
+      links_[{from, to}].push_back(std::move(w));
+  }
+
+  size_t index_of(uint64_t member) const {
+    return static_cast<size_t>(
+      std::find(members_.begin(), members_.end(), member) - members_.begin());
+  }
+
+  /// `from` multicasts its next message; returns its key.
+  std::string submit(size_t from) {
+    auto d = cores_[from].submit(text(std::to_string(members_[from]) + "#"
+                                      + std::to_string(++sent_by_[from])));
+    for (size_t to = 0; to < members_.size(); ++to)
+      post(from, to, d);
+    return text_of(d.payload);
+  }
+
+  /// Takes a message off a random link: (addressee, message).
+  std::pair<size_t, Wire> take_one() {
+    auto link = links_.begin();
+    std::advance(link, pick(links_.size()));
+    auto& q = link->second;
+    auto at = fifo_ ? 0 : pick(q.size());
+    auto w = q[at];
+    if (fifo_ || pick(10) != 0)
+      q.erase(q.begin() + static_cast<std::ptrdiff_t>(at));
+    auto to = link->first.second;
+    if (q.empty())
+      links_.erase(link);
+    return {to, std::move(w)};
+  }
+
+  /// Handles data, proposals and finals at `to`; false for other messages.
+  bool handle_ordering(size_t to, const Wire& w) {
+    auto& core = cores_[to];
+    if (auto d = std::get_if<abcast_data>(&w)) {
+      auto p = core.on_data(*d);
+      EXPECT_TRUE(p) << describe(p.error());
+      if (p && *p)
+        post(to, index_of(d->sender), **p);
+    } else if (auto p = std::get_if<abcast_proposal>(&w)) {
+      auto f = core.on_proposal(*p);
+      EXPECT_TRUE(f) << describe(f.error());
+      if (f && *f)
+        for (size_t i = 0; i < members_.size(); ++i)
+          post(to, i, **f);
+    } else if (auto f = std::get_if<abcast_final>(&w)) {
+      auto out = core.on_final(*f);
+      EXPECT_TRUE(out) << describe(out.error());
+      if (out)
+        for (auto& x : texts(*out))
+          log_[to].push_back(x);
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  std::mt19937_64 rng_;
+  bool fifo_;
+  std::vector<uint64_t> members_;
+  std::vector<total_order> cores_;
+  std::map<std::pair<size_t, size_t>, std::vector<Wire>> links_;
+  std::vector<std::vector<std::string>> log_;
+  std::map<size_t, size_t> sent_by_;
+};
+
+class total_sim
+  : public abcast_net<
+      std::variant<abcast_data, abcast_proposal, abcast_final>> {
+public:
+  total_sim(uint64_t seed, size_t n, bool fifo) : abcast_net(seed, n, fifo) {
+    // nop
   }
 
   void run(size_t sends) {
@@ -294,14 +387,11 @@ public:
     while (!::testing::Test::HasFailure()) {
       bool idle = links_.empty();
       if (sent < sends && (idle || pick(3) == 0)) {
-        auto from = pick(members_.size());
-        auto d = cores_[from].submit(text(std::to_string(members_[from]) + "#"
-                                          + std::to_string(++sent_by_[from])));
+        submit(pick(members_.size()));
         ++sent;
-        for (size_t to = 0; to < members_.size(); ++to)
-          post(from, to, d);
       } else if (!idle) {
-        deliver_one();
+        auto [to, w] = take_one();
+        handle_ordering(to, w);
       } else {
         break;
       }
@@ -327,76 +417,18 @@ public:
       }
     }
   }
-
-private:
-  using wire = std::variant<abcast_data, abcast_proposal, abcast_final>;
-
-  size_t pick(size_t n) {
-    return std::uniform_int_distribution<size_t>(0, n - 1)(rng_);
-  }
-
-  void post(size_t from, size_t to, wire w) {
-    links_[{from, to}].push_back(std::move(w));
-  }
-
-  size_t index_of(uint64_t member) const {
-    return static_cast<size_t>(
-      std::find(members_.begin(), members_.end(), member) - members_.begin());
-  }
-
-  void deliver_one() {
-    auto link = links_.begin();
-    std::advance(link, pick(links_.size()));
-    auto& q = link->second;
-    auto at = fifo_ ? 0 : pick(q.size());
-    auto w = q[at];
-    if (fifo_ || pick(10) != 0)
-      q.erase(q.begin() + static_cast<std::ptrdiff_t>(at));
-    // else: a duplicate stays in flight
-    auto [from, to] = link->first;
-    if (q.empty())
-      links_.erase(link);
-    auto& core = cores_[to];
-    if (auto d = std::get_if<abcast_data>(&w)) {
-      auto p = core.on_data(*d);
-      ASSERT_TRUE(p) << describe(p.error());
-      if (*p)
-        post(to, index_of(d->sender), **p);
-    } else if (auto p = std::get_if<abcast_proposal>(&w)) {
-      auto f = core.on_proposal(*p);
-      ASSERT_TRUE(f) << describe(f.error());
-      if (*f)
-        for (size_t i = 0; i < members_.size(); ++i)
-          post(to, i, **f);
-    } else {
-      auto out = core.on_final(std::get<abcast_final>(w));
-      ASSERT_TRUE(out) << describe(out.error());
-      for (auto& x : texts(*out))
-        log_[to].push_back(x);
-    }
-    (void) from;
-  }
-
-  std::mt19937_64 rng_;
-  bool fifo_;
-  std::vector<uint64_t> members_;
-  std::vector<total_order> cores_;
-  std::map<std::pair<size_t, size_t>, std::vector<wire>> links_;
-  std::vector<std::vector<std::string>> log_;
-  std::map<size_t, size_t> sent_by_;
 };
 
 /// total_sim with crashes: members crash at given steps (losing a random
 /// part of what they still had in flight), survivors learn of each crash
 /// at random times and run total_order's takeover (reports to the
 /// coordinator, its decision to everyone) over the same network.
-class total_crash_sim {
+class total_crash_sim
+  : public abcast_net<std::variant<abcast_data, abcast_proposal, abcast_final,
+                                   abcast_report, abcast_takeover>> {
 public:
   total_crash_sim(uint64_t seed, size_t n, bool fifo)
-    : rng_(seed), fifo_(fifo), members_(ids(n)) {
-    for (auto m : members_)
-      cores_.emplace_back(m, members_);
-    log_.resize(n);
+    : abcast_net(seed, n, fifo) {
     crashed_.assign(n, false);
     knows_.resize(n);
   }
@@ -414,12 +446,8 @@ public:
       bool idle = links_.empty();
       if (sent < sends && (idle || pick(3) == 0)) {
         auto from = pick_live();
-        auto d = cores_[from].submit(text(std::to_string(members_[from]) + "#"
-                                          + std::to_string(++sent_by_[from])));
+        sent_keys_[from].push_back(submit(from));
         ++sent;
-        sent_keys_[from].push_back(text_of(d.payload));
-        for (size_t to = 0; to < members_.size(); ++to)
-          post(from, to, d);
       } else if (!idle) {
         deliver_one();
       } else if (all_detected() && step > max_step(crashes)) {
@@ -470,8 +498,8 @@ private:
   using wire = std::variant<abcast_data, abcast_proposal, abcast_final,
                             abcast_report, abcast_takeover>;
 
-  size_t pick(size_t n) {
-    return std::uniform_int_distribution<size_t>(0, n - 1)(rng_);
+  bool silent(size_t member) const override {
+    return crashed_[member];
   }
 
   static size_t max_step(const std::vector<std::pair<size_t, int>>& cs) {
@@ -487,16 +515,6 @@ private:
       if (!crashed_[i])
         return i;
     }
-  }
-
-  size_t index_of(uint64_t member) const {
-    return static_cast<size_t>(
-      std::find(members_.begin(), members_.end(), member) - members_.begin());
-  }
-
-  void post(size_t from, size_t to, wire w) {
-    if (!crashed_[from])
-      links_[{from, to}].push_back(std::move(w));
   }
 
   void crash(int who) {
@@ -579,36 +597,11 @@ private:
   }
 
   void deliver_one() {
-    auto link = links_.begin();
-    std::advance(link, pick(links_.size()));
-    auto& q = link->second;
-    auto at = fifo_ ? 0 : pick(q.size());
-    auto w = q[at];
-    if (fifo_ || pick(10) != 0)
-      q.erase(q.begin() + static_cast<std::ptrdiff_t>(at));
-    auto to = link->first.second;
-    if (q.empty())
-      links_.erase(link);
-    if (crashed_[to])
+    auto [to, w] = take_one();
+    if (crashed_[to] || handle_ordering(to, w))
       return;
     auto& core = cores_[to];
-    if (auto d = std::get_if<abcast_data>(&w)) {
-      auto p = core.on_data(*d);
-      ASSERT_TRUE(p) << describe(p.error());
-      if (*p)
-        post(to, index_of(d->sender), **p);
-    } else if (auto p = std::get_if<abcast_proposal>(&w)) {
-      auto f = core.on_proposal(*p);
-      ASSERT_TRUE(f) << describe(f.error());
-      if (*f)
-        for (size_t i = 0; i < members_.size(); ++i)
-          post(to, i, **f);
-    } else if (auto f = std::get_if<abcast_final>(&w)) {
-      auto out = core.on_final(*f);
-      ASSERT_TRUE(out) << describe(out.error());
-      for (auto& x : texts(*out))
-        log_[to].push_back(x);
-    } else if (auto r = std::get_if<abcast_report>(&w)) {
+    if (auto r = std::get_if<abcast_report>(&w)) {
       learn(to, r->failed);
       auto err = core.on_report(*r);
       ASSERT_FALSE(err) << describe(err);
@@ -623,13 +616,6 @@ private:
     }
   }
 
-  std::mt19937_64 rng_;
-  bool fifo_;
-  std::vector<uint64_t> members_;
-  std::vector<total_order> cores_;
-  std::map<std::pair<size_t, size_t>, std::vector<wire>> links_;
-  std::vector<std::vector<std::string>> log_;
-  std::map<size_t, size_t> sent_by_;
   std::map<size_t, std::vector<std::string>> sent_keys_;
   std::vector<bool> crashed_;
   std::vector<std::set<size_t>> knows_;
