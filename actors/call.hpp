@@ -276,7 +276,9 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto h = std::apply(
     [&](auto&... xs) { return self->request(dest, caf::infinite, xs...); },
     *args);
-  auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id());
+  auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id(),
+                                   std::chrono::steady_clock::time_point::max(),
+                                   generation);
   auto ref = target.ref();
   auto unwatch = [ctx, id = ref.id, token] { ctx->dir.unwatch_call(id, token); };
   auto on_reply = run_before(f, [unwatch, sp, ref] {

@@ -234,18 +234,25 @@ caf::error directory::failure_of(const capability_ref& ref) const {
 uint64_t directory::watch_call(const capability_ref& target,
                                caf::strong_actor_ptr caller,
                                caf::message_id rid,
-                               std::chrono::steady_clock::time_point deadline) {
+                               std::chrono::steady_clock::time_point deadline,
+                               uint64_t sent_to) {
   caf::error err;
   uint64_t token;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     token = next_token_++;
     auto& e = ensure(target);
-    if (e.st == state::alive) {
+    if (e.st == state::alive && e.ref.generation <= sent_to) {
       e.calls.emplace(token, pending_call{std::move(caller), rid, deadline});
       return token;
     }
-    err = error_of(e);
+    // Failed, or restarted since the request went out (to the generation
+    // that failed, whose failure this entry no longer reports).
+    err = e.st == state::alive
+            ? make_error(errc::fail_stop,
+                         to_string(target) + " restarted as generation "
+                           + std::to_string(e.ref.generation))
+            : error_of(e);
   }
   caller->enqueue(caf::make_mailbox_element(nullptr, rid, {}, std::move(err)),
                   nullptr);

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -73,11 +74,14 @@ public:
   /// unwatch_call. If the target already failed, the error is delivered at
   /// once.
   /// With a `deadline`, expire_calls ends the wait with errc::no_answer
-  /// once it passed.
+  /// once it passed. `sent_to`: the generation the request went to; if the
+  /// target was restarted since (a newer generation is bound), that one
+  /// failed and the error is delivered at once as well.
   uint64_t watch_call(const capability_ref& target, caf::strong_actor_ptr caller,
                       caf::message_id rid,
                       std::chrono::steady_clock::time_point deadline
-                      = std::chrono::steady_clock::time_point::max());
+                      = std::chrono::steady_clock::time_point::max(),
+                      uint64_t sent_to = std::numeric_limits<uint64_t>::max());
 
   /// Delivers errc::no_answer for (and forgets) every pending call whose
   /// deadline is before `now`; returns how many.

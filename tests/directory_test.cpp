@@ -89,6 +89,29 @@ TEST_F(directory_test, call_past_its_deadline_gets_no_answer_once) {
   dir.unwatch_call(ref.id, token);
 }
 
+TEST_F(directory_test, call_to_a_generation_restarted_meanwhile_fails_at_once) {
+  // The request went to generation 0; before the watch was registered its
+  // node failed and generation 1 was bound: nothing would report the loss.
+  auto restarted = ref;
+  restarted.generation = 1;
+  dir.bind(restarted);
+  auto h = self->request(callee, caf::infinite, 1);
+  dir.watch_call(ref, self->ctrl(), h.id(),
+                 std::chrono::steady_clock::time_point::max(), 0);
+  caf::error got;
+  h.receive([](int) { FAIL() << "unexpected reply"; },
+            [&](caf::error& err) { got = err; });
+  EXPECT_TRUE(is(got, errc::fail_stop)) << describe(got);
+  EXPECT_NE(describe(got).find("generation 1"), std::string::npos);
+  EXPECT_EQ(dir.pending_calls(), 0u);
+  // A request to the current generation is watched as usual.
+  auto current = self->request(callee, caf::infinite, 2);
+  auto token = dir.watch_call(ref, self->ctrl(), current.id(),
+                              std::chrono::steady_clock::time_point::max(), 1);
+  EXPECT_EQ(dir.pending_calls(), 1u);
+  dir.unwatch_call(ref.id, token);
+}
+
 TEST_F(directory_test, call_to_failed_capability_fails_at_once) {
   dir.bind(ref);
   dir.actor_failed(ref.id, 0, "gone", true);
