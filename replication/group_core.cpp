@@ -569,8 +569,7 @@ bool group_core::on_no_quorum(uint64_t from) {
   // The verdict of a coordinator is final (it decided with the failures it
   // knew; more only make it worse), unless it failed or left the view:
   // then the next coordinator decides.
-  if (phase_ == phase::no_quorum || suspects_.count(from) > 0
-      || (!is_listed(from) && left_.count(from) == 0))
+  if (phase_ == phase::no_quorum || !may_coordinate(from))
     return false;
   phase_ = phase::no_quorum;
   coordinating_ = false;
@@ -590,9 +589,7 @@ group_core::on_flush(uint64_t new_view,
   // reply reports this member's view and the coordinator flushes again
   // above it.
   auto coordinator = survivors.front();
-  if (coordinator != self_
-      && (suspects_.count(coordinator) > 0
-          || (!is_listed(coordinator) && left_.count(coordinator) == 0)))
+  if (coordinator != self_ && !may_coordinate(coordinator))
     return std::nullopt;
   flushed f;
   f.view = std::max(view_, flush_seen_);
@@ -890,6 +887,11 @@ group_core::take_new_imports() {
 
 bool group_core::is_listed(uint64_t member) const {
   return std::find(members_.begin(), members_.end(), member) != members_.end();
+}
+
+bool group_core::may_coordinate(uint64_t member) const {
+  return suspects_.count(member) == 0
+         && (is_listed(member) || left_.count(member) > 0);
 }
 
 bool group_core::is_member() const {

@@ -324,6 +324,10 @@ private:
                                   std::vector<outgoing_call>& out);
   void track_imports(const log_entry& e, bool send);
   bool is_listed(uint64_t member) const;
+  /// Not suspected, and in the view or removed by a leave since the last
+  /// install (a leaver may not know it left): its flush is answered and
+  /// its quorum verdict followed.
+  bool may_coordinate(uint64_t member) const;
   void remember(uint64_t request, const caf::message& reply);
   void mix_digest(const log_entry& e);
   size_t members_at(uint64_t seq) const;
