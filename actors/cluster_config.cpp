@@ -92,7 +92,7 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text,
   auto where = origin + ": [cluster]";
   if (auto err = check_keys(*cluster,
                             {"name", "heartbeat_interval_ms",
-                             "failure_timeout_ms"},
+                             "failure_timeout_ms", "lease_ms"},
                             where))
     return err;
   auto name = get_string(*cluster, "name", where);
@@ -120,6 +120,16 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text,
                               "heartbeat_interval_ms and at most 600000");
   cfg.heartbeat_interval = std::chrono::milliseconds{*hb};
   cfg.failure_timeout = std::chrono::milliseconds{*ft};
+  auto lease = get_int(*cluster, "lease_ms", where, *ft);
+  if (!lease)
+    return lease.error();
+  // Renewals arrive once per heartbeat: a lease of fewer than two would
+  // lapse on one late packet.
+  if (*lease < 2 * *hb || *lease > 600000)
+    return make_error(errc::bad_config,
+                      where + ": lease_ms must be at least twice "
+                              "heartbeat_interval_ms and at most 600000");
+  cfg.lease = std::chrono::milliseconds{*lease};
   auto nodes = root["node"].as_array();
   if (root.contains("node") && nodes == nullptr)
     return make_error(errc::bad_config,

@@ -24,8 +24,13 @@ struct cluster_config {
   std::vector<node_address> nodes;
   /// Period of heartbeats between nodes.
   std::chrono::milliseconds heartbeat_interval{100};
-  /// A node silent for this long is declared failed and fenced.
+  /// A member silent for this long is suspected (and removed from the
+  /// view if a majority agrees).
   std::chrono::milliseconds failure_timeout{500};
+  /// A member serves only while a majority of its view renewed its lease
+  /// within this time; the others act on its removal only after it ran out
+  /// (lease_ms in the file; default: the failure timeout).
+  std::chrono::milliseconds lease{500};
 
   /// The entry of node `name`, if it is part of the cluster.
   const node_address* find(const std::string& name) const;

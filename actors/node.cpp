@@ -1,6 +1,13 @@
 // Node start-up, shutdown and the blocking helpers.
 #include "actors/node.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -8,7 +15,9 @@
 #include "caf/io/all.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/membership.hpp"
 #include "actors/node_manager.hpp"
+#include "actors/persistent_catalog.hpp"
 
 namespace ftsr {
 
@@ -30,6 +39,41 @@ uint64_t new_incarnation() {
   return (now & ~uint64_t{0xFFFF}) | (rd() & 0xFFFF);
 }
 
+/// Locks `dir` (created if missing) for this process: only one process may
+/// speak for a name's data, and a successor that gets the lock knows its
+/// predecessor's process is gone. Returns the open lock file.
+caf::expected<int> lock_data_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return make_error(errc::bad_config, "cannot create data directory " + dir
+                                          + ": " + ec.message());
+  auto path = dir + "/node.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return make_error(errc::bad_config, "cannot open " + path + ": "
+                                          + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[128] = {};
+    auto n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string{buf, static_cast<size_t>(n)}
+                               : std::string{"another process"};
+    while (!holder.empty() && holder.back() == '\n')
+      holder.pop_back();
+    return make_error(errc::node_unavailable,
+                      "data directory " + dir + " is in use by " + holder);
+  }
+  return fd;
+}
+
+void write_lock_owner(int fd, const member_id& self) {
+  auto text = to_string(self) + " (pid " + std::to_string(::getpid())
+              + ")\n";
+  if (::ftruncate(fd, 0) == 0)
+    (void) !::pwrite(fd, text.data(), text.size(), 0);
+}
+
 } // namespace
 
 node_context::node_context(node_options opts, uint64_t incarnation)
@@ -42,6 +86,7 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     group_attempt_timeout(opts.group_attempt_timeout),
     replica_state_timeout(opts.replica_state_timeout),
     on_fenced(std::move(opts.on_fenced)),
+    on_refused(std::move(opts.on_refused)),
     spans(opts.span_capacity),
     dir(spans) {
   spans.set_node(member ? to_string(self) : "client");
@@ -60,7 +105,8 @@ bool node_context::sample_call() {
 
 bool node_context::in_majority() const {
   return member && !fenced
-         && 2 * (size_t{peers_up.load()} + 1) > cluster.nodes.size();
+         && std::chrono::steady_clock::now().time_since_epoch().count()
+              < lease_until.load();
 }
 
 node_context* find_context(caf::actor_system& sys) {
@@ -96,6 +142,25 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
                           + opts.cluster.name + "' (known: " + known + ")");
     }
   }
+  // The data directory: locked first (a second process for the same data
+  // is refused before it can disturb anything), then the membership state.
+  int lock_fd = -1;
+  membership_state membership;
+  bool membership_found = false;
+  if (!opts.data_dir.empty()) {
+    auto fd = lock_data_dir(opts.data_dir);
+    if (!fd)
+      return fd.error();
+    lock_fd = *fd;
+    if (addr != nullptr) {
+      auto loaded = load_membership(opts.data_dir, membership_found);
+      if (!loaded) {
+        ::close(lock_fd);
+        return loaded.error();
+      }
+      membership = std::move(*loaded);
+    }
+  }
   auto cfg = std::make_unique<node_config>();
   cfg->load<caf::io::middleman>();
   add_error_category(*cfg);
@@ -115,14 +180,32 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   cfg->set("middleman.workers", size_t{0});
   if (opts.add_types)
     opts.add_types(*cfg);
-  auto ctx = std::make_shared<node_context>(std::move(opts),
-                                            new_incarnation());
+  // Above every incarnation of this name the cluster ever saw (the clock
+  // may have gone back since).
+  auto incarnation = new_incarnation();
+  incarnation = std::max({incarnation, membership.owner + 1,
+                          membership.fenced_of(opts.name) + 1});
+  if (auto m = membership.view.find(opts.name))
+    incarnation = std::max(incarnation, m->incarnation + 1);
+  auto ctx = std::make_shared<node_context>(std::move(opts), incarnation);
+  if (lock_fd >= 0)
+    write_lock_owner(lock_fd, ctx->self);
   cfg->ctx = ctx;
   auto* cfg_ptr = cfg.get();
   std::unique_ptr<node> result{new node(std::move(cfg), ctx)};
+  result->lock_fd_ = lock_fd;
   result->sys_ = std::make_unique<caf::actor_system>(*cfg_ptr);
   auto& sys = *result->sys_;
-  ctx->manager = spawn_node_manager(sys, ctx);
+  if (addr != nullptr && lock_fd >= 0) {
+    // The persistent actors known before a stop: a cold restart brings
+    // them back once the first view removed their old incarnations.
+    auto catalog = load_catalog(sys, ctx->data_dir);
+    if (!catalog)
+      return catalog.error();
+    restore_catalog(ctx->dir, *catalog);
+  }
+  ctx->manager = spawn_node_manager(sys, ctx, std::move(membership),
+                                    membership_found);
   if (addr != nullptr) {
     auto port = sys.middleman().publish(ctx->manager, addr->port,
                                         addr->host.c_str(), true);
@@ -132,6 +215,8 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
                           + addr->host + ":" + std::to_string(addr->port)
                           + ": " + sys.render(port.error()));
   }
+  // Only now, listening, does the node start talking to the cluster.
+  caf::anon_send(ctx->manager, tick_atom::value);
   return result;
 }
 
@@ -141,6 +226,8 @@ node::~node() {
     ctx_->manager = nullptr;
     sys_.reset();
   }
+  if (lock_fd_ >= 0)
+    ::close(lock_fd_);
 }
 
 template <class... Ts>
@@ -233,6 +320,10 @@ caf::expected<void> node::await_up(const std::vector<std::string>& names,
     what += " " + n;
   return await_view(
     [&](const std::vector<member_status>& v) {
+      // A member also waits for its own lease: until then it serves
+      // nothing.
+      if (ctx_->member && !ctx_->in_majority())
+        return false;
       for (auto& n : names) {
         auto i = std::find_if(v.begin(), v.end(),
                               [&](auto& m) { return m.name == n; });

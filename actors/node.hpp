@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,10 @@ struct node_options {
   /// ftsr actors are already killed when it runs. The default does nothing
   /// more; ftsr-node exits the process.
   std::function<void(const std::string& reason)> on_fenced;
+  /// Called once when this incarnation cannot join because its name is in
+  /// use by a live member (a second process started under the same name).
+  /// The node stops; ftsr-node exits with code 2.
+  std::function<void(const std::string& reason)> on_refused;
   /// Capacity of the span buffer.
   size_t span_capacity = 4096;
   /// Sees every span as it is recorded (from the start, before any peer is
@@ -69,8 +74,11 @@ struct node_options {
   std::chrono::milliseconds replica_state_timeout = std::chrono::seconds(30);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
-  /// Directory for this node's stable storage (persistence/); created on
-  /// first use. Empty: the node offers no stable storage.
+  /// Directory for this node's stable storage (persistence/) and its
+  /// membership state; created if missing and locked for this process (a
+  /// second process on the same directory is refused). Empty: the node
+  /// offers no stable storage and keeps its membership state in memory only
+  /// (tests; a restart then cannot vote for its name until readmitted).
   std::string data_dir;
 };
 
@@ -88,17 +96,23 @@ struct node_context {
   const std::chrono::milliseconds group_attempt_timeout;
   const std::chrono::milliseconds replica_state_timeout;
   std::function<void(const std::string&)> on_fenced;
+  std::function<void(const std::string&)> on_refused;
   span_buffer spans;
   directory dir;
   std::atomic<bool> fenced{false};
-  /// Other members this node currently sees up (kept by the manager).
-  std::atomic<uint32_t> peers_up{0};
+  /// End of this member's lease (steady_clock ticks since its epoch), kept
+  /// by the manager: see membership_core.hpp.
+  std::atomic<int64_t> lease_until{std::numeric_limits<int64_t>::min()};
+  /// This member held a lease at least once (a node just admitted waits for
+  /// its first one; one that lost its lease refuses).
+  std::atomic<bool> leased{false};
   caf::actor manager;
 
-  /// True while this member sees a strict majority of the cluster's nodes
-  /// up (itself included): the primary partition. Groups that lost exactly
-  /// half of their replicas continue only there (no split brain: two
-  /// disjoint sides cannot both hold a majority of the cluster).
+  /// True while this member is in the agreed cluster view and holds a lease
+  /// renewed by a majority of it: the primary partition. Everything that
+  /// serves (group primaries and replicas, persistent actors) refuses while
+  /// it is false, so a node cut off from the majority stops before the
+  /// majority restarts or replaces what it hosts (no split brain).
   bool in_majority() const;
 
   /// True for the calls that should record an invocation span.
@@ -197,6 +211,8 @@ private:
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::shared_ptr<node_context> ctx_;
   std::unique_ptr<caf::actor_system> sys_;
+  /// Lock on the data directory (-1: none).
+  int lock_fd_ = -1;
 };
 
 } // namespace ftsr

@@ -1,10 +1,18 @@
-// Node manager: failure detector, membership with incarnation fencing,
-// directory replication and remote spawn.
+// Node manager: membership (majority-agreed views with leases, see
+// membership_core.hpp), directory replication and remote spawn.
 #include "actors/node_manager.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <map>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "caf/all.hpp"
@@ -12,7 +20,9 @@
 #include "caf/io/middleman_actor.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/membership_core.hpp"
 #include "actors/node.hpp"
+#include "actors/persistent_catalog.hpp"
 #include "actors/protocol.hpp"
 
 namespace ftsr {
@@ -24,18 +34,38 @@ using clock_type = std::chrono::steady_clock;
 struct peer {
   node_address addr;
   member_state state = member_state::unknown;
+  /// Incarnation of `manager` (members), or the one last seen (clients).
   uint64_t incarnation = 0;
-  /// Highest incarnation of this name declared failed: fenced forever.
-  uint64_t fenced = 0;
   caf::actor manager;
-  clock_type::time_point last_seen;
+  /// Clients: the highest incarnation a member reported removed.
+  uint64_t fenced = 0;
   bool connecting = false;
   bool reported_unreachable = false;
   std::string reason;
 };
 
+/// A removed member whose failure is acted on once its lease certainly
+/// ended (membership_core::removal_delay).
+struct pending_failure {
+  member_id member;
+  clock_type::time_point due;
+  std::string reason;
+  trace_context tc;
+};
+
+/// A persistent actor that a view's removal orphaned, and which member of
+/// that view restarts it. The decision is a function of the agreed view
+/// alone (the first node of the actor's list in it), so every member
+/// reaches the same one and the actor is restarted once per failure.
+struct pending_restart {
+  uint64_t view = 0;
+  std::string assignee;
+  clock_type::time_point due;
+};
+
 struct manager_state {
   std::shared_ptr<node_context> ctx;
+  std::unique_ptr<membership_core> gms;
   std::map<std::string, peer> peers;
   /// Clients: they receive directory and failure gossip like members.
   std::vector<caf::actor> clients;
@@ -49,8 +79,13 @@ struct manager_state {
   /// Pending back-off timers (after_atom), by key.
   std::map<uint64_t, caf::response_promise> timers;
   uint64_t next_timer = 0;
-  clock_type::time_point last_tick;
   uint64_t next_cap_seq = 1;
+  std::vector<pending_failure> failures;
+  std::map<uint64_t, pending_restart> restarts;
+  /// The view the last applied step left installed.
+  cluster_view last_view;
+  /// The persistent catalog as last written to the data directory.
+  std::vector<char> saved_catalog;
 
   static inline const char* name = "ftsr.node_manager";
 };
@@ -62,11 +97,11 @@ peer* find_peer(manager_state& st, const std::string& name) {
   return i != st.peers.end() ? &i->second : nullptr;
 }
 
-/// Sends `xs` to every live member and every client.
+/// Sends `xs` to every connected member or joining node and every client.
 template <class... Ts>
 void broadcast(manager_actor* self, const Ts&... xs) {
   for (auto& [name, p] : self->state.peers)
-    if (p.state == member_state::up && p.manager)
+    if (p.manager && p.state != member_state::failed)
       self->send(p.manager, xs...);
   for (auto& c : self->state.clients)
     self->send(c, xs...);
@@ -83,6 +118,7 @@ void self_fence(manager_actor* self, const std::string& reason) {
   auto& ctx = *self->state.ctx;
   if (ctx.fenced.exchange(true))
     return;
+  ctx.lease_until = std::numeric_limits<int64_t>::min();
   ctx.spans.event({}, "fenced", to_string(ctx.self), reason);
   for (auto& [addr, ref] : self->state.local_actors)
     self->send_exit(ref.handle, caf::exit_reason::kill);
@@ -91,78 +127,211 @@ void self_fence(manager_actor* self, const std::string& reason) {
   self->quit(make_error(errc::fenced, reason));
 }
 
-void restart_orphans(manager_actor* self, const trace_context& tc);
+caf::expected<capability_ref>
+spawn_local(manager_actor* self, const std::string& type, caf::message args,
+            trace_context tc, const restart_spec* spec = nullptr,
+            uint64_t generation = 0);
 
-void count_peers_up(manager_state& st) {
-  uint32_t n = 0;
-  for (auto& [name, p] : st.peers)
-    if (p.state == member_state::up)
-      ++n;
-  st.ctx->peers_up = n;
-}
+// -- membership ----------------------------------------------------------------
 
-void declare_failed(manager_actor* self, peer& p, const std::string& reason,
-                    trace_context tc) {
-  if (p.state != member_state::up)
-    return;
-  auto& ctx = *self->state.ctx;
-  p.state = member_state::failed;
-  p.reason = reason;
-  p.fenced = std::max(p.fenced, p.incarnation);
-  count_peers_up(self->state);
-  member_id failed{p.addr.name, p.incarnation};
-  auto span_tc = ctx.spans.event(tc, "failure_detected", to_string(failed),
-                                 reason);
-  ctx.dir.node_failed(p.addr.name, p.incarnation, reason, span_tc);
-  if (p.manager) {
-    self->demonitor(p.manager);
-    p.manager = nullptr;
-  }
-  publish_event(self, node_event{failed, false, reason});
-  broadcast(self, node_down_atom::value, ctx.self, failed, reason, span_tc);
-  restart_orphans(self, span_tc);
-}
+void on_view_installed(manager_actor* self, const cluster_view& prev,
+                       const cluster_view& v);
 
-void admit(manager_actor* self, peer& p, const member_id& who,
-           caf::actor manager, trace_context tc) {
-  auto now = clock_type::now();
-  if (p.state == member_state::up && p.incarnation == who.incarnation) {
-    p.last_seen = now;
-    return;
-  }
-  if (p.state == member_state::up)
-    declare_failed(self, p, "restarted as incarnation "
-                              + std::to_string(who.incarnation),
-                   tc);
-  auto& ctx = *self->state.ctx;
-  p.state = member_state::up;
-  count_peers_up(self->state);
-  p.incarnation = who.incarnation;
-  p.manager = std::move(manager);
-  p.last_seen = now;
-  p.reason.clear();
-  p.reported_unreachable = false;
-  self->monitor(p.manager);
-  ctx.spans.event(tc, "node_up", to_string(who));
-  publish_event(self, node_event{who, true, {}});
-}
-
-/// Checks the sender of a protocol message: unknown names and fenced
-/// incarnations are dropped (and the latter told so).
-bool accept(manager_actor* self, const member_id& from) {
+/// Applies one step of the membership core: durable state first, then the
+/// messages, then the views it installed.
+void apply(manager_actor* self, gms_step step) {
   auto& st = self->state;
-  auto p = find_peer(st, from.name);
-  if (p == nullptr) {
-    ++st.stats.dropped_unknown;
-    return false;
+  auto& ctx = *st.ctx;
+  if (ctx.fenced)
+    return;
+  if (step.persist && !ctx.data_dir.empty()) {
+    if (auto err = save_membership(ctx.data_dir, st.gms->state())) {
+      self_fence(self, "cannot keep membership state: " + describe(err));
+      return;
+    }
   }
-  if (from.incarnation <= p->fenced) {
-    ++st.stats.dropped_fenced;
-    if (auto sender = caf::actor_cast<caf::actor>(self->current_sender()))
-      self->send(sender, fenced_atom::value, from);
-    return false;
+  for (auto& [name, msg] : step.send)
+    if (auto p = find_peer(st, name); p != nullptr && p->manager)
+      self->send(p->manager, gms_atom::value, std::move(msg));
+  for (auto& v : step.installed) {
+    auto prev = std::move(st.last_view);
+    st.last_view = v;
+    on_view_installed(self, prev, v);
   }
-  return p->state == member_state::up && p->incarnation == from.incarnation;
+  ctx.lease_until = st.gms->lease_expiry().time_since_epoch().count();
+  if (!ctx.leased && st.gms->serving(clock_type::now()))
+    ctx.leased = true;
+  if (!step.fenced.empty()) {
+    self_fence(self, step.fenced);
+    return;
+  }
+  if (!step.refused.empty()) {
+    ctx.fenced = true;
+    ctx.spans.event({}, "refused", to_string(ctx.self), step.refused);
+    if (ctx.on_refused)
+      ctx.on_refused(step.refused);
+    self->quit(make_error(errc::node_unavailable, step.refused));
+  }
+}
+
+/// Keeps the persistent catalog on disk in step with the directory (only
+/// writes when it changed).
+void save_catalog_if_changed(manager_actor* self) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  if (ctx.data_dir.empty() || !ctx.member || ctx.fenced)
+    return;
+  auto bytes = encode_catalog(self->system(), catalog_of(ctx.dir));
+  if (!bytes) {
+    ctx.spans.event({}, "catalog_error", to_string(ctx.self),
+                    describe(bytes.error()));
+    return;
+  }
+  if (*bytes == st.saved_catalog)
+    return;
+  if (auto err = save_catalog(ctx.data_dir, *bytes))
+    ctx.spans.event({}, "catalog_error", to_string(ctx.self), describe(err));
+  else
+    st.saved_catalog = std::move(*bytes);
+}
+
+/// Schedules the failure of each member `v` removed, and decides which
+/// member of `v` restarts each persistent actor that the removal orphaned.
+void on_view_installed(manager_actor* self, const cluster_view& prev,
+                       const cluster_view& v) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  auto now = clock_type::now();
+  auto tc = ctx.spans.event({}, "view_installed", to_string(v));
+  for (auto& m : v.members) {
+    if (m == ctx.self || prev.contains(m))
+      continue;
+    auto& p = st.peers[m.name];
+    p.state = member_state::up;
+    p.incarnation = m.incarnation;
+    p.reason.clear();
+    ctx.spans.event(tc, "node_up", to_string(m));
+    publish_event(self, node_event{m, true, {}});
+  }
+  for (auto& m : prev.members) {
+    if (v.contains(m) || m == ctx.self)
+      continue;
+    auto delay = st.gms->removal_delay(v, m);
+    auto reason = "removed by view " + std::to_string(v.number);
+    if (delay.count() == 0)
+      reason += " (process gone)";
+    auto& p = st.peers[m.name];
+    if (p.incarnation <= m.incarnation) {
+      p.state = member_state::failed;
+      p.reason = reason;
+    }
+    auto ftc = ctx.spans.event(tc, "failure_detected", to_string(m), reason);
+    st.failures.push_back({m, now + delay, reason, ftc});
+    for (auto& spec : ctx.dir.restart_specs()) {
+      auto cur = ctx.dir.lookup(spec.id);
+      auto pending = st.restarts.find(spec.id);
+      bool orphaned = cur && cur->node == m.name
+                      && cur->incarnation == m.incarnation;
+      bool assignee_gone = pending != st.restarts.end()
+                           && pending->second.assignee == m.name;
+      if (!orphaned && !assignee_gone)
+        continue;
+      for (auto& n : spec.nodes)
+        if (auto member = v.find(n); member != nullptr) {
+          st.restarts[spec.id] = pending_restart{v.number, n, now + delay};
+          break;
+        }
+    }
+  }
+}
+
+/// Acts on removals whose delay passed: fail-stop notification (monitors,
+/// pending calls, group views), then this node's restarts.
+void act_on_due(manager_actor* self) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  auto now = clock_type::now();
+  for (auto i = st.failures.begin(); i != st.failures.end();) {
+    if (i->due > now) {
+      ++i;
+      continue;
+    }
+    auto f = std::move(*i);
+    i = st.failures.erase(i);
+    ctx.dir.node_failed(f.member.name, f.member.incarnation, f.reason, f.tc);
+    publish_event(self, node_event{f.member, false, f.reason});
+    for (auto& c : st.clients)
+      self->send(c, node_down_atom::value, ctx.self, f.member, f.reason, f.tc);
+  }
+  for (auto i = st.restarts.begin(); i != st.restarts.end();) {
+    auto& [id, r] = *i;
+    if (r.due > now) {
+      ++i;
+      continue;
+    }
+    auto spec = ctx.dir.restart_spec_of(id);
+    auto cur = ctx.dir.lookup(id);
+    if (r.assignee == ctx.self.name && spec && cur) {
+      auto err = ctx.dir.failure_of(*cur);
+      if (err && !is(err, errc::destroyed)) {
+        auto gen = std::max(r.view, cur->generation + 1);
+        auto ref = spawn_local(self, spec->type, spec->args, {}, &*spec, gen);
+        if (!ref)
+          ctx.spans.event({}, "restart_failed", to_string(*cur),
+                          describe(ref.error()));
+      }
+    }
+    i = st.restarts.erase(i);
+  }
+}
+
+// -- connections ---------------------------------------------------------------
+
+/// Whether `host:port` refuses a TCP connection (nothing listens there: the
+/// process that did has exited). A timeout or unreachable network is not a
+/// refusal: that is what a partition looks like.
+bool refuses_connection(const std::string& host, uint16_t port,
+                        std::chrono::milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res)
+      != 0)
+    return false;
+  bool refused = false;
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+  if (fd >= 0) {
+    if (::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+      if (errno == ECONNREFUSED) {
+        refused = true;
+      } else if (errno == EINPROGRESS) {
+        pollfd pfd{fd, POLLOUT, 0};
+        if (::poll(&pfd, 1, static_cast<int>(timeout.count())) == 1) {
+          int err = 0;
+          socklen_t len = sizeof(err);
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+          refused = err == ECONNREFUSED;
+        }
+      }
+    }
+    ::close(fd);
+  }
+  freeaddrinfo(res);
+  return refused;
+}
+
+/// After a member's connection broke: finds out off the actor's thread
+/// whether its process is gone (see refuses_connection).
+void probe(manager_actor* self, const peer& p, const member_id& who) {
+  auto host = p.addr.host;
+  auto port = p.addr.port;
+  auto timeout = self->state.ctx->cluster.failure_timeout;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  std::thread{[me, host, port, who, timeout] {
+    if (refuses_connection(host, port, timeout))
+      caf::anon_send(me, probe_atom::value, who);
+  }}.detach();
 }
 
 void merge_directory(manager_actor* self, const std::vector<capability_ref>& xs,
@@ -172,7 +341,35 @@ void merge_directory(manager_actor* self, const std::vector<capability_ref>& xs,
     ctx.dir.set_restart_spec(std::move(spec));
   for (auto& ref : xs)
     ctx.dir.bind(ref);
-  restart_orphans(self, {});
+}
+
+/// A connection to `name`'s address reached `who` with `remote` as its
+/// manager.
+void connected(manager_actor* self, const std::string& name,
+               const member_id& who, caf::actor remote) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  auto p = find_peer(st, name);
+  if (p == nullptr || who.name != name)
+    return; // a stranger answered at that address
+  if (p->manager && p->incarnation >= who.incarnation)
+    return;
+  if (p->manager)
+    self->demonitor(p->manager);
+  p->manager = std::move(remote);
+  p->incarnation = who.incarnation;
+  p->reported_unreachable = false;
+  self->monitor(p->manager);
+  if (ctx.member) {
+    apply(self, st.gms->on_reached(who, clock_type::now()));
+    return;
+  }
+  // Clients follow the members' word: up while connected, failed when a
+  // member reports the incarnation's removal.
+  p->state = member_state::up;
+  p->reason.clear();
+  ctx.spans.event({}, "node_up", to_string(who));
+  publish_event(self, node_event{who, true, {}});
 }
 
 void connect(manager_actor* self, peer& p) {
@@ -218,9 +415,7 @@ void connect(manager_actor* self, peer& p) {
               if (p == nullptr)
                 return;
               p->connecting = false;
-              if (who.name != name || who.incarnation <= p->fenced)
-                return; // a stranger or a zombie answered at that address
-              admit(self, *p, who, remote, {});
+              connected(self, name, who, remote);
               merge_directory(self, dir, specs);
             },
             [self, on_error](caf::error& err) {
@@ -237,33 +432,16 @@ void tick(manager_actor* self) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
   auto now = clock_type::now();
-  auto timeout = ctx.cluster.failure_timeout;
-  if (ctx.member && now - st.last_tick > timeout) {
-    // This process did not run for longer than the failure timeout
-    // (SIGSTOP, swapped out): the others have declared it failed by now.
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      now - st.last_tick);
-    self_fence(self, "frozen for " + std::to_string(ms.count()) + " ms");
-    return;
-  }
-  st.last_tick = now;
   ctx.dir.expire_calls(now);
-  for (auto& [name, p] : st.peers) {
-    if (p.state == member_state::up) {
-      if (ctx.member && now - p.last_seen > timeout) {
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-          now - p.last_seen);
-        declare_failed(self, p,
-                       "no heartbeat for " + std::to_string(ms.count())
-                         + " ms",
-                       {});
-        continue;
-      }
-      if (ctx.member)
-        self->send(p.manager, heartbeat_atom::value, ctx.self, trace_context{});
-    } else {
+  for (auto& [name, p] : st.peers)
+    if (!p.manager)
       connect(self, p);
-    }
+  if (ctx.member) {
+    apply(self, st.gms->on_tick(now));
+    if (ctx.fenced)
+      return;
+    act_on_due(self);
+    save_catalog_if_changed(self);
   }
   self->delayed_send(self, ctx.cluster.heartbeat_interval, tick_atom::value);
 }
@@ -272,8 +450,8 @@ void tick(manager_actor* self) {
 /// `spec->id` at `generation` and first gets its persistent_start message.
 caf::expected<capability_ref>
 spawn_local(manager_actor* self, const std::string& type, caf::message args,
-            trace_context tc, const restart_spec* spec = nullptr,
-            uint64_t generation = 0) {
+            trace_context tc, const restart_spec* spec,
+            uint64_t generation) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
   auto hdl = self->system().spawn<caf::actor>(type, std::move(args), nullptr,
@@ -304,36 +482,24 @@ spawn_local(manager_actor* self, const std::string& type, caf::message args,
   return ref;
 }
 
-/// FT-SR persistent actors: after a node failure, this node restarts every
-/// orphaned persistent actor for which it is the next live node of its
-/// list after the failed one. Every member applies the same rule to its
-/// own view, so exactly one restarts each actor (as long as their views of
-/// who is up agree).
-void restart_orphans(manager_actor* self, const trace_context& tc) {
+/// Checks the sender of a protocol message: unknown names, incarnations
+/// the cluster removed, and incarnations older than one already seen are
+/// dropped.
+bool accept(manager_actor* self, const member_id& from) {
   auto& st = self->state;
-  auto& ctx = *st.ctx;
-  if (!ctx.member || ctx.fenced)
-    return;
-  for (auto& [spec, failed] : ctx.dir.orphans()) {
-    auto& nodes = spec.nodes;
-    auto n = nodes.size();
-    auto pos = std::find(nodes.begin(), nodes.end(), failed.node)
-               - nodes.begin();
-    for (size_t k = 1; k <= n; ++k) {
-      auto& candidate = nodes[(pos + k) % n];
-      if (candidate == ctx.self.name) {
-        auto ref = spawn_local(self, spec.type, spec.args, tc, &spec,
-                               failed.generation + 1);
-        if (!ref)
-          ctx.spans.event(tc, "restart_failed", to_string(failed),
-                          describe(ref.error()));
-        break;
-      }
-      auto p = find_peer(st, candidate);
-      if (p != nullptr && p->state == member_state::up)
-        break; // its job
-    }
+  auto p = find_peer(st, from.name);
+  if (p == nullptr) {
+    ++st.stats.dropped_unknown;
+    return false;
   }
+  auto fenced = st.gms ? st.gms->state().fenced_of(from.name) : p->fenced;
+  auto latest = st.gms ? st.gms->latest_incarnation(from.name)
+                       : p->incarnation;
+  if (from.incarnation <= fenced || from.incarnation < latest) {
+    ++st.stats.dropped_fenced;
+    return false;
+  }
+  return true;
 }
 
 void on_down(manager_actor* self, const caf::down_msg& dm) {
@@ -361,9 +527,15 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
     return;
   }
   for (auto& [name, p] : st.peers)
-    if (p.state == member_state::up && p.manager
-        && p.manager.address() == dm.source) {
-      declare_failed(self, p, "connection lost", {});
+    if (p.manager && p.manager.address() == dm.source) {
+      member_id who{name, p.incarnation};
+      p.manager = nullptr;
+      // A hint only: the agreed view decides (clients wait for a member's
+      // word). A refused reconnection proves the process gone.
+      if (st.gms) {
+        apply(self, st.gms->on_connection_lost(who, false, clock_type::now()));
+        probe(self, p, who);
+      }
       return;
     }
   auto drop = [&](std::vector<caf::actor>& xs) {
@@ -380,22 +552,48 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
 std::vector<member_status> view_of(const manager_state& st) {
   std::vector<member_status> result;
   auto& ctx = *st.ctx;
-  if (ctx.member)
-    result.push_back({ctx.self.name, ctx.self.incarnation,
-                      ctx.fenced ? member_state::failed : member_state::up,
-                      {}});
-  for (auto& [name, p] : st.peers)
-    result.push_back({name, p.incarnation, p.state, p.reason});
+  auto now = clock_type::now();
+  if (ctx.member) {
+    auto state = ctx.fenced ? member_state::failed
+                 : st.gms->is_member() ? member_state::up
+                                       : member_state::unknown;
+    result.push_back({ctx.self.name, ctx.self.incarnation, state, {}});
+  }
+  for (auto& [name, p] : st.peers) {
+    member_status s{name, p.incarnation, p.state, p.reason};
+    if (st.gms) {
+      if (auto m = st.gms->view().find(name)) {
+        s.incarnation = m->incarnation;
+        s.state = st.gms->suspects(*m, now) ? member_state::suspected
+                                            : member_state::up;
+        s.reason.clear();
+      } else if (s.state == member_state::up) {
+        s.state = member_state::unknown;
+      }
+    }
+    result.push_back(std::move(s));
+  }
   return result;
 }
 
-caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
+caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
+                      membership_state loaded, bool found) {
   auto& st = self->state;
   st.ctx = ctx;
   for (auto& addr : ctx->cluster.nodes)
     if (addr.name != ctx->self.name)
       st.peers[addr.name].addr = addr;
-  st.last_tick = clock_type::now();
+  if (ctx->member) {
+    std::vector<std::string> names;
+    for (auto& addr : ctx->cluster.nodes)
+      names.push_back(addr.name);
+    membership_options opts{ctx->cluster.heartbeat_interval,
+                            ctx->cluster.failure_timeout, ctx->cluster.lease};
+    st.last_view = loaded.view;
+    st.gms = std::make_unique<membership_core>(ctx->self, std::move(names),
+                                               opts, std::move(loaded), found,
+                                               clock_type::now());
+  }
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   // Local ftsr actors live as long as their node: a node shutdown takes
   // them along (the actor system would otherwise wait for them forever).
@@ -404,17 +602,26 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
       self->send_exit(ref.handle, msg.reason);
     self->quit(msg.reason);
   });
-  self->send(self, tick_atom::value);
+  // The first tick comes from node::start once the node listens.
   return {
     [self](tick_atom) { tick(self); },
-    [self](heartbeat_atom, const member_id& from, const trace_context&) {
-      if (accept(self, from)) {
-        ++self->state.stats.heartbeats_received;
-        self->state.peers[from.name].last_seen = clock_type::now();
-      }
+    [self](gms_atom, const gms_msg& m) {
+      auto& st = self->state;
+      // The core answers even removed incarnations (with the views that
+      // removed them); accept() only counts them.
+      if (!st.gms || (!accept(self, m.from) && find_peer(st, m.from.name) == nullptr))
+        return;
+      if (m.kind == gms_kind::heartbeat)
+        ++st.stats.heartbeats_received;
+      apply(self, st.gms->on_message(m, clock_type::now()));
+    },
+    [self](probe_atom, const member_id& gone) {
+      auto& st = self->state;
+      if (st.gms)
+        apply(self, st.gms->on_connection_lost(gone, true, clock_type::now()));
     },
     [self](hello_atom, const member_id& from, bool is_member,
-           const trace_context& tc)
+           const trace_context&)
       -> caf::result<member_id, std::vector<capability_ref>,
                      std::vector<restart_spec>> {
       auto& st = self->state;
@@ -434,40 +641,44 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
                           "node '" + from.name + "' is not part of cluster '"
                             + ctx.cluster.name + "'");
       }
-      if (from.incarnation <= p->fenced) {
+      if (st.gms && from.incarnation <= st.gms->state().fenced_of(from.name)) {
         ++st.stats.dropped_fenced;
         return make_error(errc::fenced,
-                          to_string(from) + " was declared failed");
+                          to_string(from) + " was removed from the cluster");
       }
-      admit(self, *p, from, sender, tc);
+      // Talk to the newest incarnation; whether it is a member is up to
+      // the agreed view.
+      if (!p->manager || p->incarnation < from.incarnation) {
+        if (p->manager)
+          self->demonitor(p->manager);
+        p->manager = sender;
+        p->incarnation = from.incarnation;
+        self->monitor(sender);
+      }
       return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs()};
     },
     [self](node_down_atom, const member_id& from, const member_id& failed,
            const std::string& why, const trace_context& tc) {
+      // Members act on agreed views only; clients on the members' word.
       auto& st = self->state;
       auto& ctx = *st.ctx;
-      if (!accept(self, from))
+      if (ctx.member || !accept(self, from))
         return;
-      if (ctx.member && failed == ctx.self) {
-        self_fence(self, "declared failed by " + from.name + ": " + why);
-        return;
-      }
       auto p = find_peer(st, failed.name);
-      if (p == nullptr)
+      if (p == nullptr || failed.incarnation <= p->fenced)
         return;
+      p->fenced = failed.incarnation;
       auto reason = why + " (reported by " + from.name + ")";
-      if (p->state == member_state::up && p->incarnation == failed.incarnation) {
-        declare_failed(self, *p, reason, tc);
-      } else if (failed.incarnation > p->fenced) {
-        p->fenced = failed.incarnation;
-        ctx.dir.node_failed(failed.name, failed.incarnation, reason, tc);
-        restart_orphans(self, tc);
+      if (p->incarnation <= failed.incarnation) {
+        p->state = member_state::failed;
+        p->reason = reason;
+        if (p->manager) {
+          self->demonitor(p->manager);
+          p->manager = nullptr;
+        }
       }
-    },
-    [self](fenced_atom, const member_id& you) {
-      auto& ctx = *self->state.ctx;
-      if (ctx.member && you == ctx.self)
-        self_fence(self, "a peer reported this incarnation as fenced");
+      ctx.dir.node_failed(failed.name, failed.incarnation, reason, tc);
+      publish_event(self, node_event{failed, false, reason});
     },
     [self](bind_atom, const member_id& from, const capability_ref& ref,
            const trace_context&) {
@@ -665,8 +876,9 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
 } // namespace
 
 caf::actor spawn_node_manager(caf::actor_system& sys,
-                              std::shared_ptr<node_context> ctx) {
-  return sys.spawn(manager, std::move(ctx));
+                              std::shared_ptr<node_context> ctx,
+                              membership_state loaded, bool found) {
+  return sys.spawn(manager, std::move(ctx), std::move(loaded), found);
 }
 
 } // namespace ftsr

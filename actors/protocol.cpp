@@ -4,6 +4,7 @@
 #include "caf/actor_system_config.hpp"
 
 #include "actors/group_invocation.hpp"
+#include "actors/membership.hpp"
 
 namespace ftsr {
 
@@ -15,6 +16,7 @@ const char* to_string(member_state x) {
   switch (x) {
     case member_state::unknown: return "unknown";
     case member_state::up: return "up";
+    case member_state::suspected: return "suspected";
     case member_state::failed: return "failed";
   }
   return "invalid";
@@ -25,6 +27,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
     .add_message_type<span>("ftsr::span")
     .add_message_type<std::vector<span>>("std::vector<ftsr::span>")
     .add_message_type<member_id>("ftsr::member_id")
+    .add_message_type<gms_msg>("ftsr::gms_msg")
     .add_message_type<member_status>("ftsr::member_status")
     .add_message_type<std::vector<member_status>>(
       "std::vector<ftsr::member_status>")

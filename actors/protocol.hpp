@@ -38,9 +38,10 @@ inline bool operator==(const member_id& x, const member_id& y) {
 std::string to_string(const member_id& x);
 
 enum class member_state : uint8_t {
-  unknown, // never seen (not started yet, or unreachable so far)
-  up,
-  failed,
+  unknown,   // not in the view (not started yet, joining, or unreachable)
+  up,        // in the agreed view
+  suspected, // in the agreed view, but this node has not heard from it
+  failed,    // removed from the view by agreement (fenced forever)
 };
 
 const char* to_string(member_state x);
@@ -98,13 +99,17 @@ typename Inspector::result_type inspect(Inspector& f, manager_stats& x) {
 
 // -- atoms (CAF 0.17: at most 10 characters) ---------------------------------
 
-/// (hb, member_id from, trace_context): liveness heartbeat.
-using heartbeat_atom = caf::atom_constant<caf::atom("ftsr_hb")>;
+/// (gms, gms_msg): the membership protocol (membership.hpp).
+using gms_atom = caf::atom_constant<caf::atom("ftsr_gms")>;
+/// (probe, member_id): internal: the address of a member whose connection
+/// broke refused a new connection (its process is gone).
+using probe_atom = caf::atom_constant<caf::atom("ftsr_probe")>;
 /// (hello, member_id from, bool is_member, trace_context)
 ///   -> (member_id, vector<capability_ref> directory,
 ///       vector<restart_spec> persistent actors)
 using hello_atom = caf::atom_constant<caf::atom("ftsr_hello")>;
-/// (node_down, member_id from, member_id failed, string why, trace_context)
+/// (node_down, member_id from, member_id failed, string why, trace_context):
+///   to clients: an agreed view removed `failed` and its lease ended.
 using node_down_atom = caf::atom_constant<caf::atom("ftsr_ndown")>;
 /// (bind, member_id from, capability_ref, trace_context)
 using bind_atom = caf::atom_constant<caf::atom("ftsr_bind")>;
@@ -136,8 +141,6 @@ using restart_atom = caf::atom_constant<caf::atom("ftsr_rstrt")>;
 using persistent_start_atom = caf::atom_constant<caf::atom("ftsr_pstrt")>;
 /// (destroy, capability_ref, trace_context) -> unit
 using destroy_atom = caf::atom_constant<caf::atom("ftsr_destr")>;
-/// (fenced, member_id you): the receiver's incarnation was declared failed.
-using fenced_atom = caf::atom_constant<caf::atom("ftsr_fence")>;
 /// (subscribe, actor): node_event messages go to the actor from now on.
 using subscribe_atom = caf::atom_constant<caf::atom("ftsr_sub")>;
 /// (view) -> (member_id self, vector<member_status>)

@@ -4,6 +4,7 @@
 #include "caf/all.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/lease_gate.hpp"
 #include "actors/trace.hpp"
 #include "replication/group.hpp"
 
@@ -26,7 +27,7 @@ void serve(caf::event_based_actor* self,
            const std::shared_ptr<persistent_behavior>& def) {
   // CAF re-offers the skipped (queued) messages to the new behavior.
   self->set_default_handler(caf::print_and_drop);
-  self->become(def->operations);
+  self->become(lease_gated(context_of(self->system()), def->operations));
 }
 
 } // namespace

@@ -161,6 +161,9 @@ using group_flush_acks_atom = caf::atom_constant<caf::atom("ftsr_gfa")>;
 /// Internal: send the orders held back for lagging backups (primary to
 /// itself).
 using group_flush_lagging_atom = caf::atom_constant<caf::atom("ftsr_gfl")>;
+/// (group_lease): internal: a primary waiting for its node's first lease
+/// looks again at the invocations it held back.
+using group_lease_atom = caf::atom_constant<caf::atom("ftsr_glse")>;
 /// Internal: send the batched orders (replica to itself).
 using group_flush_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
 /// (flush, uint64 new_view, vector<uint64> survivors, uint64 to):

@@ -46,6 +46,8 @@ struct replica_state {
   std::map<uint64_t, caf::response_promise> joining;
   /// Invocations that arrived during a view change.
   std::vector<std::pair<invocation, caf::response_promise>> stash;
+  /// A group_lease_atom is on its way.
+  bool lease_timer = false;
   std::set<uint64_t> monitored;
   /// A newcomer without state: the highest flush it answered. Transfers of
   /// lower views are stale (group_core::stale).
@@ -297,6 +299,22 @@ void handle_invoke(Self* self, const invocation& inv,
   auto& core = *st.core;
   if (!core.serving() && !core.quorum_lost()) {
     st.stash.emplace_back(inv, std::move(rp));
+    return;
+  }
+  if (core.is_primary() && st.ctx->member && !st.ctx->in_majority()) {
+    if (!st.ctx->leased) {
+      // Just admitted: its first lease is one heartbeat away.
+      st.stash.emplace_back(inv, std::move(rp));
+      if (!std::exchange(st.lease_timer, true))
+        self->delayed_send(self, st.ctx->cluster.heartbeat_interval,
+                           group_lease_atom::value);
+      return;
+    }
+    // Cut off from the majority: the others may already be replacing this
+    // replica, so it answers nothing (its lease bounds how long it did).
+    rp.deliver(make_error(errc::no_quorum,
+                          "node " + to_string(st.ctx->self)
+                            + " is outside the majority partition"));
     return;
   }
   if (core.is_primary() && core.partition_bound() && !core.quorum_lost()
@@ -631,6 +649,11 @@ caf::behavior serving(Self* self) {
       return rp;
     },
     [self](group_flush_orders_atom) { flush_orders(self); },
+    [self](group_lease_atom) {
+      self->state.lease_timer = false;
+      if (self->state.core->serving())
+        replay_stash(self);
+    },
     [self](group_flush_lagging_atom) {
       self->state.lag_timer = false;
       flush_orders(self, true);

@@ -12,6 +12,7 @@
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "actors/membership.hpp"
 #include "apps/node/sample_actors.hpp"
 #include "apps/node/local_cluster.hpp"
 #include "tests/support/wait.hpp"
@@ -175,8 +176,9 @@ TEST(system, restarted_node_is_new_incarnation_and_old_messages_dropped) {
   // Forge messages from the old incarnation: a heartbeat and a binding.
   auto dropped = stats_of(c, mgr1).dropped_fenced;
   capability_ref forged{4242, "echo", "host3", old_inc, {}, {}};
-  caf::anon_send(mgr1, heartbeat_atom::value, member_id{"host3", old_inc},
-                 trace_context{});
+  gms_msg forged_hb;
+  forged_hb.from = member_id{"host3", old_inc};
+  caf::anon_send(mgr1, gms_atom::value, forged_hb);
   caf::anon_send(mgr1, bind_atom::value, member_id{"host3", old_inc}, forged,
                  trace_context{});
   ASSERT_TRUE(eventually(
