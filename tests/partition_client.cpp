@@ -128,18 +128,33 @@ json group_ids(const capability_ref& g) {
   return {{"id", g.id}, {"type", g.type}, {"members", members}};
 }
 
-std::optional<capability_ref> lookup_group(node& n, const json& ids) {
+/// The group of `ids` with `member_ids` (rank order) as its members: those
+/// this client's directory knows (a client started after a member failed
+/// may never learn of it). Nothing if it knows none, or if `all` and it
+/// does not know them all yet.
+std::optional<capability_ref> lookup_group(node& n, const json& ids,
+                                           const std::vector<uint64_t>& member_ids,
+                                           bool all) {
   capability_ref g;
   g.id = ids.at("id").get<uint64_t>();
   g.type = ids.at("type").get<std::string>();
-  for (auto& id : ids.at("members")) {
-    auto m = n.context().dir.lookup(id.get<uint64_t>());
-    if (!m)
+  for (auto id : member_ids) {
+    if (auto m = n.context().dir.lookup(id))
+      g.members.push_back(*m);
+    else if (all)
       return std::nullopt;
-    g.members.push_back(*m);
   }
+  if (g.members.empty())
+    return std::nullopt;
   g.handle = g.members.front().handle;
   return g;
+}
+
+/// The group as created.
+std::optional<capability_ref> lookup_group(node& n, const json& ids,
+                                           bool all) {
+  return lookup_group(n, ids, ids.at("members").get<std::vector<uint64_t>>(),
+                      all);
 }
 
 /// Waits (bounded) until this client's directory knows `ids`' objects.
@@ -288,6 +303,7 @@ struct load_options {
   int64_t duration_ms = 30000;
   int64_t interval_ms = 5;
   int64_t op_timeout_ms = 3000;
+  int64_t fail_pause_ms = 50;
   /// One read in `read_every` operations.
   uint64_t read_every = 4;
 };
@@ -387,8 +403,9 @@ int run_load(const std::string& config, const std::string& ids_path,
   capability_ref target;
   size_t keys = 1;
   if (kind == "kv") {
-    target = await_lookup([&] { return lookup_group(*n, ids.at("group")); },
-                          "the kv group");
+    target = await_lookup(
+      [&] { return lookup_group(*n, ids.at("group"), true); },
+      "the kv group");
     keys = ids.at("keys").get<size_t>();
   } else {
     auto id = ids.at("counter").get<uint64_t>();
@@ -412,7 +429,10 @@ int run_load(const std::string& config, const std::string& ids_path,
         auto op = kind == "kv" ? kv_op(n->system(), target, keys, o, t, i, rng)
                                : counter_op(n->system(), target, o, t, i);
         history.add(op);
-        std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
+        // A failing cluster fails calls fast: back off so that the history
+        // stays small.
+        std::this_thread::sleep_for(std::chrono::milliseconds(
+          op.outcome == op_outcome::fail ? o.fail_pause_ms : o.interval_ms));
       }
     });
   for (auto& th : threads)
@@ -449,13 +469,15 @@ node_view view_of(node& n, const std::string& name) {
 /// The replicas of group `g` in the view of its serving members (members
 /// that replaced failed ones included).
 group_state replicas_of(node& n, const std::string& name,
-                        const capability_ref& g, size_t expected) {
+                        const capability_ref& g, size_t created,
+                        std::vector<uint64_t>& latest_members) {
   group_state gs;
   gs.name = name;
-  gs.expected_replicas = expected;
+  gs.created_replicas = created;
   auto& dir = n.context().dir;
   std::set<uint64_t> asked;
   std::vector<capability_ref> todo = g.members;
+  uint64_t latest_view = 0;
   caf::scoped_actor self{n.system()};
   while (!todo.empty()) {
     auto m = todo.back();
@@ -469,6 +491,10 @@ group_state replicas_of(node& n, const std::string& name,
           gs.replicas.push_back({st.member, st.view, st.delivered, st.digest,
                                  st.serving,
                                  std::hash<std::string>{}(st.state)});
+          if (st.serving && st.view >= latest_view) {
+            latest_view = st.view;
+            latest_members = st.members;
+          }
           for (auto id : st.members)
             if (auto ref = dir.lookup(id))
               todo.push_back(*ref);
@@ -482,6 +508,7 @@ group_state replicas_of(node& n, const std::string& name,
 
 /// Empty if `st` shows a settled cluster, else what is missing.
 std::string unsettled(const final_state& st) {
+  std::map<std::string, uint64_t> incarnation;
   for (auto& v : st.views) {
     if (!v.reachable)
       return v.node + " does not answer";
@@ -489,15 +516,19 @@ std::string unsettled(const final_state& st) {
       auto m = v.members.find(name);
       if (m == v.members.end() || !m->second.first)
         return v.node + " does not see " + name + " up";
+      auto [known, fresh] = incarnation.emplace(name, m->second.second);
+      if (!fresh && known->second != m->second.second)
+        return "the nodes disagree on the incarnation of " + name;
     }
   }
   for (auto& g : st.groups) {
-    if (g.replicas.size() != g.expected_replicas)
+    if (2 * g.replicas.size() <= g.created_replicas)
       return "group " + g.name + " has " + std::to_string(g.replicas.size())
-             + " live replicas of " + std::to_string(g.expected_replicas);
+             + " live replicas of " + std::to_string(g.created_replicas);
     for (auto& r : g.replicas)
       if (!r.serving || r.digest != g.replicas.front().digest
-          || r.delivered != g.replicas.front().delivered)
+          || r.delivered != g.replicas.front().delivered
+          || r.state_hash != g.replicas.front().state_hash)
         return "group " + g.name + ": replica " + std::to_string(r.member)
                + " is not serving in step with the others";
   }
@@ -511,7 +542,7 @@ int settle(const std::string& config, const std::string& ids_path,
   final_state st;
   st.nodes = node_names(*n);
   auto kind = ids.at("kind").get<std::string>();
-  auto expected = ids.at("replicas").get<size_t>();
+  auto created = ids.at("replicas").get<size_t>();
   auto group_json = kind == "kv" ? ids.at("group") : ids.at("store");
   auto deadline = std::chrono::steady_clock::now()
                   + std::chrono::milliseconds(bound_ms);
@@ -521,12 +552,18 @@ int settle(const std::string& config, const std::string& ids_path,
     st.groups.clear();
     for (auto& name : st.nodes)
       st.views.push_back(view_of(*n, name));
-    if (!g)
-      g = lookup_group(*n, group_json);
-    if (g)
+    g = lookup_group(*n, group_json, false);
+    if (g) {
+      std::vector<uint64_t> latest;
       st.groups.push_back(replicas_of(*n, kind == "kv" ? "kv" : "stable_store",
-                                      *g, expected));
-    st.reason = g ? unsettled(st) : "the group is unknown to this client";
+                                      *g, created, latest));
+      // Reads go to the members of the latest view (replacements
+      // included), so that redirects to its primary can be followed.
+      if (auto cur = lookup_group(*n, group_json, latest, false))
+        g = cur;
+    }
+    st.reason = g ? unsettled(st)
+                  : "no member of the group is known to this client";
     if (st.reason.empty()) {
       st.settled = true;
       break;
@@ -546,7 +583,8 @@ int settle(const std::string& config, const std::string& ids_path,
     for (size_t k = 0; k < keys; ++k) {
       auto key = "k" + std::to_string(k);
       if (!g) {
-        st.unreadable[key] = "the group is unknown to this client";
+        st.unreadable[key] = "no member of the group is known to this "
+                             "client";
         continue;
       }
       if (failed_in_a_row >= 3) {
@@ -628,6 +666,8 @@ int main(int argc, char** argv) {
   load->add_option("--duration-ms", lo.duration_ms, "bound on time");
   load->add_option("--interval-ms", lo.interval_ms,
                    "pause between a thread's operations");
+  load->add_option("--fail-pause-ms", lo.fail_pause_ms,
+                   "pause after a failed operation");
   load->add_option("--op-timeout-ms", lo.op_timeout_ms,
                    "a call unanswered this long is unknown");
   load->add_option("--read-every", lo.read_every, "one read in N operations")

@@ -25,9 +25,9 @@
 //     holds. Merely overlapping intervals are no proof: a reply from the old
 //     incarnation may travel while the new one already answers;
 //   - the final state: the cluster settled (every node serving), every
-//     replica of each group identical and serving, as many replicas as the
-//     group was created with, and every node sees every node up with the
-//     same incarnation as the others see.
+//     live replica of each group identical and serving, at least a majority
+//     of the replicas it was created with, and every node sees every node
+//     up with the same incarnation as the others see.
 // Plain functions, no shared state; thread-safe.
 #pragma once
 
@@ -75,8 +75,9 @@ struct replica_state {
 
 struct group_state {
   std::string name;
-  /// Replicas the group was created with.
-  size_t expected_replicas = 0;
+  /// Replicas the group was created with: a majority of them must serve at
+  /// the end (a failed replica need not be replaced by then).
+  size_t created_replicas = 0;
   std::vector<replica_state> replicas;
 };
 
