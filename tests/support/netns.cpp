@@ -134,6 +134,8 @@ std::string netns_cluster::unavailable() {
     return "partition tests need root (network namespaces, qdiscs)";
   if (find_program("ip").empty() || find_program("tc").empty())
     return "partition tests need `ip` and `tc` (Debian package iproute2)";
+  if (find_program("setpriv").empty())
+    return "partition tests need `setpriv` (Debian package util-linux)";
   auto [rc, out] = run_command({"ip", "netns", "list"});
   if (rc != 0)
     return "`ip netns list` failed: " + out;
@@ -307,13 +309,18 @@ std::string netns_cluster::log_tail(size_t i, size_t lines) const {
 
 child_process netns_cluster::spawn(size_t i, std::vector<std::string> argv,
                                    const std::string& log) {
+  // setpriv makes the kernel kill the program if this process dies without
+  // its teardown (a crash, a test timeout); like `ip netns exec`, it execs
+  // in place, so the PID held is the program's.
+  std::vector<std::string> wrapped{find_program("setpriv"), "--pdeathsig",
+                                   "KILL", "--"};
   if (i != 0) {
     check_index(i);
-    std::vector<std::string> wrapped{find_program("ip"), "netns", "exec",
-                                     netns(i)};
-    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
-    argv = std::move(wrapped);
+    wrapped.insert(wrapped.begin(), {find_program("ip"), "netns", "exec",
+                                     netns(i)});
   }
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  argv = std::move(wrapped);
   auto proc = child_process::start(argv, log);
   if (!proc)
     throw std::runtime_error("netns_cluster: cannot start " + argv[0]);
