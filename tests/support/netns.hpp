@@ -15,9 +15,11 @@
 //
 // Ownership and cleanup: everything it creates (namespaces, bridge, veths,
 // processes, its temporary directory) is named after the creating process
-// ("ftp<pid>...") and removed by the destructor, also when a test fails or
+// ("ftsp<pid>...") and removed by the destructor, also when a test fails or
 // throws; leftovers of an earlier run that died are removed at start. Only
-// processes it started are signalled, by PID. An exclusive lock on
+// processes it started are signalled, by PID; they run under
+// `setpriv --pdeathsig KILL`, so none outlives a test process that died
+// without its teardown. An exclusive lock on
 // /tmp/ftsr-netns.lock serializes clusters (they share 10.77.0.0/24) across
 // processes. Needs root and `ip netns`; see unavailable(). Not thread-safe.
 // Setup failures throw std::runtime_error naming the command and its output.
