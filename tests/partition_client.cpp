@@ -7,8 +7,9 @@
 //   create-counter  creates a stableStore group and a persistent counter
 //                   using it, and writes their ids
 //   load            a bounded load (count, time, SIGTERM) of writes of
-//                   unique tokens and reads, recorded as a history (JSON
-//                   lines, tests/support/history_check.hpp)
+//                   unique tokens and reads (optionally from reader-only
+//                   threads), recorded as a history (JSON lines,
+//                   tests/support/history_check.hpp)
 //   settle          waits (bounded) until every node sees every node up and
 //                   every replica serves identically, then reads everything
 //                   back and writes the final state (JSON)
@@ -304,8 +305,15 @@ struct load_options {
   int64_t interval_ms = 5;
   int64_t op_timeout_ms = 3000;
   int64_t fail_pause_ms = 50;
-  /// One read in `read_every` operations.
+  /// One read in `read_every` operations...
   uint64_t read_every = 4;
+  /// ...except for the first `readers` threads, which only read (a
+  /// continuous probe while the writers wait for timeouts).
+  size_t readers = 0;
+
+  bool reads(size_t thread, uint64_t i) const {
+    return thread < readers || i % read_every == read_every - 1;
+  }
 };
 
 class history_writer {
@@ -339,7 +347,7 @@ op_record kv_op(caf::actor_system& sys, const capability_ref& g, size_t keys,
   op.client = o.client + "." + std::to_string(t);
   auto timeout = std::chrono::milliseconds(o.op_timeout_ms);
   op.start_ns = now_ns();
-  if (i % o.read_every == o.read_every - 1) {
+  if (o.reads(t, i)) {
     op.kind = "read";
     op.key = "k" + std::to_string(rng() % keys);
     auto r = timed_call<std::string>(sys, g, timeout, get_atom::value, op.key);
@@ -368,7 +376,7 @@ op_record counter_op(caf::actor_system& sys, const capability_ref& counter,
   op.actor = "counter#" + std::to_string(counter.id);
   auto timeout = std::chrono::milliseconds(o.op_timeout_ms);
   op.start_ns = now_ns();
-  if (i % o.read_every == o.read_every - 1) {
+  if (o.reads(t, i)) {
     op.kind = "read";
     auto r = timed_call<int64_t>(sys, counter, timeout, total_atom::value);
     op.end_ns = now_ns();
@@ -670,6 +678,8 @@ int main(int argc, char** argv) {
                    "pause after a failed operation");
   load->add_option("--op-timeout-ms", lo.op_timeout_ms,
                    "a call unanswered this long is unknown");
+  load->add_option("--readers", lo.readers,
+                   "threads that only read (the first ones)");
   load->add_option("--read-every", lo.read_every, "one read in N operations")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1000}));
 

@@ -150,10 +150,10 @@ protected:
   }
 
   /// Starts a load client in node `netns`'s namespace (0: root). It runs
-  /// until stop_clients() (at most 3 minutes). One read in `read_every`
-  /// operations.
-  void start_load(const std::string& name, size_t netns,
-                  int read_every = 4) {
+  /// until stop_clients() (at most 3 minutes). Two threads make one read
+  /// in four operations, a third only reads: a continuous probe while the
+  /// others wait for the timeouts of calls into a cut.
+  void start_load(const std::string& name, size_t netns) {
     client cl;
     cl.name = name;
     cl.netns = netns;
@@ -163,9 +163,9 @@ protected:
       netns,
       {FTSR_PARTITION_CLIENT_BIN, "load", "--config", c->config_path(),
        "--ids", ids, "--history", cl.history, "--client", name,
-       "--client-id", std::to_string(clients.size() + 1), "--threads", "2",
-       "--duration-ms", "180000", "--interval-ms", "5", "--op-timeout-ms",
-       "3000", "--read-every", std::to_string(read_every)},
+       "--client-id", std::to_string(clients.size() + 1), "--threads",
+       "3", "--readers", "1", "--duration-ms",
+       "180000", "--interval-ms", "5", "--op-timeout-ms", "3000"},
       cl.log));
     clients.push_back(std::move(cl));
   }
@@ -398,8 +398,8 @@ TEST_F(partition, kill9_of_the_counters_node) {
   ASSERT_NO_FATAL_FAILURE(make_cluster(3));
   ASSERT_NO_FATAL_FAILURE(
     create_counter("host1", {"host2", "host3"}, {"host2", "host3"}));
-  start_load("ns3", 3, 2);
-  start_load("root", 0, 2);
+  start_load("ns3", 3);
+  start_load("root", 0);
   ASSERT_NO_FATAL_FAILURE(expect_progress("before the fault"));
   c->kill9(1);
   c->start(1);
@@ -544,10 +544,8 @@ TEST_F(partition, persistent_actor_whose_node_is_isolated) {
   ASSERT_NO_FATAL_FAILURE(make_cluster(3));
   ASSERT_NO_FATAL_FAILURE(
     create_counter("host1", {"host2", "host3"}, {"host2", "host3"}));
-  // Adds from inside the cut wait for their timeout (the store is on the
-  // other side): every other operation is a read.
-  start_load("iso", 1, 2);
-  start_load("root", 0, 2);
+  start_load("iso", 1);
+  start_load("root", 0);
   ASSERT_NO_FATAL_FAILURE(expect_progress("before the fault"));
   c->isolate(1);
   hold_fault(4s);
