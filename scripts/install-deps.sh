@@ -18,6 +18,7 @@ packages=(
   libgtest-dev
   libbenchmark-dev
   libcpp-httplib-dev
+  iproute2
 )
 
 missing=()
