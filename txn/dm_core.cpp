@@ -1,6 +1,7 @@
 // The data manager's two-version items and status table; see dm_core.hpp.
 #include "txn/dm_core.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string_view>
 
@@ -197,6 +198,12 @@ txn_step dm_core::on_request(const dm_request& m) {
 }
 
 void dm_core::start(const dm_request& m, txn_step& st) {
+  if ((m.tid >> 32) < tm_incarnation_) {
+    // Sent by a TM incarnation that failed before this DM answered its
+    // successor's query: nobody would abort it.
+    reply(m, txn_reason::participant_failed, st);
+    return;
+  }
   auto [i, fresh] = txns_.try_emplace(m.tid);
   reply(m, fresh ? txn_reason::none : refusal(i->second.st), st);
 }
@@ -450,6 +457,8 @@ dm_up dm_core::report(bool recovered) const {
       r.prepared.push_back(tid);
     else if (e.st == status::active)
       r.active.push_back(tid);
+    else if (log_.durable(e.batch))
+      r.finished.push_back(tid);
   }
   return r;
 }
@@ -476,10 +485,12 @@ txn_step dm_core::on_lm_hello(const lm_hello& m) {
   return st;
 }
 
-txn_step dm_core::on_query(const tm_query&) {
+txn_step dm_core::on_query(const tm_query& m) {
   txn_step st;
-  if (recovered_)
-    st.out.push_back({{txn_party::tm, 0}, report(false)});
+  if (!recovered_)
+    return st;
+  tm_incarnation_ = std::max(tm_incarnation_, m.incarnation);
+  st.out.push_back({{txn_party::tm, 0}, report(false)});
   return st;
 }
 

@@ -23,7 +23,9 @@
 // entry just answers again.
 //
 // Operations (dm_request from the TM, answered by dm_reply):
-//   start    unknown -> active; active -> ok again.
+//   start    unknown -> active; active -> ok again; participant_failed
+//            for a transaction of a TM incarnation older than the latest
+//            that sent a tm_query (a late message of a failed TM).
 //   read     active, shared lock -> value (unknown_item if absent).
 //   write    active, exclusive lock -> ok.
 //   prepare  active -> prepared (durable vote); prepared -> ok again;
@@ -180,6 +182,7 @@ private:
   dm_config cfg_;
   bool recovered_ = false;
   uint64_t lm_incarnation_ = 0;
+  uint64_t tm_incarnation_ = 0; // latest that queried us
   uint64_t next_lock_req_ = 0;
   std::map<std::string, item> items_;
   std::map<txn_id, entry> txns_;

@@ -326,17 +326,29 @@ txn_step tm_core::on_dm_up(const dm_up& m) {
   // of the TM without a logged commit decision (or finished and reported
   // late). Abort until acknowledged.
   auto orphan = [&](txn_id tid) {
-    if (txns_.count(tid) > 0)
-      return;
-    auto& t = txns_[tid];
-    t.ph = phase::aborting;
+    auto [i, fresh] = txns_.try_emplace(tid);
+    auto& t = i->second;
+    if (fresh)
+      t.ph = phase::aborting;
+    else if (t.ph != phase::aborting || t.participants.count(m.dm) > 0)
+      return; // known here: handled above
+    // Another DM reported the same orphan: abort it here as well.
     t.participants.insert(m.dm);
-    fan_out(tid, t, st);
+    send(m.dm, dm_op::abort, tid, st);
+    t.next_retry = now_ + cfg_.retry_interval;
   };
   for (auto tid : m.prepared)
     orphan(tid);
   for (auto tid : m.active)
     orphan(tid);
+  // Finished there, unknown here: every acknowledgement came in (or it
+  // aborted) before the DM's forget was lost with it.
+  for (auto tid : m.finished) {
+    if (txns_.count(tid) == 0)
+      send(m.dm, dm_op::forget, tid, st);
+    else
+      orphan(tid); // an abort under way elsewhere: forget it here too
+  }
   return st;
 }
 

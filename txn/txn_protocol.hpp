@@ -138,15 +138,17 @@ struct dm_reply {
   int64_t value = 0;
 };
 
-/// DM -> TM: the DM's in-doubt (prepared) and active transactions.
-/// `recovered`: sent by a restarted DM (paper: transManager.dmUp), which
-/// lost every active transaction; otherwise the answer to a tm_query.
+/// DM -> TM: the DM's in-doubt (prepared), active and finished (committed
+/// or aborted, durable, not forgotten yet) transactions. `recovered`: sent
+/// by a restarted DM (paper: transManager.dmUp), which lost every active
+/// transaction; otherwise the answer to a tm_query.
 struct dm_up {
   uint64_t dm = 0;
   uint64_t epoch = 0;
   bool recovered = false;
   std::vector<txn_id> prepared;
   std::vector<txn_id> active;
+  std::vector<txn_id> finished;
 };
 
 /// TM -> DM: a restarted TM (incarnation) asks for dm_up.
@@ -251,7 +253,7 @@ typename Inspector::result_type inspect(Inspector& f, dm_reply& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dm_up& x) {
   return f(caf::meta::type_name("ftsr::dm_up"), x.dm, x.epoch, x.recovered,
-           x.prepared, x.active);
+           x.prepared, x.active, x.finished);
 }
 
 template <class Inspector>
@@ -307,6 +309,10 @@ struct txn_party {
 
   friend bool operator==(const txn_party& x, const txn_party& y) {
     return x.role == y.role && x.id == y.id;
+  }
+
+  friend bool operator<(const txn_party& x, const txn_party& y) {
+    return x.role != y.role ? x.role < y.role : x.id < y.id;
   }
 };
 
