@@ -340,6 +340,13 @@ private:
       m.msg);
   }
 
+  static std::string ids(const std::vector<txn_id>& xs) {
+    std::string s = "[";
+    for (auto x : xs)
+      s += (s.size() > 1 ? " " : "") + std::to_string(x);
+    return s + "]";
+  }
+
   static std::string describe(const txn_message& msg) {
     return std::visit(
       [](auto& x) -> std::string {
@@ -359,8 +366,8 @@ private:
                  + std::to_string(x.tid) + " " + to_string(x.reason);
         else if constexpr (std::is_same_v<T, dm_up>)
           return "dm_up " + std::to_string(x.dm) + " prepared "
-                 + std::to_string(x.prepared.size()) + " active "
-                 + std::to_string(x.active.size());
+                 + ids(x.prepared) + " active " + ids(x.active)
+                 + " finished " + ids(x.finished);
         else if constexpr (std::is_same_v<T, lm_request>)
           return std::string{x.op == lm_op::lock ? "lock " : "release "}
                  + std::to_string(x.tid) + " " + x.key + " "
@@ -737,14 +744,14 @@ void simulate(const sim_config& cfg, uint64_t default_seeds) {
 TEST(txn_sim, transfers_without_faults) {
   sim_config cfg;
   cfg.name = "no faults";
-  simulate(cfg, 300);
+  simulate(cfg, 1000);
 }
 
 TEST(txn_sim, transfers_with_tm_and_dm_crashes) {
   sim_config cfg;
   cfg.name = "tm/dm crashes";
   cfg.crash_p = 0.0005;
-  simulate(cfg, 1000);
+  simulate(cfg, 3000);
 }
 
 TEST(txn_sim, transfers_with_lock_manager_crashes_too) {
@@ -752,5 +759,5 @@ TEST(txn_sim, transfers_with_lock_manager_crashes_too) {
   cfg.name = "tm/dm/lm crashes";
   cfg.crash_p = 0.0005;
   cfg.lm_crashes = true;
-  simulate(cfg, 1000);
+  simulate(cfg, 3000);
 }

@@ -421,13 +421,19 @@ void dm_core::forget(const dm_request& m, txn_step& st) {
   if (i == txns_.end())
     return;
   auto& e = i->second;
-  if (e.st == status::active || e.st == status::prepared
-      || !log_.durable(e.batch)) {
+  if (e.st == status::active || e.st == status::prepared) {
     reply(m, txn_reason::unfinished, st);
     return;
   }
-  if (e.stored)
-    log_.erase(txn_key(m.tid));
+  // Its outcome must land before its record goes (a later batch).
+  e.forget = true;
+  if (log_.durable(e.batch))
+    drop(i);
+}
+
+void dm_core::drop(std::map<txn_id, entry>::iterator i) {
+  if (i->second.stored)
+    log_.erase(txn_key(i->first));
   txns_.erase(i);
 }
 
@@ -457,7 +463,7 @@ dm_up dm_core::report(bool recovered) const {
       r.prepared.push_back(tid);
     else if (e.st == status::active)
       r.active.push_back(tid);
-    else if (log_.durable(e.batch))
+    else
       r.finished.push_back(tid);
   }
   return r;
@@ -496,7 +502,15 @@ txn_step dm_core::on_query(const tm_query& m) {
 
 txn_step dm_core::on_written(uint64_t id) {
   txn_step st;
-  log_.written(id, st);
+  if (!log_.written(id, st))
+    return st;
+  for (auto i = txns_.begin(); i != txns_.end();) {
+    auto next = std::next(i);
+    if (i->second.forget && log_.durable(i->second.batch))
+      drop(i);
+    i = next;
+  }
+  log_.flush(st);
   return st;
 }
 

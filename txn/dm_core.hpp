@@ -35,8 +35,9 @@
 //   abort    active -> aborted at once; prepared -> aborted (durable);
 //            aborted -> ok again; committed -> already_committed;
 //            unknown -> unknown_transaction (nothing to undo).
-//   forget   committed/aborted (durable) -> entry and record dropped, not
-//            answered; refused with `unfinished` for live entries.
+//   forget   committed/aborted -> entry and record dropped once its
+//            outcome is durable, not answered; refused with `unfinished`
+//            for active and prepared entries.
 // A refused request changes nothing.
 //
 // Recovery. recover() takes what the stable store holds (every record
@@ -147,6 +148,7 @@ private:
     std::optional<pending_op> pending;
     uint64_t batch = 0; // write carrying its latest status record
     bool stored = false; // a "txn/" record exists or is being written
+    bool forget = false; // drop once its latest record is durable
   };
 
   void reply(const dm_request& m, txn_reason why, txn_step& st,
@@ -165,6 +167,7 @@ private:
   void commit(const dm_request& m, txn_step& st);
   void abort(const dm_request& m, txn_step& st);
   void forget(const dm_request& m, txn_step& st);
+  void drop(std::map<txn_id, entry>::iterator i);
 
   /// Writes the entry's status record; returns the write's id.
   uint64_t store(txn_id tid, entry& e);

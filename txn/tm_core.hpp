@@ -28,8 +28,10 @@
 // commit decision, and are aborted. A dm_up from a restarted DM aborts the
 // active transactions it took part in (their state there is lost) and
 // re-sends what the DM still needs: the prepare it did not vote on, the
-// commit or abort it did not acknowledge. A lost dm_up is covered by the
-// retries and the timeouts.
+// commit or abort it did not acknowledge; finished transactions it reports
+// that the TM does not know are forgotten there (the forget was lost). A
+// late start from a failed TM incarnation is refused by the DMs it queried
+// (dm_core). A lost dm_up is covered by the retries and the timeouts.
 //
 // Time: on_tick(now) gives the caller's time (any monotonic unit); waits
 // count from the last tick before they started.

@@ -139,7 +139,7 @@ struct dm_reply {
 };
 
 /// DM -> TM: the DM's in-doubt (prepared), active and finished (committed
-/// or aborted, durable, not forgotten yet) transactions. `recovered`: sent
+/// or aborted, not forgotten yet) transactions. `recovered`: sent
 /// by a restarted DM (paper: transManager.dmUp), which lost every active
 /// transaction; otherwise the answer to a tm_query.
 struct dm_up {
