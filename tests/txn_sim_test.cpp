@@ -55,9 +55,9 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 
 struct sim_config {
   const char* name = "";
-  int clients = 3;
+  int clients = 4;
   int txns_per_client = 6;
-  int accounts_per_dm = 3;
+  int accounts_per_dm = 4;
   int64_t initial_balance = 100;
   double crash_p = 0; // per time unit and crashable core
   bool lm_crashes = false;
@@ -65,6 +65,7 @@ struct sim_config {
 
 struct sim_totals {
   int committed = 0, acked = 0, aborted = 0, unknown = 0, crashes = 0;
+  int grouped = 0; // writes carrying records of several transactions
   std::map<std::string, int> reasons;
 };
 
@@ -200,10 +201,17 @@ private:
       send(from, to, std::move(e.msg));
     }
     if (st.write) {
+      // Group commit: one write carrying several transactions' records.
+      int txns = 0;
+      for (auto& op : st.write->batch.ops())
+        if (op.key.rfind("txn/", 0) == 0 || op.key.rfind("decision/", 0) == 0)
+          ++txns;
+      if (txns > 1)
+        ++totals_.grouped;
       auto& h = host_of(from);
       EXPECT_FALSE(h.writing) << name(from) << " asked for a second write";
       h.writing = std::move(*st.write);
-      h.write_done = now_ + rand(1, 15);
+      h.write_done = now_ + rand(5, 40);
     }
   }
 
@@ -729,11 +737,13 @@ void simulate(const sim_config& cfg, uint64_t default_seeds) {
   for (auto& [r, n] : totals.reasons)
     reasons += " " + r + "=" + std::to_string(n);
   std::printf("[ %s ] %llu seeds: %d committed (%d acknowledged), %d "
-              "aborted, %d unknown outcomes, %d crashes; aborts:%s\n",
+              "aborted, %d unknown outcomes, %d crashes, %d grouped writes; "
+              "aborts:%s\n",
               cfg.name, static_cast<unsigned long long>(seeds),
               totals.committed, totals.acked, totals.aborted, totals.unknown,
-              totals.crashes, reasons.c_str());
+              totals.crashes, totals.grouped, reasons.c_str());
   EXPECT_GT(totals.acked, 0);
+  EXPECT_GT(totals.grouped, 0);
   if (cfg.crash_p > 0) {
     EXPECT_GT(totals.crashes, 0);
   }

@@ -231,7 +231,7 @@ void dm_core::access(const dm_request& m, txn_step& st) {
   auto held = e.locks.find(m.key);
   if (held != e.locks.end()
       && (held->second == lock_mode::exclusive || mode == lock_mode::shared)) {
-    perform(m.tid, e, m, st);
+    perform(e, m, st);
     return;
   }
   e.pending = pending_op{m, ++next_lock_req_, mode};
@@ -240,7 +240,7 @@ void dm_core::access(const dm_request& m, txn_step& st) {
                                next_lock_req_, m.key, mode}});
 }
 
-void dm_core::perform(txn_id, entry& e, const dm_request& m, txn_step& st) {
+void dm_core::perform(entry& e, const dm_request& m, txn_step& st) {
   if (m.op == dm_op::write) {
     e.writes[m.key] = m.value;
     reply(m, txn_reason::none, st);
@@ -282,7 +282,7 @@ txn_step dm_core::on_lock_reply(const lm_reply& m) {
   auto& held = e.locks[op.req.key];
   if (op.mode == lock_mode::exclusive)
     held = lock_mode::exclusive;
-  perform(m.tid, e, op.req, st);
+  perform(e, op.req, st);
   return st;
 }
 

@@ -162,7 +162,7 @@ private:
 
   void start(const dm_request& m, txn_step& st);
   void access(const dm_request& m, txn_step& st);
-  void perform(txn_id tid, entry& e, const dm_request& m, txn_step& st);
+  void perform(entry& e, const dm_request& m, txn_step& st);
   void prepare(const dm_request& m, txn_step& st);
   void commit(const dm_request& m, txn_step& st);
   void abort(const dm_request& m, txn_step& st);

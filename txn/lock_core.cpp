@@ -74,7 +74,7 @@ void lock_core::lock(const lm_request& m, txn_step& st) {
     }
   auto h = e.holders.find(m.tid);
   if (h != e.holders.end()) {
-    if (h->second.mode == lock_mode::exclusive || m.mode == lock_mode::shared) {
+    if (h->second == lock_mode::exclusive || m.mode == lock_mode::shared) {
       answer(m, txn_reason::none, st);
       return;
     }
@@ -103,11 +103,11 @@ void lock_core::grant(const lock_name& name, txn_step& st) {
       ok = e.holders.size() == 1;
     else
       ok = std::none_of(e.holders.begin(), e.holders.end(), [&](auto& x) {
-        return conflicts(x.second.mode, w.req.mode);
+        return conflicts(x.second, w.req.mode);
       });
     if (!ok)
       break;
-    e.holders[w.req.tid] = holder{w.req.mode, w.req.epoch};
+    e.holders[w.req.tid] = w.req.mode;
     answer(w.req, txn_reason::none, st);
     e.queue.pop_front();
   }
@@ -160,7 +160,7 @@ std::map<txn_id, std::set<txn_id>> lock_core::wait_for() const {
     for (size_t i = 0; i < e.queue.size(); ++i) {
       auto& w = e.queue[i].req;
       for (auto& [tid, h] : e.holders)
-        if (tid != w.tid && conflicts(h.mode, w.mode))
+        if (tid != w.tid && conflicts(h, w.mode))
           g[w.tid].insert(tid);
       for (size_t j = 0; j < i; ++j) {
         auto& ahead = e.queue[j].req;
@@ -229,7 +229,7 @@ txn_step lock_core::on_reclaim(const lm_reclaim& m) {
     if (c.key.empty() || c.tid == 0)
       continue;
     lock_name name{m.dm, c.key};
-    locks_[name].holders[c.tid] = holder{c.mode, m.epoch};
+    locks_[name].holders[c.tid] = c.mode;
     touched.push_back(name);
   }
   backlog_.erase(std::remove_if(backlog_.begin(), backlog_.end(),
@@ -285,7 +285,7 @@ std::optional<lock_mode> lock_core::held(uint64_t dm, const std::string& key,
   auto h = i->second.holders.find(tid);
   if (h == i->second.holders.end())
     return std::nullopt;
-  return h->second.mode;
+  return h->second;
 }
 
 std::vector<txn_id> lock_core::holders(uint64_t dm,

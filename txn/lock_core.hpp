@@ -104,18 +104,13 @@ public:
 private:
   using lock_name = std::pair<uint64_t, std::string>; // (dm, key)
 
-  struct holder {
-    lock_mode mode = lock_mode::shared;
-    uint64_t epoch = 0;
-  };
-
   struct waiter {
     lm_request req;
     uint64_t since = 0;
   };
 
   struct lock_entry {
-    std::map<txn_id, holder> holders;
+    std::map<txn_id, lock_mode> holders;
     std::deque<waiter> queue;
   };
 
