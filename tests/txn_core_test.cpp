@@ -14,8 +14,12 @@
 #include <utility>
 #include <vector>
 
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
 #include "caf/binary_deserializer.hpp"
 #include "caf/binary_serializer.hpp"
+#include "caf/make_message.hpp"
+#include "caf/message.hpp"
 
 #include "actors/errors.hpp"
 #include "txn/dm_core.hpp"
@@ -1131,6 +1135,25 @@ TEST(txn_protocol, messages_survive_serialization) {
   EXPECT_EQ(d.value, -5);
   auto u = round_trip(dm_up{1, 2, true, {3}, {4}, {5}});
   EXPECT_EQ(u.finished, (std::vector<txn_id>{5}));
+}
+
+TEST(txn_protocol, registered_types_travel_in_messages) {
+  caf::actor_system_config cfg;
+  add_txn_types(cfg);
+  caf::actor_system sys{cfg};
+  auto msg = caf::make_message(
+    tx_request{1, 2, tx_kind::write, 3, 1, "x", 7},
+    lm_reclaim{1, 2, 3, {{4, "y", lock_mode::shared}}});
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  ASSERT_FALSE(sink(msg));
+  caf::message copy;
+  caf::binary_deserializer source{sys, buf};
+  ASSERT_FALSE(source(copy));
+  ASSERT_TRUE((copy.match_elements<tx_request, lm_reclaim>()));
+  EXPECT_EQ(copy.get_as<tx_request>(0).key, "x");
+  EXPECT_EQ(copy.get_as<tx_request>(0).kind, tx_kind::write);
+  EXPECT_EQ(copy.get_as<lm_reclaim>(1).locks.at(0).key, "y");
 }
 
 TEST(txn_protocol, unknown_enum_values_are_refused) {
