@@ -771,3 +771,11 @@ TEST(txn_sim, transfers_with_lock_manager_crashes_too) {
   cfg.lm_crashes = true;
   simulate(cfg, 3000);
 }
+
+TEST(txn_sim, transfers_with_frequent_crashes) {
+  sim_config cfg;
+  cfg.name = "frequent crashes";
+  cfg.crash_p = 0.002;
+  cfg.lm_crashes = true;
+  simulate(cfg, 1000);
+}

@@ -14,6 +14,18 @@
 //   DM -> TM      dm_reply, dm_up (restarted, or answering tm_query)
 //   DM -> LM      lm_request (lock, release), lm_reclaim
 //   LM -> DM      lm_reply, lm_hello (a restarted LM asks for held locks)
+//
+// Driving a core (what an actor does; tests/txn_sim_test.cpp does the
+// same with a simulated network): build it with its incarnation (larger
+// after every restart), feed it first what its stable store holds
+// (tm_core/dm_core::recover, a scan of its records; lock_core::start),
+// then every message it receives and a periodic on_tick(now) (TM and LM).
+// Apply each step at once and in order: send its messages (FIFO per pair,
+// as CAF does; a message to a failed incarnation may be lost), and write
+// its batch to the core's own stable store, feeding on_written(id) back
+// once it is durable. Nothing else is needed for correctness: the cores
+// retry what must arrive (commits, aborts, queries, hellos) and time out
+// what may never come.
 #pragma once
 
 #include <cstdint>
