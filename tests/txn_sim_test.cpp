@@ -4,8 +4,9 @@
 //
 // The world plays the network and the actor layer: every message a step
 // emits travels with a random delay, in FIFO order per (sender
-// incarnation, receiver) as CAF delivers, and is lost if its receiver
-// crashed or restarted meanwhile. Each TM and DM has a stable store (a
+// incarnation, receiver) as CAF delivers (messages of different pairs
+// overtake each other freely), and is lost if its receiver crashed or
+// restarted meanwhile. Each TM and DM has a stable store (a
 // map); a write a step asks for completes after a random delay, atomically,
 // then on_written is fed back. Crashes of the TM, the DMs and the LM lose
 // memory and in-flight writes (a write under way when its writer crashes

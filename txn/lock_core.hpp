@@ -35,9 +35,14 @@
 // lost) and reports the locks of its prepared and finishing ones. Lock
 // requests that come meanwhile wait; those a DM sent before its reclaim
 // belong to transactions it aborted and are dropped. A restarted DM sends
-// an lm_reclaim on its own (lm_incarnation 0): the LM drops every other
-// lock and wait of that DM's older incarnations (requests carry the DM's
-// epoch; older ones are ignored from then on).
+// an lm_reclaim on its own (lm_incarnation 0): every lock and wait on that
+// DM's items is replaced by the reported locks (requests carry the DM's
+// epoch; those of older incarnations are ignored from then on).
+//
+// Bad input: a lock request naming a DM outside the configuration, an
+// empty key or transaction 0 is refused with bad_request, a second wait of
+// one transaction on one lock with busy; reclaims of unknown DMs are
+// ignored. None of them changes the lock table.
 //
 // Not thread-safe: each object belongs to one actor (or one test).
 #pragma once
