@@ -1048,7 +1048,16 @@ TEST_F(tm_fixture, client_abort_and_unknown_items) {
   st = tm->on_request(request(tx_kind::abort, tid));
   EXPECT_EQ(reply_of(st).reason, txn_reason::none);
   EXPECT_EQ(sent(st, dm_op::abort).count(1), 1u);
-  // A read-only-nothing transaction commits without any DM.
+  // An abort cuts a pending operation short.
+  auto waiting = begin();
+  tm->on_request(request(tx_kind::read, waiting, 2, "k"));
+  st = tm->on_request(request(tx_kind::abort, waiting));
+  auto replies = to<tx_reply>(st, client_party(1));
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].reason, txn_reason::aborted_by_client); // the read
+  EXPECT_EQ(replies[1].reason, txn_reason::none);              // the abort
+  EXPECT_EQ(sent(st, dm_op::abort).count(2), 1u);
+  // A transaction that touched no DM commits without any.
   auto empty = begin();
   EXPECT_EQ(reply_of(tm->on_request(request(tx_kind::commit, empty))).reason,
             txn_reason::none);

@@ -138,8 +138,8 @@ txn_step tm_core::on_request(const tx_request& m) {
     answer(m, txn_reason::not_active, st);
     return st;
   }
-  if (t.pending) {
-    answer(m, txn_reason::busy, st);
+  if (t.pending && m.kind != tx_kind::abort) {
+    answer(m, txn_reason::busy, st); // one operation at a time
     return st;
   }
   switch (m.kind) {

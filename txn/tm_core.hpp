@@ -5,7 +5,8 @@
 // Transactions. A client begins one (tx_kind::begin gives its id), reads
 // and writes items of the data managers through the TM, one operation at a
 // time (the TM sends a DM its start before the first operation there and
-// counts it as a participant), then commits or aborts. An operation the DM
+// counts it as a participant), then commits or aborts (an abort may cut a
+// pending operation short: its answer is aborted_by_client). An operation the DM
 // refuses for a reason that ends the transaction (aborts_transaction: a
 // deadlock, a lock timeout, a lost DM) aborts it; unknown_item does not.
 //
