@@ -43,8 +43,9 @@
 // Recovery. recover() takes what the stable store holds (every record
 // this core ever asked to write, keys "item/..." and "txn/..."), rebuilds
 // items and status table, and emits dm_up (recovered, with the prepared
-// transactions) to the TM and an lm_reclaim with the prepared
-// transactions' locks to the LM. An lm_hello from a restarted LM aborts the
+// and finished transactions) to the TM and an lm_reclaim with the prepared
+// transactions' locks to the LM. A tm_query is answered with a dm_up too
+// (prepared, active, finished). An lm_hello from a restarted LM aborts the
 // active transactions and is answered by an lm_reclaim with the locks of
 // the prepared ones and of those whose commit or abort is not durable yet.
 //
