@@ -1,0 +1,169 @@
+// The deterministic core of the transaction manager (FT-SR banking system,
+// transManager): the two-phase-commit coordinator, no actors, clocks or
+// sockets.
+//
+// Transactions. A client begins one (tx_kind::begin gives its id), reads
+// and writes items of the data managers through the TM, one operation at a
+// time (the TM sends a DM its start before the first operation there and
+// counts it as a participant), then commits or aborts (an abort may cut a
+// pending operation short: its answer is aborted_by_client). An operation the DM
+// refuses for a reason that ends the transaction (aborts_transaction: a
+// deadlock, a lock timeout, a lost DM) aborts it; unknown_item does not.
+//
+// Commit (presumed abort). The TM asks every participant to prepare; once
+// all voted yes, it writes the commit decision (the participants) to its
+// stable store, and only when that write is durable does it send commit to
+// the participants and answer the client "committed". Decisions of
+// concurrent transactions share one write (log_batcher: group commit).
+// A no vote, a prepare round older than prepare_timeout, or an operation
+// unanswered for op_timeout aborts the transaction with that reason (the
+// client hears it). Commits and aborts are sent again every
+// retry_interval until each participant acknowledged; then the TM tells
+// the participants to forget the transaction and erases its decision. An
+// aborted transaction is never logged: no decision means abort.
+//
+// Failures. recover() takes the records of the TM's stable store: every
+// logged decision is re-issued (commit), and every DM is asked (tm_query,
+// until it answers) for its in-doubt and active transactions; those the
+// TM does not know were begun by its failed incarnation without a logged
+// commit decision, and are aborted. A dm_up from a restarted DM aborts the
+// active transactions it took part in (their state there is lost) and
+// re-sends what the DM still needs: the prepare it did not vote on, the
+// commit or abort it did not acknowledge; finished transactions it reports
+// that the TM does not know are forgotten there (the forget was lost). A
+// late start from a failed TM incarnation is refused by the DMs it queried
+// (dm_core). A lost dm_up is covered by the retries and the timeouts.
+//
+// Time: on_tick(now) gives the caller's time (any monotonic unit); waits
+// count from the last tick before they started.
+//
+// Not thread-safe: each object belongs to one actor (or one test).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "caf/expected.hpp"
+
+#include "txn/log_batcher.hpp"
+#include "txn/txn_protocol.hpp"
+
+namespace ftsr {
+
+struct tm_config {
+  /// This incarnation: nonzero, larger after each restart, below 2^32
+  /// (the high half of every transaction id it hands out).
+  uint64_t incarnation = 1;
+  /// The data managers (ids).
+  std::vector<uint64_t> dms;
+  /// Longest wait for a read or write (includes the lock wait: keep it
+  /// above the lock manager's lock_timeout).
+  uint64_t op_timeout = 5000;
+  /// Longest prepare round.
+  uint64_t prepare_timeout = 2000;
+  /// Interval between re-sent commits, aborts and queries.
+  uint64_t retry_interval = 200;
+};
+
+class tm_core {
+public:
+  enum class phase : uint8_t {
+    active,     // reads and writes
+    preparing,  // waiting for votes
+    deciding,   // commit decision being written
+    committing, // decision durable; waiting for acknowledgements
+    aborting,   // waiting for acknowledgements
+  };
+
+  explicit tm_core(tm_config cfg);
+
+  /// First input: the records of the TM's stable store (any order).
+  /// Errors: errc::corrupted naming a record that does not parse (the core
+  /// stays unrecovered and answers not_ready); errc::invalid_argument if
+  /// called twice or if the incarnation is 0 or does not fit 32 bits.
+  caf::expected<txn_step> recover(
+    const std::vector<std::pair<std::string, std::string>>& records);
+
+  txn_step on_request(const tx_request& m);
+
+  txn_step on_dm_reply(const dm_reply& m);
+
+  txn_step on_dm_up(const dm_up& m);
+
+  /// Write `id` (from a step) is durable. Unknown ids change nothing.
+  txn_step on_written(uint64_t id);
+
+  txn_step on_tick(uint64_t now);
+
+  // -- observers ---------------------------------------------------------------
+
+  bool recovered() const noexcept {
+    return recovered_;
+  }
+
+  std::optional<phase> phase_of(txn_id tid) const;
+
+  /// Participants of `tid` (empty if unknown).
+  std::vector<uint64_t> participants(txn_id tid) const;
+
+  /// Transactions not finished yet (including aborts of unknown ones that
+  /// DMs reported).
+  size_t transactions() const noexcept {
+    return txns_.size();
+  }
+
+  /// DMs that did not answer the recovery query yet.
+  std::vector<uint64_t> unqueried() const;
+
+private:
+  struct txn {
+    phase ph = phase::active;
+    std::optional<uint64_t> client;
+    std::set<uint64_t> participants;
+    std::optional<tx_request> pending; // client request being served
+    uint64_t op_req = 0;               // its dm_request id
+    uint64_t since = 0;                // start of the op or prepare round
+    std::set<uint64_t> answered;       // votes, or acknowledgements
+    uint64_t batch = 0;                // the decision's write
+    uint64_t next_retry = 0;
+  };
+
+  bool known_dm(uint64_t dm) const;
+
+  void answer(const tx_request& m, txn_reason why, txn_step& st,
+              int64_t value = 0) const;
+
+  void send(uint64_t dm, dm_op op, txn_id tid, txn_step& st,
+            uint64_t req = 0) const;
+
+  void operation(txn_id tid, txn& t, const tx_request& m, txn_step& st);
+  void commit(txn_id tid, txn& t, const tx_request& m, txn_step& st);
+
+  /// Aborts `t`, answering its pending client request with `why`.
+  void abort(txn_id tid, txn& t, txn_reason why, txn_step& st);
+
+  /// Sends the decision to the participants that did not acknowledge it.
+  void fan_out(txn_id tid, txn& t, txn_step& st);
+
+  /// All acknowledgements are in: forget `tid` everywhere.
+  void finish(txn_id tid, txn& t, txn_step& st);
+
+  tm_config cfg_;
+  bool recovered_ = false;
+  uint64_t now_ = 0;
+  uint64_t counter_ = 0;
+  uint64_t next_req_ = 0;
+  std::map<txn_id, txn> txns_;
+  std::set<uint64_t> unqueried_; // DMs to ask again (tm_query)
+  uint64_t next_query_ = 0;
+  log_batcher log_;
+};
+
+const char* to_string(tm_core::phase x);
+
+} // namespace ftsr
