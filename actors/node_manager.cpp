@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -58,7 +59,6 @@ struct pending_failure {
 /// alone (the first node of the actor's list in it), so every member
 /// reaches the same one and the actor is restarted once per failure.
 struct pending_restart {
-  uint64_t view = 0;
   std::string assignee;
   clock_type::time_point due;
 };
@@ -86,6 +86,11 @@ struct manager_state {
   cluster_view last_view;
   /// The persistent catalog as last written to the data directory.
   std::vector<char> saved_catalog;
+  /// Requests for this node to host an actor that arrived before it was
+  /// admitted (a client may learn the view first): run at admission, or
+  /// refused at their deadline.
+  std::vector<std::pair<clock_type::time_point, std::function<void()>>>
+    until_admitted;
 
   static inline const char* name = "ftsr.node_manager";
 };
@@ -159,6 +164,9 @@ void apply(manager_actor* self, gms_step step) {
     on_view_installed(self, prev, v);
   }
   ctx.lease_until = st.gms->lease_expiry().time_since_epoch().count();
+  if (st.gms->is_member() && !st.until_admitted.empty())
+    for (auto& f : std::exchange(st.until_admitted, {}))
+      f.second();
   if (!ctx.leased && st.gms->serving(clock_type::now()))
     ctx.leased = true;
   if (!step.fenced.empty()) {
@@ -203,6 +211,8 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
   auto& ctx = *st.ctx;
   auto now = clock_type::now();
   auto tc = ctx.spans.event({}, "view_installed", to_string(v));
+  for (auto& c : st.clients)
+    self->send(c, cluster_view_atom::value, v);
   for (auto& m : v.members) {
     if (m == ctx.self || prev.contains(m))
       continue;
@@ -220,11 +230,7 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
     auto reason = "removed by view " + std::to_string(v.number);
     if (delay.count() == 0)
       reason += " (process gone)";
-    auto& p = st.peers[m.name];
-    if (p.incarnation <= m.incarnation) {
-      p.state = member_state::failed;
-      p.reason = reason;
-    }
+    // Shown as failed once the removal takes effect (act_on_due).
     auto ftc = ctx.spans.event(tc, "failure_detected", to_string(m), reason);
     st.failures.push_back({m, now + delay, reason, ftc});
     for (auto& spec : ctx.dir.restart_specs()) {
@@ -238,7 +244,7 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
         continue;
       for (auto& n : spec.nodes)
         if (auto member = v.find(n); member != nullptr) {
-          st.restarts[spec.id] = pending_restart{v.number, n, now + delay};
+          st.restarts[spec.id] = pending_restart{n, now + delay};
           break;
         }
     }
@@ -258,6 +264,11 @@ void act_on_due(manager_actor* self) {
     }
     auto f = std::move(*i);
     i = st.failures.erase(i);
+    if (auto p = find_peer(st, f.member.name);
+        p != nullptr && p->incarnation <= f.member.incarnation) {
+      p->state = member_state::failed;
+      p->reason = f.reason;
+    }
     ctx.dir.node_failed(f.member.name, f.member.incarnation, f.reason, f.tc);
     publish_event(self, node_event{f.member, false, f.reason});
     for (auto& c : st.clients)
@@ -274,8 +285,8 @@ void act_on_due(manager_actor* self) {
     if (r.assignee == ctx.self.name && spec && cur) {
       auto err = ctx.dir.failure_of(*cur);
       if (err && !is(err, errc::destroyed)) {
-        auto gen = std::max(r.view, cur->generation + 1);
-        auto ref = spawn_local(self, spec->type, spec->args, {}, &*spec, gen);
+        auto ref = spawn_local(self, spec->type, spec->args, {}, &*spec,
+                               cur->generation + 1);
         if (!ref)
           ctx.spans.event({}, "restart_failed", to_string(*cur),
                           describe(ref.error()));
@@ -360,16 +371,9 @@ void connected(manager_actor* self, const std::string& name,
   p->incarnation = who.incarnation;
   p->reported_unreachable = false;
   self->monitor(p->manager);
-  if (ctx.member) {
+  // Clients follow the members' word (cluster_view_atom, node_down_atom).
+  if (ctx.member)
     apply(self, st.gms->on_reached(who, clock_type::now()));
-    return;
-  }
-  // Clients follow the members' word: up while connected, failed when a
-  // member reports the incarnation's removal.
-  p->state = member_state::up;
-  p->reason.clear();
-  ctx.spans.event({}, "node_up", to_string(who));
-  publish_event(self, node_event{who, true, {}});
 }
 
 void connect(manager_actor* self, peer& p) {
@@ -442,6 +446,15 @@ void tick(manager_actor* self) {
       return;
     act_on_due(self);
     save_catalog_if_changed(self);
+    auto late = std::stable_partition(st.until_admitted.begin(),
+                                      st.until_admitted.end(),
+                                      [now](auto& f) { return f.first > now; });
+    std::vector<std::function<void()>> refuse;
+    for (auto i = late; i != st.until_admitted.end(); ++i)
+      refuse.push_back(std::move(i->second));
+    st.until_admitted.erase(late, st.until_admitted.end());
+    for (auto& f : refuse)
+      f();
   }
   self->delayed_send(self, ctx.cluster.heartbeat_interval, tick_atom::value);
 }
@@ -615,6 +628,27 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         ++st.stats.heartbeats_received;
       apply(self, st.gms->on_message(m, clock_type::now()));
     },
+    [self](cluster_view_atom, const cluster_view& v) {
+      // A client: the newest agreed view says who is up.
+      auto& st = self->state;
+      auto& ctx = *st.ctx;
+      if (ctx.member || v.number <= st.last_view.number)
+        return;
+      st.last_view = v;
+      for (auto& [name, p] : st.peers) {
+        auto m = v.find(name);
+        if (m != nullptr && m->incarnation > p.fenced
+            && (p.state != member_state::up || p.incarnation != m->incarnation)) {
+          p.state = member_state::up;
+          p.incarnation = m->incarnation;
+          p.reason.clear();
+          ctx.spans.event({}, "node_up", to_string(*m));
+          publish_event(self, node_event{*m, true, {}});
+        } else if (m == nullptr && p.state == member_state::up) {
+          p.state = member_state::unknown;
+        }
+      }
+    },
     [self](probe_atom, const member_id& gone) {
       auto& st = self->state;
       if (st.gms)
@@ -632,6 +666,8 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       if (!is_member) {
         st.clients.push_back(sender);
         self->monitor(sender);
+        if (st.gms && st.gms->view().number > 0)
+          self->send(sender, cluster_view_atom::value, st.gms->view());
         return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs()};
       }
       auto p = find_peer(st, from.name);
@@ -708,6 +744,32 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       auto& st = self->state;
       auto& ctx = *st.ctx;
       if (ctx.member && on == ctx.self.name) {
+        if (!st.gms->is_member() && !ctx.fenced) {
+          // Asked before its admission reached it: answer once admitted.
+          auto rp = self->make_response_promise<capability_ref>();
+          auto deadline = clock_type::now() + 4 * ctx.cluster.failure_timeout;
+          st.until_admitted.emplace_back(
+            deadline, [self, rp, on, type, args, backups, tc]() mutable {
+              caf::message retry = caf::make_message(spawn_atom::value, on,
+                                                     type, args, backups, tc);
+              if (!self->state.gms->is_member()) {
+                rp.deliver(make_error(errc::node_unavailable,
+                                      "node "
+                                        + to_string(self->state.ctx->self)
+                                        + " is not in the cluster view"));
+                return;
+              }
+              self->request(caf::actor_cast<caf::actor>(self), caf::infinite,
+                            std::move(retry))
+                .then(
+                  [rp](capability_ref& ref) mutable { rp.deliver(ref); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+            });
+          return rp;
+        }
+        if (ctx.fenced)
+          return make_error(errc::fenced,
+                            "node " + to_string(ctx.self) + " was removed");
         if (backups.empty())
           return spawn_local(self, type, std::move(args), tc);
         for (auto& b : backups)

@@ -28,6 +28,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
     .add_message_type<std::vector<span>>("std::vector<ftsr::span>")
     .add_message_type<member_id>("ftsr::member_id")
     .add_message_type<gms_msg>("ftsr::gms_msg")
+    .add_message_type<cluster_view>("ftsr::cluster_view")
     .add_message_type<member_status>("ftsr::member_status")
     .add_message_type<std::vector<member_status>>(
       "std::vector<ftsr::member_status>")

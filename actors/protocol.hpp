@@ -101,6 +101,9 @@ typename Inspector::result_type inspect(Inspector& f, manager_stats& x) {
 
 /// (gms, gms_msg): the membership protocol (membership.hpp).
 using gms_atom = caf::atom_constant<caf::atom("ftsr_gms")>;
+/// (cluster_view, cluster_view): from a member to its clients, at connect
+/// and at every view it installs: who is up is what the agreed view says.
+using cluster_view_atom = caf::atom_constant<caf::atom("ftsr_cview")>;
 /// (probe, member_id): internal: the address of a member whose connection
 /// broke refused a new connection (its process is gone).
 using probe_atom = caf::atom_constant<caf::atom("ftsr_probe")>;

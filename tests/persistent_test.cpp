@@ -137,29 +137,6 @@ TEST_F(persistent_test, invocations_during_recovery_are_queued) {
   EXPECT_EQ(std::count(h.begin(), recovered, "op"), 0);
 }
 
-TEST_F(persistent_test, call_times_out_when_no_node_of_its_list_is_left) {
-  auto store = make_store();
-  auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
-                                        caf::make_message(capability<>{store}));
-  ASSERT_TRUE(counter) << describe(counter.error());
-  ASSERT_TRUE(ask<int64_t>(0, *counter, add_atom::value, uint64_t{1},
-                           int64_t{5}));
-  kill(2);
-  ASSERT_TRUE(ftsr::testing::eventually([&] {
-    auto b = at(0).context().dir.lookup(counter->id);
-    return b && b->node == "host2";
-  }));
-  ASSERT_TRUE(ask<int64_t>(0, *counter, total_atom::value));
-  kill(1);
-  // No node of its list is left: the call waits restart_wait, then fails.
-  auto lost = ask<int64_t>(0, *counter, total_atom::value);
-  ASSERT_FALSE(lost);
-  EXPECT_TRUE(is(lost.error(), errc::timeout)) << describe(lost.error());
-  EXPECT_NE(describe(lost.error()).find("not restarted within 3000 ms"),
-            std::string::npos)
-    << describe(lost.error());
-}
-
 TEST_F(persistent_test, explicit_restart_after_an_actor_kill) {
   auto store = make_store();
   auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",

@@ -43,8 +43,9 @@ struct netns_options {
   size_t nodes = 3;
   int heartbeat_ms = 100;
   int timeout_ms = 500;
-  /// Extra command-line arguments of every ftsr-node.
-  std::vector<std::string> node_args;
+  /// Extra command-line arguments of every ftsr-node (by default a node
+  /// that the cluster removes rejoins as a new incarnation by itself).
+  std::vector<std::string> node_args{"--rejoin"};
 };
 
 class netns_cluster {
