@@ -153,7 +153,7 @@ public:
   /// on the next live node of `backups` (in order, wrapping around to `on`),
   /// under the same capability, and runs its recovery handler first (see
   /// persistence/persistent.hpp). Errors: invalid_argument (no backups, a
-  /// backup equal to `on`), unknown_node, node_unavailable.
+  /// backup equal to `on` or listed twice), unknown_node, node_unavailable.
   caf::expected<capability_ref>
   spawn_persistent(const std::string& on, const std::vector<std::string>& backups,
                    const std::string& type, caf::message args = {},
@@ -162,7 +162,8 @@ public:
   /// FT-SR `restart cap(args) on nodes`: restarts a failed persistent actor
   /// with new `args` on the first live node of `nodes`, which also become
   /// its restart list. Errors: invalid_argument (not persistent, still
-  /// alive, empty list), destroyed, unknown_node, node_unavailable.
+  /// alive, empty list, a node listed twice), destroyed, unknown_node,
+  /// node_unavailable.
   caf::expected<capability_ref>
   restart(const capability_ref& cap, caf::message args,
           const std::vector<std::string>& nodes,

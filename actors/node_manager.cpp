@@ -499,6 +499,10 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
       if (ctx.member && on == ctx.self.name) {
         if (backups.empty())
           return spawn_local(self, type, std::move(args), tc);
+        if (auto twice = repeated_name(backups))
+          return make_error(errc::invalid_argument,
+                            "backup node '" + *twice + "' of a persistent '"
+                              + type + "' is listed twice");
         for (auto& b : backups)
           if (b == on || ctx.cluster.find(b) == nullptr)
             return make_error(errc::invalid_argument,
@@ -554,6 +558,9 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx) {
         return err;
       if (nodes.empty())
         return make_error(errc::invalid_argument, "restart needs a node list");
+      if (auto twice = repeated_name(nodes))
+        return make_error(errc::invalid_argument,
+                          "restart list names node '" + *twice + "' twice");
       for (auto& n : nodes)
         if (ctx.cluster.find(n) == nullptr)
           return make_error(errc::unknown_node,

@@ -43,6 +43,14 @@ caf::error validate(const group_spec& spec, const cluster_config& cluster) {
       return make_error(errc::unknown_node,
                         "group spec: backup node '" + n
                           + "' is not part of cluster '" + cluster.name + "'");
+  if (auto twice = repeated_name(spec.nodes))
+    return make_error(errc::invalid_argument,
+                      "group spec: node '" + *twice
+                        + "' is listed twice (one replica per node)");
+  if (auto twice = repeated_name(spec.backups))
+    return make_error(errc::invalid_argument,
+                      "group spec: backup node '" + *twice
+                        + "' is listed twice");
   return caf::none;
 }
 
@@ -182,6 +190,10 @@ caf::expected<capability_ref> resize_group(node& n,
                         "resize_group: node '" + on
                           + "' is not part of cluster '" + ctx.cluster.name
                           + "'");
+  if (auto twice = repeated_name(nodes))
+    return make_error(errc::invalid_argument,
+                      "resize_group: node '" + *twice
+                        + "' is listed twice (one replica per node)");
   if (auto err = ctx.dir.failure_of(group))
     return err;
   auto current = group;

@@ -176,6 +176,45 @@ TEST_F(group_test, invalid_specs_are_rejected_with_clear_errors) {
         "no_such_resource");
 }
 
+TEST_F(group_test, node_listed_twice_is_refused_and_nothing_is_spawned) {
+  auto& dir = at(0).context().dir;
+  auto bound_before = dir.alive().size();
+  auto twice = create_group(at(0), {"kv", {"host1", "host1", "host2"}, 1});
+  ASSERT_FALSE(twice);
+  EXPECT_TRUE(is(twice.error(), errc::invalid_argument))
+    << describe(twice.error());
+  EXPECT_NE(describe(twice.error()).find("node 'host1' is listed twice"),
+            std::string::npos)
+    << describe(twice.error());
+  group_spec spec{"kv", {"host1", "host2"}, 1};
+  spec.backups = {"host3", "host3"};
+  auto backup_twice = create_group(at(0), spec);
+  ASSERT_FALSE(backup_twice);
+  EXPECT_TRUE(is(backup_twice.error(), errc::invalid_argument));
+  EXPECT_NE(describe(backup_twice.error())
+              .find("backup node 'host3' is listed twice"),
+            std::string::npos)
+    << describe(backup_twice.error());
+  // No replica was spawned; a correct spec still works.
+  EXPECT_EQ(dir.alive().size(), bound_before);
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g) << describe(g.error());
+  // Resizing onto a node twice is refused too; the group serves unchanged.
+  ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  auto resized = resize_group(at(0), *g, {"host2", "host2"});
+  ASSERT_FALSE(resized);
+  EXPECT_TRUE(is(resized.error(), errc::invalid_argument))
+    << describe(resized.error());
+  EXPECT_NE(describe(resized.error()).find("node 'host2' is listed twice"),
+            std::string::npos)
+    << describe(resized.error());
+  EXPECT_TRUE(converged(at(0), *g, 3));
+  auto v = ask<std::string>(at(0), *g, get_atom::value, std::string{"k"});
+  ASSERT_TRUE(v) << describe(v.error());
+  EXPECT_EQ(*v, "v");
+}
+
 TEST_F(group_test, ordered_invocations_reach_every_replica) {
   auto g = create_group(at(0), kv3());
   ASSERT_TRUE(g) << describe(g.error());

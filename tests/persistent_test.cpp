@@ -185,6 +185,14 @@ TEST_F(persistent_test, explicit_restart_after_an_actor_kill) {
   bad = at(0).restart(*counter, args, {});
   ASSERT_FALSE(bad);
   EXPECT_TRUE(is(bad.error(), errc::invalid_argument));
+  bad = at(0).restart(*counter, args, {"host1", "host1"});
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(is(bad.error(), errc::invalid_argument));
+  EXPECT_NE(describe(bad.error()).find("names node 'host1' twice"),
+            std::string::npos)
+    << describe(bad.error());
+  // Still failed and restartable: the refused requests changed nothing.
+  EXPECT_TRUE(at(0).context().dir.failure_of(*counter));
   auto restarted = at(0).restart(*counter, args, {"host1", "host2"});
   ASSERT_TRUE(restarted) << describe(restarted.error());
   EXPECT_EQ(restarted->node, "host1");
@@ -227,6 +235,14 @@ TEST_F(persistent_test, bad_spawn_requests) {
   ASSERT_FALSE(self_backup);
   EXPECT_TRUE(is(self_backup.error(), errc::invalid_argument))
     << describe(self_backup.error());
+  auto twice = at(0).spawn_persistent("host1", {"host2", "host2"}, "counter");
+  ASSERT_FALSE(twice);
+  EXPECT_TRUE(is(twice.error(), errc::invalid_argument))
+    << describe(twice.error());
+  EXPECT_NE(describe(twice.error()).find("'host2' of a persistent 'counter' "
+                                         "is listed twice"),
+            std::string::npos)
+    << describe(twice.error());
   auto unknown = at(0).spawn_persistent("host1", {"mars"}, "counter");
   ASSERT_FALSE(unknown);
   EXPECT_NE(describe(unknown.error()).find("mars"), std::string::npos);
