@@ -170,15 +170,31 @@ TEST_F(cluster_in_process, failed_backup_is_reported) {
 TEST_F(cluster_in_process, monitorend_cancels_notification) {
   auto echo = capability<>{spawn("host3", "echo")};
   caf::scoped_actor self{at(0).system()};
-  auto id = ftsr::monitor(self.ptr(), echo, caf::actor_cast<caf::actor>(self),
+  auto id = ftsr::monitor(self, echo, caf::actor_cast<caf::actor>(self),
                           std::string{"cancelled"});
-  EXPECT_TRUE(ftsr::monitorend(self.ptr(), id));
-  EXPECT_FALSE(ftsr::monitorend(self.ptr(), id));
+  EXPECT_TRUE(ftsr::monitorend(self, id));
+  EXPECT_FALSE(ftsr::monitorend(self, id));
   ASSERT_TRUE(at(0).destroy(echo.ref()));
   bool fired = false;
   self->receive([&](const std::string&) { fired = true; },
                 caf::after(200ms) >> [] {});
   EXPECT_FALSE(fired);
+}
+
+TEST_F(cluster_in_process, monitor_accepts_a_scoped_actor) {
+  // Like ftsr::call: the scoped actor itself, no .ptr().
+  auto id = spawn("host2", "echo").id;
+  auto echo = capability<>{ref_at(0, id)};
+  caf::scoped_actor self{at(0).system()};
+  ftsr::monitor(self, echo, caf::actor_cast<caf::actor>(self),
+                std::string{"echo killed"}, echo.id());
+  caf::anon_send_exit(ref_at(1, id).handle, caf::exit_reason::kill);
+  self->receive(
+    [&](const std::string& what, uint64_t cap) {
+      EXPECT_EQ(what, "echo killed");
+      EXPECT_EQ(cap, echo.id());
+    },
+    caf::after(bound) >> [] { FAIL() << "monitor did not fire"; });
 }
 
 TEST_F(cluster_in_process, myresource_names_the_actor) {
