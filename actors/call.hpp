@@ -10,7 +10,10 @@
 // declared failed, including kill -9 and SIGSTOP) before replying, the wait
 // ends at once with errc::fail_stop naming the failed capability. With a
 // backup, the same arguments are then sent to the backup and its reply (or
-// error) is returned instead. A late reply from a fenced callee is dropped.
+// error) is returned instead. An error the callee replies with, even a
+// fail_stop it passes on from its own callee, is its answer: it reaches the
+// caller as it is (no backup, no wait for a restart); only a failure the
+// directory knows of counts as the callee's. A late reply from a fenced callee is dropped.
 // Without a backup, a call to a failed persistent actor waits for its
 // restarted incarnation and is sent again there (at most
 // node_options::restart_wait, then errc::timeout). A call never hangs on a
@@ -42,10 +45,29 @@ namespace ftsr {
 
 namespace detail {
 
-/// True if `err` means "the callee failed" (so a backup applies).
+/// True if `err` carries one of the codes of a failure notification
+/// (fail_stop, destroyed, or CAF's request_receiver_down). A callee may
+/// return such an error itself (passing on its own callee's failure), so
+/// only callee_failed() tells a failure of the callee.
 inline bool is_callee_failure(const caf::error& err) {
   return is(err, errc::fail_stop) || is(err, errc::destroyed)
          || err == caf::sec::request_receiver_down;
+}
+
+/// True if `err`, the answer to a request sent to generation `generation`
+/// of `callee`, reports the callee's own failure: CAF found the receiver
+/// down, or the error has a failure code and the directory knows that
+/// generation failed (it was failed, destroyed or restarted since). An
+/// error the callee returned while alive is its reply, not its failure.
+inline bool callee_failed(node_context* ctx, const capability_ref& callee,
+                          uint64_t generation, const caf::error& err) {
+  if (err == caf::sec::request_receiver_down)
+    return true;
+  if (!is_callee_failure(err))
+    return false;
+  auto bound = ctx->dir.lookup(callee.id);
+  return bound
+         && (bound->generation > generation || ctx->dir.failure_of(*bound));
 }
 
 /// Wraps `f` into a handler of exactly the same signature and result that
@@ -203,8 +225,18 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   });
   // Blocking actors: the retry to run after receive() returned.
   auto retry_later = std::make_shared<std::function<void()>>();
+  // Members whose failure this attempt notices (see watch above).
+  std::vector<capability_ref> watched_refs;
+  for (auto* x : watched)
+    watched_refs.push_back(*x);
   auto on_error = [=](caf::error& err) mutable {
     unwatch();
+    auto member_failed = [&] {
+      return std::any_of(watched_refs.begin(), watched_refs.end(),
+                         [&](const capability_ref& x) {
+                           return callee_failed(ctx, x, x.generation, err);
+                         });
+    };
     uint64_t next = 0;
     if (is(err, errc::not_primary)) {
       auto& ctx_msg = err.context();
@@ -214,7 +246,8 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     } else if (err == caf::sec::request_receiver_down) {
       // CAF saw the member terminate: our directory may not know yet.
       ctx->dir.actor_failed(m.id, m.generation, "terminated", false);
-    } else if (!is_callee_failure(err) && !is(err, errc::no_answer)) {
+    } else if (!is(err, errc::no_answer) && !member_failed()) {
+      // The operation's own error reply (even a fail_stop it passes on).
       sp.sampled = true;
       sp.finish(group, "error");
       g(err);
@@ -294,7 +327,10 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto later = std::make_shared<std::function<void()>>();
   auto on_error = [=](caf::error& err) mutable {
     unwatch();
-    if (backup && is_callee_failure(err)) {
+    // An error the callee returned is its reply, delivered as it is; only
+    // a failure the directory confirms invokes the backup or waits.
+    bool failed = callee_failed(ctx, ref, generation, err);
+    if (backup && failed) {
       // FT-SR: the backup operation gets the same arguments.
       sp.sampled = true;
       sp.backup_switch(ref, backup->ref(), err);
@@ -302,7 +338,7 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
             g, sp);
       return;
     }
-    if (is_callee_failure(err) && ctx->dir.restart_spec_of(ref.id)) {
+    if (failed && ctx->dir.restart_spec_of(ref.id)) {
       // FT-SR persistent callee: the call waits for its restart.
       auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
       auto resend = [=] {

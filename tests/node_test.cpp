@@ -4,6 +4,8 @@
 // processes and kill -9.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "caf/all.hpp"
 
 #include "actors/call.hpp"
@@ -46,11 +48,22 @@ caf::behavior destroyer(caf::event_based_actor* self) {
   };
 }
 
+// Answers every echo with the fail_stop error of a (pretend) callee of its
+// own: an error it passes on while alive itself.
+caf::behavior passer(caf::event_based_actor*) {
+  return {
+    [](echo_atom, const std::string&) -> caf::result<std::string> {
+      return make_error(errc::fail_stop, "capability store#7@host9 failed");
+    },
+  };
+}
+
 struct cluster_in_process : ftsr::testing::in_process_cluster {
   void add_types(caf::actor_system_config& cfg) override {
     in_process_cluster::add_types(cfg);
     cfg.add_actor_type("whoami", whoami);
     cfg.add_actor_type("destroyer", destroyer);
+    cfg.add_actor_type("passer", passer);
   }
 };
 
@@ -149,6 +162,29 @@ TEST_F(cluster_in_process, crash_fails_pending_call_or_switches_to_backup) {
                EXPECT_NE(describe(err).find("terminated"), std::string::npos);
              });
   EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
+}
+
+TEST_F(cluster_in_process, error_reply_is_not_a_failure_of_the_callee) {
+  // The callee replies fail_stop (passing on another capability's failure)
+  // but is alive: the caller gets that reply, the backup is not invoked.
+  auto passing = capability<echo_actor>{spawn("host3", "passer")};
+  auto backup = capability<echo_actor>{spawn("host2", "echo")};
+  caf::scoped_actor self{at(0).system()};
+  ftsr::call(self, passing, echo_atom::value, std::string{"x"})
+    .with_backup(backup)
+    .receive([](std::string& s) { FAIL() << "backup answered: " << s; },
+             [](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::fail_stop)) << describe(err);
+               EXPECT_NE(describe(err).find("store#7@host9"),
+                         std::string::npos)
+                 << describe(err);
+             });
+  EXPECT_FALSE(at(0).context().dir.failure_of(passing.ref()));
+  EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
+  auto spans = at(0).context().spans.snapshot();
+  EXPECT_TRUE(std::none_of(spans.begin(), spans.end(), [](const span& s) {
+    return s.kind == "backup_switch";
+  }));
 }
 
 TEST_F(cluster_in_process, failed_backup_is_reported) {
