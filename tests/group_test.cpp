@@ -809,3 +809,55 @@ TEST_F(group_attempt_test, unanswered_attempt_is_sent_again_with_its_id) {
   EXPECT_EQ(n.context().dir.pending_calls(), 0u);
   caf::anon_send_exit(member, caf::exit_reason::kill);
 }
+
+TEST_F(group_test, call_timeout_bounds_a_group_call) {
+  // A one-member group whose member never answers: the call's timeout
+  // (100 ms) ends it long before the attempt timeout (2 s) would retry.
+  auto& n = at(0);
+  auto member = n.system().spawn([](caf::event_based_actor*) {
+    return caf::behavior{
+      [](group_invoke_atom, const invocation&) -> caf::result<bool> {
+        return caf::delegated<bool>{};
+      }};
+  });
+  auto inc = n.context().self.incarnation;
+  capability_ref m{900011, "silent", "host1", inc, member, {}};
+  capability_ref g{900012, "group:silent", "host1", inc, member, {m}};
+  n.context().dir.bind(m);
+  n.context().dir.bind(g);
+  auto check = [&](const caf::error& err) {
+    EXPECT_TRUE(is(err, errc::timeout)) << describe(err);
+    EXPECT_NE(describe(err).find(to_string(g) + " (put)"), std::string::npos)
+      << describe(err);
+    EXPECT_NE(describe(err).find("timed out after 100 ms"), std::string::npos)
+      << describe(err);
+  };
+  caf::scoped_actor self{n.system()};
+  ftsr::call(self, capability<>{g}, put_atom::value, std::string{"k"},
+             std::string{"v"})
+    .with_timeout(100ms)
+    .receive([](bool) { ADD_FAILURE() << "a silent member answered"; }, check);
+  // Event-based: the same.
+  auto client = caf::actor_cast<caf::actor>(self);
+  n.system().spawn([=](caf::event_based_actor* a) {
+    ftsr::call(a, capability<>{g}, put_atom::value, std::string{"k"},
+               std::string{"v"})
+      .with_timeout(100ms)
+      .then([=](bool) { a->send(client, caf::error{}); },
+            [=](caf::error& err) { a->send(client, err); });
+  });
+  self->receive([&](const caf::error& err) { check(err); },
+                caf::after(std::chrono::seconds(10)) >> [] {
+                  ADD_FAILURE() << "no outcome";
+                });
+  EXPECT_EQ(n.context().dir.pending_calls(), 0u);
+  caf::anon_send_exit(member, caf::exit_reason::kill);
+  // A real group answering in time is unaffected.
+  auto kv = create_group(n, kv3());
+  ASSERT_TRUE(kv) << describe(kv.error());
+  ftsr::call(self, capability<>{*kv}, put_atom::value, std::string{"k"},
+             std::string{"v"})
+    .with_timeout(10s)
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { ADD_FAILURE() << describe(err); });
+}

@@ -151,7 +151,22 @@ TEST_F(persistent_test, call_times_out_when_no_node_of_its_list_is_left) {
   }));
   ASSERT_TRUE(ask<int64_t>(0, *counter, total_atom::value));
   kill(1);
-  // No node of its list is left: the call waits restart_wait, then fails.
+  // No node of its list is left. A call timeout shorter than restart_wait
+  // ends the wait first.
+  caf::scoped_actor self{at(0).system()};
+  call(self, capability<>{*counter}, total_atom::value)
+    .with_timeout(200ms)
+    .receive([](int64_t) { ADD_FAILURE() << "a failed counter answered"; },
+             [&](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::timeout)) << describe(err);
+               EXPECT_NE(describe(err).find(to_string(*counter) + " (total)"),
+                         std::string::npos)
+                 << describe(err);
+               EXPECT_NE(describe(err).find("timed out after 200 ms"),
+                         std::string::npos)
+                 << describe(err);
+             });
+  // Without one, the call waits restart_wait, then fails.
   auto lost = ask<int64_t>(0, *counter, total_atom::value);
   ASSERT_FALSE(lost);
   EXPECT_TRUE(is(lost.error(), errc::timeout)) << describe(lost.error());
