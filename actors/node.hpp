@@ -29,6 +29,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
 
@@ -90,6 +91,8 @@ struct node_context {
   std::function<void(const std::string&)> on_fenced;
   span_buffer spans;
   directory dir;
+  /// Named capabilities (register_name / lookup_name).
+  name_registry names;
   std::atomic<bool> fenced{false};
   /// Other members this node currently sees up (kept by the manager).
   std::atomic<uint32_t> peers_up{0};
@@ -173,6 +176,27 @@ public:
   /// actor is gone.
   caf::expected<void> destroy(const capability_ref& cap,
                               timeout t = std::chrono::seconds(10));
+
+  /// Registers `cap` (an actor's or a group's capability) under `name` for
+  /// the whole cluster: every member and client can look it up, also ones
+  /// started later, and the name outlives this node. A name held by
+  /// another capability is refused (errc::invalid_argument naming the
+  /// holder) unless `replace`. Bad names (empty, longer than 255 bytes,
+  /// control characters): errc::invalid_argument. A client has a member
+  /// make the change (errc::node_unavailable if none is up).
+  caf::expected<void> register_name(const std::string& name,
+                                    const capability_ref& cap,
+                                    bool replace = false,
+                                    timeout t = std::chrono::seconds(10));
+
+  /// Removes `name` cluster-wide (errc::unknown_name if it is not bound).
+  caf::expected<void> unregister_name(const std::string& name,
+                                      timeout t = std::chrono::seconds(10));
+
+  /// The capability registered under `name`, as this node knows it now
+  /// (current incarnation, current group members); errc::unknown_name if
+  /// none. Reads this node's replica: no message is sent.
+  caf::expected<capability_ref> lookup_name(const std::string& name) const;
 
   /// This node's view of the cluster (itself included if a member).
   caf::expected<std::vector<member_status>> view(timeout t = std::chrono::seconds(5));

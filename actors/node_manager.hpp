@@ -1,7 +1,8 @@
 // The node manager: one per node. It is the node's failure detector
 // (heartbeats plus connection loss as an immediate hint), keeps the node's
 // view of the other members with their incarnations (fencing failed ones),
-// replicates directory bindings and actor failures to every member and
+// replicates directory bindings, actor failures and named capabilities to
+// every member and
 // client, and serves remote spawn/destroy/monitor requests. See protocol.hpp
 // for the messages it understands.
 #pragma once

@@ -51,6 +51,9 @@ caf::error validate(const group_spec& spec, const cluster_config& cluster) {
     return make_error(errc::invalid_argument,
                       "group spec: backup node '" + *twice
                         + "' is listed twice");
+  if (!spec.name.empty())
+    if (auto err = name_registry::check_name(spec.name))
+      return err;
   return caf::none;
 }
 
@@ -59,6 +62,11 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
                                            std::chrono::milliseconds timeout) {
   if (auto err = validate(spec, n.context().cluster))
     return err;
+  if (!spec.name.empty())
+    if (auto holder = n.lookup_name(spec.name))
+      return make_error(errc::invalid_argument,
+                        "group spec: name '" + spec.name + "' is held by "
+                          + to_string(*holder));
   capability_ref group;
   group.id = new_trace_id();
   group.type = "group:" + spec.type;
@@ -81,6 +89,9 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
     self->request(m.handle, timeout, group_init_atom::value, group, m.id,
                   uint64_t{spec.max_sf}, mode, args)
       .receive([] {}, [&](caf::error& err) { failure = err; });
+  if (!failure && !spec.name.empty())
+    if (auto named = n.register_name(spec.name, group, false, timeout); !named)
+      failure = named.error(); // registered meanwhile by someone else
   if (failure) {
     for (auto& m : group.members)
       n.destroy(m);

@@ -50,6 +50,10 @@ struct group_spec {
   /// nodes.size() replicas again. Empty: failed members are not replaced.
   /// Each node at most once (it may also host a member: then it is skipped).
   std::vector<std::string> backups;
+  /// If not empty, create_group registers the group under this name
+  /// (actors/names.hpp): other processes find it with lookup_name. A name
+  /// already held is refused before any replica is spawned.
+  std::string name;
 };
 
 /// Checks a spec against the cluster: errc::invalid_argument (also for a
@@ -57,8 +61,9 @@ struct group_spec {
 caf::error validate(const group_spec& spec, const cluster_config& cluster);
 
 /// Creates the group: spawns the replicas, initializes them with `args`
-/// (passed to resource_base::init) and returns the group capability.
-/// On failure, replicas already spawned are destroyed.
+/// (passed to resource_base::init), registers it under spec.name if given,
+/// and returns the group capability. On failure, replicas already spawned
+/// are destroyed.
 caf::expected<capability_ref>
 create_group(node& n, const group_spec& spec, caf::message args = {},
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
