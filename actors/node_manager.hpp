@@ -2,9 +2,8 @@
 // (heartbeats plus connection loss as an immediate hint), keeps the node's
 // view of the other members with their incarnations (fencing failed ones),
 // replicates directory bindings, actor failures and named capabilities to
-// every member and
-// client, and serves remote spawn/destroy/monitor requests. See protocol.hpp
-// for the messages it understands.
+// every member and client, and serves remote spawn/destroy/monitor requests.
+// See protocol.hpp for the messages it understands.
 #pragma once
 
 #include <memory>
