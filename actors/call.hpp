@@ -205,6 +205,23 @@ inline const capability_ref* pick_member(node_context* ctx,
   return first_alive;
 }
 
+/// The first live member of `group` after `current` in rank order
+/// (wrapping around), or 0 if there is none.
+inline uint64_t member_after(node_context* ctx, const capability_ref& group,
+                             uint64_t current) {
+  auto& ms = group.members;
+  auto i = std::find_if(ms.begin(), ms.end(),
+                        [&](auto& m) { return m.id == current; });
+  auto n = ms.size();
+  auto pos = static_cast<size_t>(i - ms.begin());
+  for (size_t k = 1; k <= n; ++k) {
+    auto& m = ms[(pos + k) % n];
+    if (!ctx->dir.failure_of(m))
+      return m.id;
+  }
+  return 0;
+}
+
 /// Runs `then` after `delay_ms`: for event-based actors through the node
 /// manager's timer (`on_error` gets its error); for blocking actors by
 /// sleeping, at once when `later` is null or, inside a receive, stored in
@@ -325,7 +342,12 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     } else if (err == caf::sec::request_receiver_down) {
       // CAF saw the member terminate: our directory may not know yet.
       ctx->dir.actor_failed(m.id, m.generation, "terminated", false);
-    } else if (!is(err, errc::no_answer) && !member_failed()) {
+    } else if (is(err, errc::no_answer)) {
+      // Ask the next member: this one may be gone without this node
+      // knowing (a client that connected after its node had failed never
+      // heard of that failure); any member redirects to the primary.
+      next = member_after(ctx, group, m.id);
+    } else if (!member_failed()) {
       // The operation's own error reply (even a fail_stop it passes on).
       return give_up(err);
     }
