@@ -3,6 +3,7 @@
 //   ftsr::call(self, cap, args...).then(on_reply, on_error);
 //   ftsr::call(self, cap, args...).with_backup(backup).then(...);
 //   ftsr::call(blocking_self, cap, args...).receive(on_reply, on_error);
+//   ftsr::call(self, cap, args...).with_timeout(500ms).then(...);
 //
 // The request goes to the capability's current incarnation as a plain CAF
 // request (so typed interfaces are checked at compile time). The directory
@@ -10,26 +11,34 @@
 // declared failed, including kill -9 and SIGSTOP) before replying, the wait
 // ends at once with errc::fail_stop naming the failed capability. With a
 // backup, the same arguments are then sent to the backup and its reply (or
-// error) is returned instead. A late reply from a fenced callee is dropped.
+// error) is returned instead. An error the callee replies with, even a
+// fail_stop it passes on from its own callee, is its answer: it reaches the
+// caller as it is (no backup, no wait for a restart); only a failure the
+// directory knows of counts as the callee's. A late reply from a fenced callee is dropped.
 // Without a backup, a call to a failed persistent actor waits for its
 // restarted incarnation and is sent again there (at most
 // node_options::restart_wait, then errc::timeout). A call never hangs on a
-// failed callee. Not thread-safe: use from the actor `self` only.
+// failed callee; with_timeout() also bounds it on a live callee that does
+// not answer (errc::timeout). Not thread-safe: use from the actor `self` only.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <thread>
 #include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "caf/blocking_actor.hpp"
 #include "caf/scoped_actor.hpp"
+#include "caf/deep_to_string.hpp"
 #include "caf/detail/type_traits.hpp"
+#include "caf/duration.hpp"
 #include "caf/error.hpp"
 #include "caf/sec.hpp"
 
@@ -42,10 +51,29 @@ namespace ftsr {
 
 namespace detail {
 
-/// True if `err` means "the callee failed" (so a backup applies).
+/// True if `err` carries one of the codes of a failure notification
+/// (fail_stop, destroyed, or CAF's request_receiver_down). A callee may
+/// return such an error itself (passing on its own callee's failure), so
+/// only callee_failed() tells a failure of the callee.
 inline bool is_callee_failure(const caf::error& err) {
   return is(err, errc::fail_stop) || is(err, errc::destroyed)
          || err == caf::sec::request_receiver_down;
+}
+
+/// True if `err`, the answer to a request sent to generation `generation`
+/// of `callee`, reports the callee's own failure: CAF found the receiver
+/// down, or the error has a failure code and the directory knows that
+/// generation failed (it was failed, destroyed or restarted since). An
+/// error the callee returned while alive is its reply, not its failure.
+inline bool callee_failed(node_context* ctx, const capability_ref& callee,
+                          uint64_t generation, const caf::error& err) {
+  if (err == caf::sec::request_receiver_down)
+    return true;
+  if (!is_callee_failure(err))
+    return false;
+  auto bound = ctx->dir.lookup(callee.id);
+  return bound
+         && (bound->generation > generation || ctx->dir.failure_of(*bound));
 }
 
 /// Wraps `f` into a handler of exactly the same signature and result that
@@ -88,6 +116,69 @@ struct call_span {
   }
 };
 
+/// The caller's bound on a whole call (call_builder::with_timeout): every
+/// attempt, backup, group retry and wait for a restart ends by `deadline`.
+struct call_limit {
+  using clock = std::chrono::steady_clock;
+
+  clock::time_point deadline = clock::time_point::max();
+  std::chrono::milliseconds timeout{0};
+  /// "<capability> (<operation>)", for the error.
+  std::string what;
+
+  bool bounded() const {
+    return deadline != clock::time_point::max();
+  }
+
+  bool passed() const {
+    return bounded() && clock::now() >= deadline;
+  }
+
+  /// What is left of the call, rounded up to 1 ms: the timeout of the next
+  /// request.
+  caf::duration remaining() const {
+    if (!bounded())
+      return caf::infinite;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline
+                                                             - clock::now());
+    return caf::duration{std::max(left, std::chrono::milliseconds{1})};
+  }
+
+  /// `delay_ms`, cut to what is left of the call.
+  uint32_t clamp(uint32_t delay_ms) const {
+    if (!bounded())
+      return delay_ms;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline
+                                                             - clock::now());
+    return static_cast<uint32_t>(
+      std::clamp<int64_t>(left.count(), 0, int64_t{delay_ms}));
+  }
+
+  /// True if `err` is CAF's timeout of a request sent with remaining().
+  bool expired_by(const caf::error& err) const {
+    return bounded() && err == caf::sec::request_timeout;
+  }
+
+  caf::error expired() const {
+    return make_error(errc::timeout, "call of " + what + " timed out after "
+                                       + std::to_string(timeout.count())
+                                       + " ms");
+  }
+};
+
+/// The operation of a call, for messages: its first argument (usually an
+/// atom), cut to 40 characters.
+template <class... Ts>
+std::string operation_name(const std::tuple<Ts...>& xs) {
+  if constexpr (sizeof...(Ts) == 0) {
+    (void) xs;
+    return "()";
+  } else {
+    auto s = caf::deep_to_string(std::get<0>(xs));
+    return s.size() <= 40 ? s : s.substr(0, 37) + "...";
+  }
+}
+
 /// Sends the request (or hands it to the blocking receive).
 template <class Self, class H, class F, class G>
 void await_reply(H& h, F& on_reply, G& on_error) {
@@ -112,6 +203,23 @@ inline const capability_ref* pick_member(node_context* ctx,
       first_alive = &m;
   }
   return first_alive;
+}
+
+/// The first live member of `group` after `current` in rank order
+/// (wrapping around), or 0 if there is none.
+inline uint64_t member_after(node_context* ctx, const capability_ref& group,
+                             uint64_t current) {
+  auto& ms = group.members;
+  auto i = std::find_if(ms.begin(), ms.end(),
+                        [&](auto& m) { return m.id == current; });
+  auto n = ms.size();
+  auto pos = static_cast<size_t>(i - ms.begin());
+  for (size_t k = 1; k <= n; ++k) {
+    auto& m = ms[(pos + k) % n];
+    if (!ctx->dir.failure_of(m))
+      return m.id;
+  }
+  return 0;
 }
 
 /// Runs `then` after `delay_ms`: for event-based actors through the node
@@ -149,12 +257,15 @@ constexpr size_t group_retry_limit = 40;
 template <class Self, class F, class G>
 void issue_group(Self* self, node_context* ctx, const capability_ref& group,
                  std::shared_ptr<invocation> inv, uint64_t preferred,
-                 size_t attempts_left, F f, G g, call_span sp) {
+                 size_t attempts_left, F f, G g, call_span sp,
+                 call_limit lim) {
   auto fail = [&](caf::error err) {
     sp.sampled = true;
     sp.finish(group, "error");
     g(err);
   };
+  if (lim.passed())
+    return fail(lim.expired());
   if (auto err = ctx->dir.failure_of(group))
     return fail(std::move(err));
   auto member = pick_member(ctx, group, preferred);
@@ -183,7 +294,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   if (latest)
     for (auto& x : latest->members)
       watch(x);
-  auto h = self->request(ctx->dir.resolve(m), caf::infinite,
+  auto h = self->request(ctx->dir.resolve(m), lim.remaining(),
                          group_invoke_atom::value, *inv);
   std::vector<std::pair<uint64_t, uint64_t>> tokens; // (member, token)
   auto deadline = std::chrono::steady_clock::now() + ctx->group_attempt_timeout;
@@ -203,8 +314,25 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   });
   // Blocking actors: the retry to run after receive() returned.
   auto retry_later = std::make_shared<std::function<void()>>();
+  // Members whose failure this attempt notices (see watch above).
+  std::vector<capability_ref> watched_refs;
+  for (auto* x : watched)
+    watched_refs.push_back(*x);
   auto on_error = [=](caf::error& err) mutable {
     unwatch();
+    auto give_up = [&](caf::error why) {
+      sp.sampled = true;
+      sp.finish(group, "error");
+      g(why);
+    };
+    if (lim.expired_by(err))
+      return give_up(lim.expired());
+    auto member_failed = [&] {
+      return std::any_of(watched_refs.begin(), watched_refs.end(),
+                         [&](const capability_ref& x) {
+                           return callee_failed(ctx, x, x.generation, err);
+                         });
+    };
     uint64_t next = 0;
     if (is(err, errc::not_primary)) {
       auto& ctx_msg = err.context();
@@ -214,11 +342,14 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     } else if (err == caf::sec::request_receiver_down) {
       // CAF saw the member terminate: our directory may not know yet.
       ctx->dir.actor_failed(m.id, m.generation, "terminated", false);
-    } else if (!is_callee_failure(err) && !is(err, errc::no_answer)) {
-      sp.sampled = true;
-      sp.finish(group, "error");
-      g(err);
-      return;
+    } else if (is(err, errc::no_answer)) {
+      // Ask the next member: this one may be gone without this node
+      // knowing (a client that connected after its node had failed never
+      // heard of that failure); any member redirects to the primary.
+      next = member_after(ctx, group, m.id);
+    } else if (!member_failed()) {
+      // The operation's own error reply (even a fail_stop it passes on).
+      return give_up(err);
     }
     // A view change takes a moment (failure detection, flush): the first
     // retries are immediate, later ones back off up to 200 ms.
@@ -228,9 +359,10 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
                                uint64_t{1} << std::min<size_t>(attempt - 3, 8),
                                200));
     auto retry = [=]() mutable {
-      issue_group(self, ctx, group, inv, next, attempts_left - 1, f, g, sp);
+      issue_group(self, ctx, group, inv, next, attempts_left - 1, f, g, sp,
+                  lim);
     };
-    after_delay(self, ctx, delay, retry_later.get(), retry, g);
+    after_delay(self, ctx, lim.clamp(delay), retry_later.get(), retry, g);
   };
   await_reply<Self>(h, on_reply, on_error);
   if (*retry_later)
@@ -239,15 +371,18 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
 
 /// Waits for persistent actor `ref` to be bound alive at a generation above
 /// `failed`, polling this node's directory with back-off, then runs
-/// `resend`; `fail` gets errc::timeout once `deadline` passed.
+/// `resend`; `fail` gets errc::timeout once `deadline` or the call's limit
+/// passed.
 template <class Self, class R, class G>
 void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
                    uint64_t failed, std::chrono::steady_clock::time_point deadline,
-                   uint32_t delay_ms, R resend, G fail) {
+                   const call_limit& lim, uint32_t delay_ms, R resend, G fail) {
   auto now = std::chrono::steady_clock::now();
   if (auto cur = ctx->dir.lookup(ref.id);
       cur && cur->generation > failed && !ctx->dir.failure_of(*cur))
     return resend();
+  if (lim.passed())
+    return fail(lim.expired());
   if (now >= deadline)
     return fail(make_error(errc::timeout,
                            "persistent actor " + to_string(ref)
@@ -255,9 +390,9 @@ void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
                              + std::to_string(ctx->restart_wait.count())
                              + " ms"));
   after_delay(
-    self, ctx, delay_ms, nullptr,
+    self, ctx, lim.clamp(delay_ms), nullptr,
     [=] {
-      await_restart(self, ctx, ref, failed, deadline,
+      await_restart(self, ctx, ref, failed, deadline, lim,
                     std::min<uint32_t>(2 * delay_ms + 1, 50), resend, fail);
     },
     [fail](caf::error& e) mutable { fail(e); });
@@ -266,7 +401,15 @@ void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
 template <class Self, class Handle, class Args, class F, class G>
 void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            std::optional<capability<Handle>> backup,
-           std::shared_ptr<Args> args, F f, G g, call_span sp) {
+           std::shared_ptr<Args> args, F f, G g, call_span sp,
+           call_limit lim) {
+  if (lim.passed()) {
+    sp.sampled = true;
+    sp.finish(target.ref(), "error");
+    auto err = lim.expired();
+    g(err);
+    return;
+  }
   // Resolve through the directory: a restarted callee is reached at its
   // current incarnation without the holder noticing.
   auto bound = ctx->dir.lookup(target.ref().id);
@@ -274,7 +417,7 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
                              bound ? bound->generation : 0);
   auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
   auto h = std::apply(
-    [&](auto&... xs) { return self->request(dest, caf::infinite, xs...); },
+    [&](auto&... xs) { return self->request(dest, lim.remaining(), xs...); },
     *args);
   auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id(),
                                    std::chrono::steady_clock::time_point::max(),
@@ -294,24 +437,30 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto later = std::make_shared<std::function<void()>>();
   auto on_error = [=](caf::error& err) mutable {
     unwatch();
-    if (backup && is_callee_failure(err)) {
+    if (lim.expired_by(err))
+      return fail(lim.expired());
+    // An error the callee returned is its reply, delivered as it is; only
+    // a failure the directory confirms invokes the backup or waits.
+    bool failed = callee_failed(ctx, ref, generation, err);
+    if (backup && failed) {
       // FT-SR: the backup operation gets the same arguments.
       sp.sampled = true;
       sp.backup_switch(ref, backup->ref(), err);
       issue(self, ctx, *backup, std::optional<capability<Handle>>{}, args, f,
-            g, sp);
+            g, sp, lim);
       return;
     }
-    if (is_callee_failure(err) && ctx->dir.restart_spec_of(ref.id)) {
+    if (failed && ctx->dir.restart_spec_of(ref.id)) {
       // FT-SR persistent callee: the call waits for its restart.
       auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
       auto resend = [=] {
-        issue(self, ctx, target, backup, args, f, g, sp);
+        issue(self, ctx, target, backup, args, f, g, sp, lim);
       };
       after_delay(
         self, ctx, 0, later.get(),
         [=] {
-          await_restart(self, ctx, ref, generation, deadline, 1, resend, fail);
+          await_restart(self, ctx, ref, generation, deadline, lim, 1, resend,
+                        fail);
         },
         fail);
       return;
@@ -338,6 +487,16 @@ public:
   /// FT-SR backupOp: invoked with the same arguments if the callee fails.
   call_builder& with_backup(capability<Handle> backup) {
     backup_ = std::move(backup);
+    return *this;
+  }
+
+  /// Bounds the whole call (attempts, backup, group retries, the wait for a
+  /// restarted persistent callee) to `t`, which must be positive: then it
+  /// fails with errc::timeout naming the capability, the operation and `t`.
+  /// A reply arriving later is dropped. Default: unbounded (a call still
+  /// never hangs on a failed callee, see the file comment).
+  call_builder& with_timeout(std::chrono::milliseconds t) {
+    timeout_ = t;
     return *this;
   }
 
@@ -376,6 +535,20 @@ private:
   template <class F, class G>
   void start(F f, G g) {
     auto* ctx = &context_of(self_->system());
+    detail::call_limit lim;
+    if (timeout_) {
+      if (timeout_->count() <= 0) {
+        auto err = make_error(errc::invalid_argument,
+                              "call timeout must be positive, got "
+                                + std::to_string(timeout_->count()) + " ms");
+        g(err);
+        return;
+      }
+      lim.deadline = detail::call_limit::clock::now() + *timeout_;
+      lim.timeout = *timeout_;
+      lim.what = to_string(target_.ref()) + " ("
+                 + detail::operation_name(args_) + ")";
+    }
     detail::call_span sp;
     sp.ctx = ctx;
     sp.sampled = ctx->sample_call();
@@ -393,12 +566,12 @@ private:
       detail::issue_group(self_, ctx, target_.ref(), std::move(inv),
                           target_.ref().members.front().id,
                           detail::group_retry_limit,
-                          std::move(f), std::move(g), sp);
+                          std::move(f), std::move(g), sp, std::move(lim));
       return;
     }
     auto args = std::make_shared<std::tuple<Ts...>>(std::move(args_));
     detail::issue(self_, ctx, target_, backup_, std::move(args), std::move(f),
-                  std::move(g), sp);
+                  std::move(g), sp, std::move(lim));
   }
 
   Self* self_;
@@ -407,6 +580,7 @@ private:
   std::tuple<Ts...> args_;
   reply_policy replies_ = reply_policy::first;
   uint64_t request_id_ = 0;
+  std::optional<std::chrono::milliseconds> timeout_;
 };
 
 /// FT-SR `call op(args)`; see the file comment.

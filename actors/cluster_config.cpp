@@ -20,6 +20,15 @@ const node_address* cluster_config::find(const std::string& name) const {
   return nullptr;
 }
 
+std::optional<std::string>
+repeated_name(const std::vector<std::string>& names) {
+  std::set<std::string> seen;
+  for (auto& n : names)
+    if (!seen.insert(n).second)
+      return n;
+  return std::nullopt;
+}
+
 namespace {
 
 bool valid_name(const std::string& s) {

@@ -36,6 +36,11 @@ struct cluster_config {
   const node_address* find(const std::string& name) const;
 };
 
+/// The first node name that `names` lists more than once, if any. Node
+/// lists (group replicas, backups, restart lists) name each node once: a
+/// second replica on one node would fail with it, not tolerate its failure.
+std::optional<std::string> repeated_name(const std::vector<std::string>& names);
+
 /// Parses and validates a cluster description given as TOML text.
 /// `origin` names the source in error messages.
 caf::expected<cluster_config> parse_cluster_config(const std::string& toml,

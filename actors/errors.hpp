@@ -57,6 +57,8 @@ enum class errc : uint8_t {
   /// node_options::group_attempt_timeout; ftsr::call tries again under the
   /// same request id (the group delivers it at most once).
   no_answer,
+  /// No capability is registered under a name (actors/name_registry.hpp).
+  unknown_name,
 };
 
 /// Category atom of all ftsr errors.

@@ -9,7 +9,8 @@
 // once when the monitored actor fails, is destroyed, or its node is declared
 // failed; if that already happened it is delivered at once. Monitors are
 // held by the calling node's directory, so they fire on every node that
-// registered one. Callable from any actor of an ftsr node.
+// registered one. Callable from any actor of an ftsr node and from a
+// caf::scoped_actor.
 #pragma once
 
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "caf/actor.hpp"
 #include "caf/make_message.hpp"
+#include "caf/scoped_actor.hpp"
 
 #include "actors/capability.hpp"
 #include "actors/node.hpp"
@@ -36,10 +38,23 @@ monitor_id monitor(Self* self, const capability<Handle>& target,
                              tc);
 }
 
+/// Overload for caf::scoped_actor (threads outside actors), as for
+/// ftsr::call: `dest` may be the scoped actor itself.
+template <class Handle, class... Ts>
+monitor_id monitor(caf::scoped_actor& self, const capability<Handle>& target,
+                   caf::actor dest, Ts&&... handler_args) {
+  return monitor(self.ptr(), target, std::move(dest),
+                 std::forward<Ts>(handler_args)...);
+}
+
 /// FT-SR `monitorend`: false if the monitor already fired or is unknown.
 template <class Self>
 bool monitorend(Self* self, monitor_id id) {
   return context_of(self->system()).dir.remove_monitor(id);
+}
+
+inline bool monitorend(caf::scoped_actor& self, monitor_id id) {
+  return monitorend(self.ptr(), id);
 }
 
 /// FT-SR `destroy`: asks the hosting node to terminate the actor; monitors

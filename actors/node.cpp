@@ -275,6 +275,30 @@ caf::expected<void> node::destroy(const capability_ref& cap, timeout t) {
   return result;
 }
 
+caf::expected<void> node::register_name(const std::string& name,
+                                        const capability_ref& cap,
+                                        bool replace, timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<void> result{caf::unit};
+  self->request(ctx_->manager, t, name_atom::value, name, cap, replace)
+    .receive([](name_binding&) {},
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<void> node::unregister_name(const std::string& name, timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<void> result{caf::unit};
+  self->request(ctx_->manager, t, name_unregister_atom::value, name)
+    .receive([](name_binding&) {},
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<capability_ref> node::lookup_name(const std::string& name) const {
+  return ctx_->names.resolve(name, ctx_->dir);
+}
+
 caf::expected<std::vector<member_status>> node::view(timeout t) {
   caf::scoped_actor self{*sys_};
   caf::expected<std::vector<member_status>> result{caf::none};

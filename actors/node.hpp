@@ -30,6 +30,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
 
@@ -99,6 +100,8 @@ struct node_context {
   std::function<void(const std::string&)> on_refused;
   span_buffer spans;
   directory dir;
+  /// Named capabilities (register_name / lookup_name).
+  name_registry names;
   std::atomic<bool> fenced{false};
   /// End of this member's lease (steady_clock ticks since its epoch), kept
   /// by the manager: see membership_core.hpp.
@@ -167,7 +170,7 @@ public:
   /// on the next live node of `backups` (in order, wrapping around to `on`),
   /// under the same capability, and runs its recovery handler first (see
   /// persistence/persistent.hpp). Errors: invalid_argument (no backups, a
-  /// backup equal to `on`), unknown_node, node_unavailable.
+  /// backup equal to `on` or listed twice), unknown_node, node_unavailable.
   caf::expected<capability_ref>
   spawn_persistent(const std::string& on, const std::vector<std::string>& backups,
                    const std::string& type, caf::message args = {},
@@ -176,7 +179,8 @@ public:
   /// FT-SR `restart cap(args) on nodes`: restarts a failed persistent actor
   /// with new `args` on the first live node of `nodes`, which also become
   /// its restart list. Errors: invalid_argument (not persistent, still
-  /// alive, empty list), destroyed, unknown_node, node_unavailable.
+  /// alive, empty list, a node listed twice), destroyed, unknown_node,
+  /// node_unavailable.
   caf::expected<capability_ref>
   restart(const capability_ref& cap, caf::message args,
           const std::vector<std::string>& nodes,
@@ -186,6 +190,27 @@ public:
   /// actor is gone.
   caf::expected<void> destroy(const capability_ref& cap,
                               timeout t = std::chrono::seconds(10));
+
+  /// Registers `cap` (an actor's or a group's capability) under `name` for
+  /// the whole cluster: every member and client can look it up, also ones
+  /// started later, and the name outlives this node. A name held by
+  /// another capability is refused (errc::invalid_argument naming the
+  /// holder) unless `replace`. Bad names (empty, longer than 255 bytes,
+  /// control characters): errc::invalid_argument. A client has a member
+  /// make the change (errc::node_unavailable if none is up).
+  caf::expected<void> register_name(const std::string& name,
+                                    const capability_ref& cap,
+                                    bool replace = false,
+                                    timeout t = std::chrono::seconds(10));
+
+  /// Removes `name` cluster-wide (errc::unknown_name if it is not bound).
+  caf::expected<void> unregister_name(const std::string& name,
+                                      timeout t = std::chrono::seconds(10));
+
+  /// The capability registered under `name`, as this node knows it now
+  /// (current incarnation, current group members); errc::unknown_name if
+  /// none. Reads this node's replica: no message is sent.
+  caf::expected<capability_ref> lookup_name(const std::string& name) const;
 
   /// This node's view of the cluster (itself included if a member).
   caf::expected<std::vector<member_status>> view(timeout t = std::chrono::seconds(5));

@@ -414,13 +414,16 @@ void connect(manager_actor* self, peer& p) {
           .then(
             [self, name, remote](member_id& who,
                                  std::vector<capability_ref>& dir,
-                                 std::vector<restart_spec>& specs) {
+                                 std::vector<restart_spec>& specs,
+                                 std::vector<name_binding>& names) {
               auto p = find_peer(self->state, name);
               if (p == nullptr)
                 return;
               p->connecting = false;
               connected(self, name, who, remote);
               merge_directory(self, dir, specs);
+              for (auto& x : names)
+                self->state.ctx->names.merge(x);
             },
             [self, on_error](caf::error& err) {
               if (is(err, errc::fenced))
@@ -589,6 +592,45 @@ std::vector<member_status> view_of(const manager_state& st) {
   return result;
 }
 
+/// A client's name change: made by the first member up (clients hold a
+/// replica but do not speak for the cluster); its answer is merged here
+/// before the requester hears of it, so a lookup right after sees it.
+caf::result<name_binding> forward_name_change(manager_actor* self,
+                                              const std::string& name,
+                                              const caf::message& change) {
+  auto& ctx = *self->state.ctx;
+  for (auto& [member, p] : self->state.peers) {
+    if (p.state != member_state::up || !p.manager)
+      continue;
+    auto rp = self->make_response_promise<name_binding>();
+    self
+      ->request(p.manager, 2 * ctx.cluster.failure_timeout, change)
+      .then(
+        [self, rp](name_binding& x) mutable {
+          self->state.ctx->names.merge(x);
+          rp.deliver(std::move(x));
+        },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
+  }
+  return make_error(errc::node_unavailable,
+                    "no member is up to register name '" + name + "'");
+}
+
+/// A member's name change `x` (or its error): sent to every member and
+/// client, and answered.
+caf::result<name_binding> publish_name(manager_actor* self,
+                                       caf::expected<name_binding> x) {
+  if (!x)
+    return x.error();
+  auto& ctx = *self->state.ctx;
+  broadcast(self, name_bind_atom::value, ctx.self, *x,
+            ctx.spans.event({}, "name", x->name,
+                            x->cap.id == 0 ? "unregistered"
+                                           : to_string(x->cap)));
+  return std::move(*x);
+}
+
 caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
                       membership_state loaded, bool found) {
   auto& st = self->state;
@@ -657,7 +699,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
     [self](hello_atom, const member_id& from, bool is_member,
            const trace_context&)
       -> caf::result<member_id, std::vector<capability_ref>,
-                     std::vector<restart_spec>> {
+                     std::vector<restart_spec>, std::vector<name_binding>> {
       auto& st = self->state;
       auto& ctx = *st.ctx;
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -668,7 +710,8 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         self->monitor(sender);
         if (st.gms && st.gms->view().number > 0)
           self->send(sender, cluster_view_atom::value, st.gms->view());
-        return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs()};
+        return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs(),
+                ctx.names.all()};
       }
       auto p = find_peer(st, from.name);
       if (p == nullptr) {
@@ -691,7 +734,8 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         p->incarnation = from.incarnation;
         self->monitor(sender);
       }
-      return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs()};
+      return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs(),
+              ctx.names.all()};
     },
     [self](node_down_atom, const member_id& from, const member_id& failed,
            const std::string& why, const trace_context& tc) {
@@ -772,6 +816,10 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
                             "node " + to_string(ctx.self) + " was removed");
         if (backups.empty())
           return spawn_local(self, type, std::move(args), tc);
+        if (auto twice = repeated_name(backups))
+          return make_error(errc::invalid_argument,
+                            "backup node '" + *twice + "' of a persistent '"
+                              + type + "' is listed twice");
         for (auto& b : backups)
           if (b == on || ctx.cluster.find(b) == nullptr)
             return make_error(errc::invalid_argument,
@@ -827,6 +875,9 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         return err;
       if (nodes.empty())
         return make_error(errc::invalid_argument, "restart needs a node list");
+      if (auto twice = repeated_name(nodes))
+        return make_error(errc::invalid_argument,
+                          "restart list names node '" + *twice + "' twice");
       for (auto& n : nodes)
         if (ctx.cluster.find(n) == nullptr)
           return make_error(errc::unknown_node,
@@ -931,6 +982,38 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       result.pending_calls = self->state.ctx->dir.pending_calls();
       result.monitors = self->state.ctx->dir.monitors();
       return result;
+    },
+    // -- named capabilities (actors/name_registry.hpp) ----------------------
+    [self](name_atom, const std::string& name, const capability_ref& cap,
+           bool replace) -> caf::result<name_binding> {
+      auto& ctx = *self->state.ctx;
+      if (!ctx.member)
+        return forward_name_change(self, name,
+                                   caf::make_message(name_atom::value, name,
+                                                     cap, replace));
+      return publish_name(self, ctx.names.bind(name, cap, replace,
+                                               ctx.self.name));
+    },
+    [self](name_unregister_atom,
+           const std::string& name) -> caf::result<name_binding> {
+      auto& ctx = *self->state.ctx;
+      if (!ctx.member)
+        return forward_name_change(
+          self, name, caf::make_message(name_unregister_atom::value, name));
+      return publish_name(self, ctx.names.unbind(name, ctx.self.name));
+    },
+    [self](name_bind_atom, const member_id& from, const name_binding& x,
+           const trace_context&) {
+      if (accept(self, from))
+        self->state.ctx->names.merge(x);
+    },
+    [self](name_lookup_atom,
+           const std::string& name) -> caf::result<capability_ref> {
+      auto& ctx = *self->state.ctx;
+      auto ref = ctx.names.resolve(name, ctx.dir);
+      if (!ref)
+        return ref.error();
+      return std::move(*ref);
     },
   };
 }

@@ -2,7 +2,7 @@
 // membership protocol (membership_core: failure detection, majority-agreed
 // views, leases), acts on the agreed views (fail-stop notification and
 // restarts once a removed member's lease ended), replicates directory
-// bindings and actor failures to every member and client, and serves remote
+// bindings, actor failures and named capabilities to every member and client, and serves remote
 // spawn/destroy/monitor requests. See protocol.hpp for its messages.
 #pragma once
 

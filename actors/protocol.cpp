@@ -41,6 +41,9 @@ void add_protocol_types(caf::actor_system_config& cfg) {
     .add_message_type<restart_spec>("ftsr::restart_spec")
     .add_message_type<std::vector<restart_spec>>(
       "std::vector<ftsr::restart_spec>")
+    .add_message_type<name_binding>("ftsr::name_binding")
+    .add_message_type<std::vector<name_binding>>(
+      "std::vector<ftsr::name_binding>")
     .add_message_type<invocation>("ftsr::invocation")
     .add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
 }

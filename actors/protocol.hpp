@@ -11,6 +11,7 @@
 #include "caf/meta/type_name.hpp"
 
 #include "actors/capability.hpp"
+#include "actors/name_registry.hpp"
 #include "actors/trace.hpp"
 
 namespace caf {
@@ -109,7 +110,7 @@ using cluster_view_atom = caf::atom_constant<caf::atom("ftsr_cview")>;
 using probe_atom = caf::atom_constant<caf::atom("ftsr_probe")>;
 /// (hello, member_id from, bool is_member, trace_context)
 ///   -> (member_id, vector<capability_ref> directory,
-///       vector<restart_spec> persistent actors)
+///       vector<restart_spec> persistent actors, vector<name_binding> names)
 using hello_atom = caf::atom_constant<caf::atom("ftsr_hello")>;
 /// (node_down, member_id from, member_id failed, string why, trace_context):
 ///   to clients: an agreed view removed `failed` and its lease ended.
@@ -160,6 +161,19 @@ using monitorend_atom = caf::atom_constant<caf::atom("ftsr_unmon")>;
 using lookup_atom = caf::atom_constant<caf::atom("ftsr_look")>;
 /// (after, uint32 ms) -> (): replies after ms (back-off timer for calls).
 using after_atom = caf::atom_constant<caf::atom("ftsr_after")>;
+/// (name, string name, capability_ref cap, bool replace) -> name_binding:
+///   to the local manager: registers `cap` under `name` and sends the
+///   binding to every member and client; a client's manager has a member
+///   make the change.
+using name_atom = caf::atom_constant<caf::atom("ftsr_name")>;
+/// (name_unreg, string name) -> name_binding (the tombstone): unregisters
+///   `name`, like name_atom.
+using name_unregister_atom = caf::atom_constant<caf::atom("ftsr_nunrg")>;
+/// (name_bind, member_id from, name_binding, trace_context): a name's new
+/// binding, replicated like bindings.
+using name_bind_atom = caf::atom_constant<caf::atom("ftsr_nbind")>;
+/// (name_look, string name) -> capability_ref (errc::unknown_name).
+using name_lookup_atom = caf::atom_constant<caf::atom("ftsr_nlook")>;
 /// Internal tick of the failure detector.
 using tick_atom = caf::atom_constant<caf::atom("ftsr_tick")>;
 

@@ -43,6 +43,17 @@ caf::error validate(const group_spec& spec, const cluster_config& cluster) {
       return make_error(errc::unknown_node,
                         "group spec: backup node '" + n
                           + "' is not part of cluster '" + cluster.name + "'");
+  if (auto twice = repeated_name(spec.nodes))
+    return make_error(errc::invalid_argument,
+                      "group spec: node '" + *twice
+                        + "' is listed twice (one replica per node)");
+  if (auto twice = repeated_name(spec.backups))
+    return make_error(errc::invalid_argument,
+                      "group spec: backup node '" + *twice
+                        + "' is listed twice");
+  if (!spec.name.empty())
+    if (auto err = name_registry::check_name(spec.name))
+      return err;
   return caf::none;
 }
 
@@ -51,6 +62,11 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
                                            std::chrono::milliseconds timeout) {
   if (auto err = validate(spec, n.context().cluster))
     return err;
+  if (!spec.name.empty())
+    if (auto holder = n.lookup_name(spec.name))
+      return make_error(errc::invalid_argument,
+                        "group spec: name '" + spec.name + "' is held by "
+                          + to_string(*holder));
   capability_ref group;
   group.id = new_trace_id();
   group.type = "group:" + spec.type;
@@ -73,6 +89,9 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
     self->request(m.handle, timeout, group_init_atom::value, group, m.id,
                   uint64_t{spec.max_sf}, mode, args)
       .receive([] {}, [&](caf::error& err) { failure = err; });
+  if (!failure && !spec.name.empty())
+    if (auto named = n.register_name(spec.name, group, false, timeout); !named)
+      failure = named.error(); // registered meanwhile by someone else
   if (failure) {
     for (auto& m : group.members)
       n.destroy(m);
@@ -182,6 +201,10 @@ caf::expected<capability_ref> resize_group(node& n,
                         "resize_group: node '" + on
                           + "' is not part of cluster '" + ctx.cluster.name
                           + "'");
+  if (auto twice = repeated_name(nodes))
+    return make_error(errc::invalid_argument,
+                      "resize_group: node '" + *twice
+                        + "' is listed twice (one replica per node)");
   if (auto err = ctx.dir.failure_of(group))
     return err;
   auto current = group;

@@ -35,7 +35,8 @@ struct group_spec {
 
   /// Resource type registered with add_resource_type on the nodes.
   std::string type;
-  /// One replica per entry, in rank order (the first is the first primary).
+  /// One replica per entry, in rank order (the first is the first primary);
+  /// each node at most once.
   std::vector<std::string> nodes;
   /// Simultaneous failures tolerated: an invocation is answered once
   /// max_sf backups hold it. Must be < nodes.size().
@@ -47,16 +48,22 @@ struct group_spec {
   /// a replacement on the first of these nodes (in order) that is up and
   /// hosts no member, and joins it with state transfer, until the group has
   /// nodes.size() replicas again. Empty: failed members are not replaced.
+  /// Each node at most once (it may also host a member: then it is skipped).
   std::vector<std::string> backups;
+  /// If not empty, create_group registers the group under this name
+  /// (actors/names.hpp): other processes find it with lookup_name. A name
+  /// already held is refused before any replica is spawned.
+  std::string name;
 };
 
-/// Checks a spec against the cluster: errc::invalid_argument or
-/// errc::unknown_node naming the problem.
+/// Checks a spec against the cluster: errc::invalid_argument (also for a
+/// node listed twice) or errc::unknown_node naming the problem.
 caf::error validate(const group_spec& spec, const cluster_config& cluster);
 
 /// Creates the group: spawns the replicas, initializes them with `args`
-/// (passed to resource_base::init) and returns the group capability.
-/// On failure, replicas already spawned are destroyed.
+/// (passed to resource_base::init), registers it under spec.name if given,
+/// and returns the group capability. On failure, replicas already spawned
+/// are destroyed.
 caf::expected<capability_ref>
 create_group(node& n, const group_spec& spec, caf::message args = {},
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -71,7 +78,7 @@ add_replica(node& n, const capability_ref& group, const std::string& on,
 /// it serves: replicas join on the nodes of `nodes` that host none (state
 /// transfer), then members on nodes not in `nodes` leave one by one, each
 /// leave an ordered view change (unlike a failure, a leave keeps the
-/// quorum). Returns the group capability with the new member list, bound
+/// quorum). A node listed twice is refused (errc::invalid_argument). Returns the group capability with the new member list, bound
 /// in every node's directory; holders of the old capability are served as
 /// long as one of its members remains.
 caf::expected<capability_ref>

@@ -176,6 +176,45 @@ TEST_F(group_test, invalid_specs_are_rejected_with_clear_errors) {
         "no_such_resource");
 }
 
+TEST_F(group_test, node_listed_twice_is_refused_and_nothing_is_spawned) {
+  auto& dir = at(0).context().dir;
+  auto bound_before = dir.alive().size();
+  auto twice = create_group(at(0), {"kv", {"host1", "host1", "host2"}, 1});
+  ASSERT_FALSE(twice);
+  EXPECT_TRUE(is(twice.error(), errc::invalid_argument))
+    << describe(twice.error());
+  EXPECT_NE(describe(twice.error()).find("node 'host1' is listed twice"),
+            std::string::npos)
+    << describe(twice.error());
+  group_spec spec{"kv", {"host1", "host2"}, 1};
+  spec.backups = {"host3", "host3"};
+  auto backup_twice = create_group(at(0), spec);
+  ASSERT_FALSE(backup_twice);
+  EXPECT_TRUE(is(backup_twice.error(), errc::invalid_argument));
+  EXPECT_NE(describe(backup_twice.error())
+              .find("backup node 'host3' is listed twice"),
+            std::string::npos)
+    << describe(backup_twice.error());
+  // No replica was spawned; a correct spec still works.
+  EXPECT_EQ(dir.alive().size(), bound_before);
+  auto g = create_group(at(0), kv3());
+  ASSERT_TRUE(g) << describe(g.error());
+  // Resizing onto a node twice is refused too; the group serves unchanged.
+  ASSERT_TRUE(ask<bool>(at(0), *g, put_atom::value, std::string{"k"},
+                        std::string{"v"}));
+  auto resized = resize_group(at(0), *g, {"host2", "host2"});
+  ASSERT_FALSE(resized);
+  EXPECT_TRUE(is(resized.error(), errc::invalid_argument))
+    << describe(resized.error());
+  EXPECT_NE(describe(resized.error()).find("node 'host2' is listed twice"),
+            std::string::npos)
+    << describe(resized.error());
+  EXPECT_TRUE(converged(at(0), *g, 3));
+  auto v = ask<std::string>(at(0), *g, get_atom::value, std::string{"k"});
+  ASSERT_TRUE(v) << describe(v.error());
+  EXPECT_EQ(*v, "v");
+}
+
 TEST_F(group_test, ordered_invocations_reach_every_replica) {
   auto g = create_group(at(0), kv3());
   ASSERT_TRUE(g) << describe(g.error());
@@ -768,4 +807,56 @@ TEST_F(group_attempt_test, unanswered_attempt_is_sent_again_with_its_id) {
   EXPECT_EQ(*seen, (std::vector<uint64_t>{4711, 4711}));
   EXPECT_EQ(n.context().dir.pending_calls(), 0u);
   caf::anon_send_exit(member, caf::exit_reason::kill);
+}
+
+TEST_F(group_test, call_timeout_bounds_a_group_call) {
+  // A one-member group whose member never answers: the call's timeout
+  // (100 ms) ends it long before the attempt timeout (2 s) would retry.
+  auto& n = at(0);
+  auto member = n.system().spawn([](caf::event_based_actor*) {
+    return caf::behavior{
+      [](group_invoke_atom, const invocation&) -> caf::result<bool> {
+        return caf::delegated<bool>{};
+      }};
+  });
+  auto inc = n.context().self.incarnation;
+  capability_ref m{900011, "silent", "host1", inc, member, {}};
+  capability_ref g{900012, "group:silent", "host1", inc, member, {m}};
+  n.context().dir.bind(m);
+  n.context().dir.bind(g);
+  auto check = [&](const caf::error& err) {
+    EXPECT_TRUE(is(err, errc::timeout)) << describe(err);
+    EXPECT_NE(describe(err).find(to_string(g) + " (put)"), std::string::npos)
+      << describe(err);
+    EXPECT_NE(describe(err).find("timed out after 100 ms"), std::string::npos)
+      << describe(err);
+  };
+  caf::scoped_actor self{n.system()};
+  ftsr::call(self, capability<>{g}, put_atom::value, std::string{"k"},
+             std::string{"v"})
+    .with_timeout(100ms)
+    .receive([](bool) { ADD_FAILURE() << "a silent member answered"; }, check);
+  // Event-based: the same.
+  auto client = caf::actor_cast<caf::actor>(self);
+  n.system().spawn([=](caf::event_based_actor* a) {
+    ftsr::call(a, capability<>{g}, put_atom::value, std::string{"k"},
+               std::string{"v"})
+      .with_timeout(100ms)
+      .then([=](bool) { a->send(client, caf::error{}); },
+            [=](caf::error& err) { a->send(client, err); });
+  });
+  self->receive([&](const caf::error& err) { check(err); },
+                caf::after(std::chrono::seconds(10)) >> [] {
+                  ADD_FAILURE() << "no outcome";
+                });
+  EXPECT_EQ(n.context().dir.pending_calls(), 0u);
+  caf::anon_send_exit(member, caf::exit_reason::kill);
+  // A real group answering in time is unaffected.
+  auto kv = create_group(n, kv3());
+  ASSERT_TRUE(kv) << describe(kv.error());
+  ftsr::call(self, capability<>{*kv}, put_atom::value, std::string{"k"},
+             std::string{"v"})
+    .with_timeout(10s)
+    .receive([](bool ok) { EXPECT_TRUE(ok); },
+             [](caf::error& err) { ADD_FAILURE() << describe(err); });
 }

@@ -4,6 +4,12 @@
 // processes and kill -9.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include "caf/all.hpp"
 
 #include "actors/call.hpp"
@@ -46,11 +52,78 @@ caf::behavior destroyer(caf::event_based_actor* self) {
   };
 }
 
+// Answers every echo with the fail_stop error of a (pretend) callee of its
+// own: an error it passes on while alive itself.
+caf::behavior passer(caf::event_based_actor*) {
+  return {
+    [](echo_atom, const std::string&) -> caf::result<std::string> {
+      return make_error(errc::fail_stop, "capability store#7@host9 failed");
+    },
+  };
+}
+
+// Never answers an echo (a live callee that hangs).
+caf::behavior mute(caf::event_based_actor*) {
+  return {
+    [](echo_atom, const std::string&) -> caf::result<std::string> {
+      return caf::delegated<std::string>{};
+    },
+  };
+}
+
+/// Outcome of a call: the reply or the error, rendered.
+using outcome = std::pair<std::string, caf::error>;
+
+/// An echo call: payload, reply delay, call timeout (0: none).
+struct echo_call {
+  std::string payload;
+  uint32_t delay_ms;
+  std::chrono::milliseconds timeout;
+};
+
+/// Makes the calls `xs` one after the other from one event-based actor on
+/// `n` and returns their outcomes.
+std::vector<outcome> event_based_calls(node& n,
+                                       const capability<echo_actor>& cap,
+                                       std::vector<echo_call> xs) {
+  caf::scoped_actor self{n.system()};
+  auto client = caf::actor_cast<caf::actor>(self);
+  auto results = std::make_shared<std::vector<outcome>>();
+  auto next = std::make_shared<std::function<void(caf::event_based_actor*)>>();
+  *next = [=](caf::event_based_actor* a) {
+    if (results->size() == xs.size()) {
+      a->send(client, *results);
+      return;
+    }
+    auto& x = xs[results->size()];
+    auto c = ftsr::call(a, cap, echo_atom::value, x.payload, x.delay_ms);
+    if (x.timeout.count() > 0)
+      c.with_timeout(x.timeout);
+    c.then(
+      [=](std::string& reply) {
+        results->emplace_back(reply, caf::error{});
+        (*next)(a);
+      },
+      [=](caf::error& err) {
+        results->emplace_back("", err);
+        (*next)(a);
+      });
+  };
+  n.system().spawn([next](caf::event_based_actor* a) { (*next)(a); });
+  std::vector<outcome> got;
+  self->receive([&](const std::vector<outcome>& r) { got = r; },
+                caf::after(std::chrono::seconds(10)) >> [] {});
+  *next = nullptr; // breaks the cycle
+  return got;
+}
+
 struct cluster_in_process : ftsr::testing::in_process_cluster {
   void add_types(caf::actor_system_config& cfg) override {
     in_process_cluster::add_types(cfg);
     cfg.add_actor_type("whoami", whoami);
     cfg.add_actor_type("destroyer", destroyer);
+    cfg.add_actor_type("passer", passer);
+    cfg.add_actor_type("mute", mute);
   }
 };
 
@@ -151,6 +224,96 @@ TEST_F(cluster_in_process, crash_fails_pending_call_or_switches_to_backup) {
   EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
 }
 
+TEST_F(cluster_in_process, error_reply_is_not_a_failure_of_the_callee) {
+  // The callee replies fail_stop (passing on another capability's failure)
+  // but is alive: the caller gets that reply, the backup is not invoked.
+  auto passing = capability<echo_actor>{spawn("host3", "passer")};
+  auto backup = capability<echo_actor>{spawn("host2", "echo")};
+  caf::scoped_actor self{at(0).system()};
+  ftsr::call(self, passing, echo_atom::value, std::string{"x"})
+    .with_backup(backup)
+    .receive([](std::string& s) { FAIL() << "backup answered: " << s; },
+             [](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::fail_stop)) << describe(err);
+               EXPECT_NE(describe(err).find("store#7@host9"),
+                         std::string::npos)
+                 << describe(err);
+             });
+  EXPECT_FALSE(at(0).context().dir.failure_of(passing.ref()));
+  EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
+  auto spans = at(0).context().spans.snapshot();
+  EXPECT_TRUE(std::none_of(spans.begin(), spans.end(), [](const span& s) {
+    return s.kind == "backup_switch";
+  }));
+}
+
+TEST_F(cluster_in_process, call_timeout_ends_the_wait_for_a_silent_callee) {
+  auto silent = capability<echo_actor>{spawn("host2", "mute")};
+  caf::scoped_actor self{at(0).system()};
+  auto check = [&](const caf::error& err) {
+    EXPECT_TRUE(is(err, errc::timeout)) << describe(err);
+    auto text = describe(err);
+    EXPECT_NE(text.find(to_string(silent.ref()) + " (echo)"),
+              std::string::npos)
+      << text;
+    EXPECT_NE(text.find("timed out after 100 ms"), std::string::npos) << text;
+  };
+  ftsr::call(self, silent, echo_atom::value, std::string{"x"})
+    .with_timeout(100ms)
+    .receive([](std::string&) { FAIL() << "a mute actor answered"; }, check);
+  EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
+  // Event-based: the same.
+  caf::scoped_actor waiter{at(0).system()};
+  auto client = caf::actor_cast<caf::actor>(waiter);
+  at(0).system().spawn([=](caf::event_based_actor* a) {
+    ftsr::call(a, silent, echo_atom::value, std::string{"y"})
+      .with_timeout(100ms)
+      .then([=](std::string&) { a->send(client, caf::error{}); },
+            [=](caf::error& err) { a->send(client, err); });
+  });
+  waiter->receive([&](const caf::error& err) { check(err); },
+                  caf::after(bound) >> [] { FAIL() << "no outcome"; });
+  EXPECT_FALSE(at(0).context().dir.failure_of(silent.ref()));
+  // A timeout that is not positive is refused at once.
+  ftsr::call(self, silent, echo_atom::value, std::string{"z"})
+    .with_timeout(0ms)
+    .receive([](std::string&) { FAIL(); },
+             [](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::invalid_argument)) << describe(err);
+               EXPECT_NE(describe(err).find("must be positive, got 0 ms"),
+                         std::string::npos)
+                 << describe(err);
+             });
+}
+
+TEST_F(cluster_in_process, call_timeout_leaves_timely_answers_and_drops_late_ones) {
+  auto echo = capability<echo_actor>{spawn("host2", "echo")};
+  caf::scoped_actor self{at(0).system()};
+  // Answered in time: unaffected.
+  ftsr::call(self, echo, echo_atom::value, std::string{"hi"})
+    .with_timeout(10s)
+    .receive([](std::string& s) { EXPECT_EQ(s, "hi"); },
+             [](caf::error& err) { FAIL() << describe(err); });
+  // Answered after 300 ms, timeout 50 ms: timeout. The next call (answered
+  // after 600 ms, long after that late answer arrived) gets its own reply.
+  ftsr::call(self, echo, echo_atom::value, std::string{"late"}, uint32_t{300})
+    .with_timeout(50ms)
+    .receive([](std::string& s) { FAIL() << "late answer delivered: " << s; },
+             [](caf::error& err) {
+               EXPECT_TRUE(is(err, errc::timeout)) << describe(err);
+             });
+  ftsr::call(self, echo, echo_atom::value, std::string{"next"}, uint32_t{600})
+    .receive([](std::string& s) { EXPECT_EQ(s, "host2:next"); },
+             [](caf::error& err) { FAIL() << describe(err); });
+  // Event-based: the same sequence from one actor.
+  auto got = event_based_calls(at(0), echo,
+                               {{"late", 300, 50ms}, {"next", 600, 0ms}});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(is(got[0].second, errc::timeout)) << describe(got[0].second);
+  EXPECT_EQ(got[1].first, "host2:next") << describe(got[1].second);
+  EXPECT_EQ(at(0).context().dir.pending_calls(), 0u);
+}
+
 TEST_F(cluster_in_process, failed_backup_is_reported) {
   auto primary = capability<echo_actor>{spawn("host3", "echo")};
   auto backup = capability<echo_actor>{spawn("host2", "echo")};
@@ -170,15 +333,31 @@ TEST_F(cluster_in_process, failed_backup_is_reported) {
 TEST_F(cluster_in_process, monitorend_cancels_notification) {
   auto echo = capability<>{spawn("host3", "echo")};
   caf::scoped_actor self{at(0).system()};
-  auto id = ftsr::monitor(self.ptr(), echo, caf::actor_cast<caf::actor>(self),
+  auto id = ftsr::monitor(self, echo, caf::actor_cast<caf::actor>(self),
                           std::string{"cancelled"});
-  EXPECT_TRUE(ftsr::monitorend(self.ptr(), id));
-  EXPECT_FALSE(ftsr::monitorend(self.ptr(), id));
+  EXPECT_TRUE(ftsr::monitorend(self, id));
+  EXPECT_FALSE(ftsr::monitorend(self, id));
   ASSERT_TRUE(at(0).destroy(echo.ref()));
   bool fired = false;
   self->receive([&](const std::string&) { fired = true; },
                 caf::after(200ms) >> [] {});
   EXPECT_FALSE(fired);
+}
+
+TEST_F(cluster_in_process, monitor_accepts_a_scoped_actor) {
+  // Like ftsr::call: the scoped actor itself, no .ptr().
+  auto id = spawn("host2", "echo").id;
+  auto echo = capability<>{ref_at(0, id)};
+  caf::scoped_actor self{at(0).system()};
+  ftsr::monitor(self, echo, caf::actor_cast<caf::actor>(self),
+                std::string{"echo killed"}, echo.id());
+  caf::anon_send_exit(ref_at(1, id).handle, caf::exit_reason::kill);
+  self->receive(
+    [&](const std::string& what, uint64_t cap) {
+      EXPECT_EQ(what, "echo killed");
+      EXPECT_EQ(cap, echo.id());
+    },
+    caf::after(bound) >> [] { FAIL() << "monitor did not fire"; });
 }
 
 TEST_F(cluster_in_process, myresource_names_the_actor) {

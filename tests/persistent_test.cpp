@@ -137,6 +137,35 @@ TEST_F(persistent_test, invocations_during_recovery_are_queued) {
   EXPECT_EQ(std::count(h.begin(), recovered, "op"), 0);
 }
 
+TEST_F(persistent_test, store_failure_passed_on_reaches_the_caller_at_once) {
+  // The counter's stableStore group is gone: the counter, alive, answers
+  // an add with the store's fail_stop. That is its reply, not its failure:
+  // the caller gets it as it is instead of waiting restart_wait (3 s here)
+  // for a restart that never comes and then timing out.
+  auto store = make_store();
+  auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
+                                        caf::make_message(capability<>{store}));
+  ASSERT_TRUE(counter) << describe(counter.error());
+  ASSERT_TRUE(ask<int64_t>(0, *counter, add_atom::value, uint64_t{1},
+                           int64_t{4}));
+  for (auto& m : store.members)
+    ASSERT_TRUE(at(0).destroy(m));
+  ASSERT_TRUE(ftsr::testing::eventually([&] {
+    auto& dir = at(2).context().dir;
+    return dir.failure_of(store.members[0]) && dir.failure_of(store.members[1]);
+  })) << "the counter's node did not learn that the store is gone";
+  auto add = ask<int64_t>(0, *counter, add_atom::value, uint64_t{2},
+                          int64_t{4});
+  ASSERT_FALSE(add);
+  EXPECT_TRUE(is(add.error(), errc::fail_stop)) << describe(add.error());
+  EXPECT_NE(describe(add.error()).find(to_string(store)), std::string::npos)
+    << describe(add.error());
+  // The counter itself is alive and answers.
+  EXPECT_FALSE(at(0).context().dir.failure_of(*counter));
+  auto total = ask<int64_t>(0, *counter, total_atom::value);
+  ASSERT_TRUE(total) << describe(total.error());
+}
+
 TEST_F(persistent_test, explicit_restart_after_an_actor_kill) {
   auto store = make_store();
   auto counter = at(0).spawn_persistent("host3", {"host2"}, "counter",
@@ -162,6 +191,14 @@ TEST_F(persistent_test, explicit_restart_after_an_actor_kill) {
   bad = at(0).restart(*counter, args, {});
   ASSERT_FALSE(bad);
   EXPECT_TRUE(is(bad.error(), errc::invalid_argument));
+  bad = at(0).restart(*counter, args, {"host1", "host1"});
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(is(bad.error(), errc::invalid_argument));
+  EXPECT_NE(describe(bad.error()).find("names node 'host1' twice"),
+            std::string::npos)
+    << describe(bad.error());
+  // Still failed and restartable: the refused requests changed nothing.
+  EXPECT_TRUE(at(0).context().dir.failure_of(*counter));
   auto restarted = at(0).restart(*counter, args, {"host1", "host2"});
   ASSERT_TRUE(restarted) << describe(restarted.error());
   EXPECT_EQ(restarted->node, "host1");
@@ -204,6 +241,14 @@ TEST_F(persistent_test, bad_spawn_requests) {
   ASSERT_FALSE(self_backup);
   EXPECT_TRUE(is(self_backup.error(), errc::invalid_argument))
     << describe(self_backup.error());
+  auto twice = at(0).spawn_persistent("host1", {"host2", "host2"}, "counter");
+  ASSERT_FALSE(twice);
+  EXPECT_TRUE(is(twice.error(), errc::invalid_argument))
+    << describe(twice.error());
+  EXPECT_NE(describe(twice.error()).find("'host2' of a persistent 'counter' "
+                                         "is listed twice"),
+            std::string::npos)
+    << describe(twice.error());
   auto unknown = at(0).spawn_persistent("host1", {"mars"}, "counter");
   ASSERT_FALSE(unknown);
   EXPECT_NE(describe(unknown.error()).find("mars"), std::string::npos);
