@@ -36,6 +36,13 @@ uint64_t now_ms() {
       .count());
 }
 
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
+}
+
 std::vector<uint64_t> dm_ids(uint64_t dms) {
   std::vector<uint64_t> ids;
   for (uint64_t i = 1; i <= dms; ++i)
@@ -60,8 +67,11 @@ void send_to(caf::event_based_actor* self, role_state<Core>& st,
              const txn_party& to, const txn_message& msg) {
   auto& ctx = context_of(self->system());
   std::optional<capability_ref> ref;
-  if (auto i = st.peers.find(to); i != st.peers.end())
+  if (auto i = st.peers.find(to); i != st.peers.end()) {
     ref = ctx.dir.lookup(i->second);
+    if (ref && is(ctx.dir.failure_of(*ref), errc::destroyed))
+      ref.reset(); // the role was destroyed and spawned anew
+  }
   if (!ref) {
     switch (to.role) {
       case txn_party::tm:
@@ -136,29 +146,47 @@ void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
           });
 }
 
-/// Scans the whole store and hands the records to `recover`.
+constexpr const char* incarnation_key = "meta/incarnation";
+
+/// Reads the store, counts this incarnation in it (durably: larger than
+/// every earlier one, also across a destroy and a new spawn on the same
+/// store), then hands the core's records and the incarnation to
+/// `recover(records, incarnation)`.
 template <class Core, class Recover, class Done>
 void load(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
           Recover recover, Done done) {
   call(self, st->store, ss_scan_atom::value, std::string{})
     .then(
       [self, st, recover, done](std::vector<std::string>& kvs) {
+        uint64_t incarnation = 1;
         std::vector<std::pair<std::string, std::string>> records;
-        for (size_t i = 0; i + 1 < kvs.size(); i += 2)
-          records.emplace_back(std::move(kvs[i]), std::move(kvs[i + 1]));
-        auto step = recover(records);
-        if (!step) {
-          done(std::move(step.error()));
-          return;
+        for (size_t i = 0; i + 1 < kvs.size(); i += 2) {
+          if (kvs[i] == incarnation_key)
+            incarnation = std::strtoull(kvs[i + 1].c_str(), nullptr, 10) + 1;
+          else
+            records.emplace_back(std::move(kvs[i]), std::move(kvs[i + 1]));
         }
-        apply(self, st, std::move(*step));
-        done(caf::error{});
+        call(self, st->store, ss_put_atom::value, std::string{incarnation_key},
+             std::to_string(incarnation))
+          .then(
+            [self, st, recover, done, records, incarnation](bool) {
+              auto step = recover(records, incarnation);
+              if (!step) {
+                done(std::move(step.error()));
+                return;
+              }
+              apply(self, st, std::move(*step));
+              done(caf::error{});
+            },
+            [done](caf::error& err) { done(std::move(err)); });
       },
       [done](caf::error& err) { done(std::move(err)); });
 }
 
 /// Runs `start(generation, done)` once per incarnation: in the recovery
-/// handler on a restart, on the first message otherwise.
+/// handler on a restart, on the first message otherwise. The cores'
+/// incarnations come from load() (TM, DM) or the clock (LM), not from the
+/// generation, which starts at 0 again for a role spawned anew.
 template <class Start>
 persistent_behavior with_start(caf::event_based_actor* self,
                                caf::message_handler ops, Start start) {
@@ -214,10 +242,12 @@ persistent_behavior lock_manager(caf::event_based_actor* self, uint64_t dms) {
     },
   };
   return with_start(self, std::move(ops),
-                    [self, st, dms](uint64_t generation, auto done) {
+                    [self, st, dms](uint64_t, auto done) {
                       lock_config cfg;
                       cfg.dms = dm_ids(dms);
-                      cfg.incarnation = generation + 1;
+                      // No store to count in: the wall clock orders the
+                      // incarnations (also a new spawn after a destroy).
+                      cfg.incarnation = wall_ms();
                       st->core.emplace(cfg);
                       st->core->on_tick(now_ms());
                       apply(self, st, st->core->start());
@@ -267,7 +297,7 @@ persistent_behavior data_manager(caf::event_based_actor* self,
     },
   };
   return with_start(
-    self, std::move(ops), [self, st, id](uint64_t generation, auto done) {
+    self, std::move(ops), [self, st, id](uint64_t, auto done) {
       auto& ctx = context_of(self->system());
       auto me = caf::actor_cast<caf::actor>(self);
       monitor(self, st->store, me, txn_down_atom::value,
@@ -278,9 +308,12 @@ persistent_behavior data_manager(caf::event_based_actor* self,
       if (auto lm = find_role(ctx, lm_type); lm && !ctx.dir.failure_of(*lm))
         monitor(self, capability<>{*lm}, me, txn_down_atom::value,
                 std::string{"the lock manager"});
-      st->core.emplace(dm_config{id, generation + 1});
       load(
-        self, st, [st](const auto& records) { return st->core->recover(records); },
+        self, st,
+        [st, id](const auto& records, uint64_t incarnation) {
+          st->core.emplace(dm_config{id, incarnation});
+          return st->core->recover(records);
+        },
         done);
     });
 }
@@ -493,16 +526,16 @@ persistent_behavior transaction_manager(caf::event_based_actor* self,
     },
   };
   return with_start(self, std::move(ops),
-                    [self, st, dms](uint64_t generation, auto done) {
-                      tm_config cfg;
-                      cfg.incarnation = generation + 1;
-                      cfg.dms = dm_ids(dms);
-                      st->core.emplace(cfg);
-                      st->core->on_tick(now_ms());
+                    [self, st, dms](uint64_t, auto done) {
                       tick(self);
                       load(
                         self, st,
-                        [st](const auto& records) {
+                        [st, dms](const auto& records, uint64_t incarnation) {
+                          tm_config cfg;
+                          cfg.incarnation = incarnation;
+                          cfg.dms = dm_ids(dms);
+                          st->core.emplace(cfg);
+                          st->core->on_tick(now_ms());
                           return st->core->recover(records);
                         },
                         done);
@@ -528,7 +561,9 @@ std::optional<capability_ref> find_role(node_context& ctx,
         && !(spec.args.match_element<uint64_t>(1)
              && spec.args.get_as<uint64_t>(1) == id))
       continue;
-    return ctx.dir.lookup(spec.id);
+    auto ref = ctx.dir.lookup(spec.id);
+    if (ref && !is(ctx.dir.failure_of(*ref), errc::destroyed))
+      return ref;
   }
   return std::nullopt;
 }

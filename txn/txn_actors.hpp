@@ -15,9 +15,13 @@
 //   "txn_dm" (capability<> store, uint64 id)   DM `id` of 1..dms
 //   "txn_tm" (capability<> store, uint64 dms)
 // Spawn them with node::spawn_persistent (LM first, then the DMs, then the
-// TM); incarnations are the persistent actor's generation + 1. Roles find
+// TM). Incarnations: the TM and the DMs count theirs in their store
+// ("meta/incarnation"), the LM takes the wall clock (ms), so a role
+// destroyed and spawned anew on the same store still gets a larger one.
+// Roles find
 // each other by type (and DM id) in the directory's restart specs
-// (find_role), so a restarted role is found under the same capability.
+// (find_role, skipping destroyed ones), so a restarted role is found under
+// the same capability and a role spawned anew under its new one.
 //
 // Recovery: every incarnation scans its store and runs the core's
 // recovery input (tm_core/dm_core::recover; lock_core::start), on a
