@@ -147,6 +147,8 @@ void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
 }
 
 constexpr const char* incarnation_key = "meta/incarnation";
+constexpr uint32_t load_attempts = 100;
+constexpr uint32_t load_retry_ms = 200;
 
 /// Reads the store, counts this incarnation in it (durably: larger than
 /// every earlier one, also across a destroy and a new spawn on the same
@@ -154,10 +156,24 @@ constexpr const char* incarnation_key = "meta/incarnation";
 /// `recover(records, incarnation)`.
 template <class Core, class Recover, class Done>
 void load(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
-          Recover recover, Done done) {
+          Recover recover, Done done, uint32_t attempts = load_attempts) {
+  // A store whose replica failed with the node that hosted this role may
+  // be in a view change (no reachable primary) for a moment: try again.
+  auto retry = [self, st, recover, done, attempts](caf::error& err) {
+    if (attempts <= 1) {
+      done(std::move(err));
+      return;
+    }
+    detail::after_delay(
+      self, &context_of(self->system()), load_retry_ms, nullptr,
+      [self, st, recover, done, attempts] {
+        load(self, st, recover, done, attempts - 1);
+      },
+      [done](caf::error& e) { done(std::move(e)); });
+  };
   call(self, st->store, ss_scan_atom::value, std::string{})
     .then(
-      [self, st, recover, done](std::vector<std::string>& kvs) {
+      [self, st, recover, done, retry](std::vector<std::string>& kvs) {
         uint64_t incarnation = 1;
         std::vector<std::pair<std::string, std::string>> records;
         for (size_t i = 0; i + 1 < kvs.size(); i += 2) {
@@ -178,9 +194,9 @@ void load(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
               apply(self, st, std::move(*step));
               done(caf::error{});
             },
-            [done](caf::error& err) { done(std::move(err)); });
+            retry);
       },
-      [done](caf::error& err) { done(std::move(err)); });
+      retry);
 }
 
 /// Runs `start(generation, done)` once per incarnation: in the recovery

@@ -191,13 +191,9 @@ caf::error node_fault(client& c, const run_dir& dir, const std::string& exe,
 
 } // namespace
 
-caf::expected<std::vector<std::string>>
-run_faults(client& c, const run_dir& dir, const std::string& exe,
-           const chaos_options& opts, std::atomic<bool>& stop) {
-  auto nodes = dir.nodes();
-  std::mt19937_64 gen{opts.seed};
-  std::vector<std::string> done;
-  for (auto& entry : opts.schedule) {
+caf::error check_schedule(const std::vector<std::string>& schedule,
+                          const std::vector<std::string>& nodes) {
+  for (auto& entry : schedule) {
     auto colon = entry.find(':');
     auto kind = entry.substr(0, colon);
     auto target = colon == std::string::npos ? "" : entry.substr(colon + 1);
@@ -211,6 +207,17 @@ run_faults(client& c, const run_dir& dir, const std::string& exe,
                           + "' (kill:NODE, stop:NODE or destroy:ROLE with "
                             "ROLE tm, lm, dm1, dm2)");
   }
+  return caf::none;
+}
+
+caf::expected<std::vector<std::string>>
+run_faults(client& c, const run_dir& dir, const std::string& exe,
+           const chaos_options& opts, std::atomic<bool>& stop) {
+  auto nodes = dir.nodes();
+  std::mt19937_64 gen{opts.seed};
+  std::vector<std::string> done;
+  if (auto err = check_schedule(opts.schedule, nodes))
+    return err;
   for (size_t i = 0; i < opts.faults && !stop; ++i) {
     std::string kind;
     std::string target;

@@ -63,6 +63,11 @@ struct chaos_options {
   std::chrono::milliseconds recovery_bound = std::chrono::seconds(90);
 };
 
+/// Error (invalid_argument naming the entry) if a schedule entry is not
+/// kill:NODE, stop:NODE or destroy:ROLE.
+caf::error check_schedule(const std::vector<std::string>& schedule,
+                          const std::vector<std::string>& nodes);
+
 /// Injects faults on the run's nodes (kill -9 and SIGSTOP/SIGCONT; the
 /// nodes that die are started again as new incarnations) and roles
 /// (destroy, then spawn anew on the same store), waiting after each until

@@ -303,6 +303,9 @@ int main(int argc, char** argv) {
     return fail("transfer from '" + from + "' to itself (the same account "
                 "twice)");
 
+  if (*chaos)
+    if (auto err = check_schedule(co.schedule, dir.nodes()))
+      return fail(describe(err));
   auto c = connect(com);
   if (!c)
     return fail(describe(c.error()));
