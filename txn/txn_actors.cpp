@@ -274,6 +274,60 @@ persistent_behavior lock_manager(caf::event_based_actor* self, uint64_t dms) {
 
 // -- data manager -------------------------------------------------------------
 
+constexpr const char* store_peer = "its stable store";
+constexpr const char* lm_peer = "the lock manager";
+
+/// Monitors the DM's store or the LM (FT-SR Fig. 1). False if the LM is
+/// unknown or failed (not monitored then).
+bool watch(caf::event_based_actor* self,
+           const std::shared_ptr<role_state<dm_core>>& st,
+           const std::string& peer) {
+  auto& ctx = context_of(self->system());
+  auto me = caf::actor_cast<caf::actor>(self);
+  if (peer == store_peer) {
+    monitor(self, st->store, me, txn_down_atom::value, peer);
+    return true;
+  }
+  auto lm = find_role(ctx, lm_type);
+  if (!lm || ctx.dir.failure_of(*lm))
+    return false;
+  monitor(self, capability<>{*lm}, me, txn_down_atom::value, peer);
+  return true;
+}
+
+/// The monitor of `peer` fired. A store that lost a replica, or an LM
+/// restarted elsewhere, is usually back within moments: the DM waits for
+/// it (a store that answers a scan, an LM bound alive again) and watches
+/// it anew; meanwhile its requests fail or wait, and a restarted LM's
+/// hello aborts the DM's active transactions (what the paper's fail-stop
+/// of the DM achieves for them). If the peer stays away for
+/// load_attempts * load_retry_ms, the DM fail-stops as in the paper.
+void await_peer(caf::event_based_actor* self,
+                std::shared_ptr<role_state<dm_core>> st, std::string peer,
+                uint32_t attempts) {
+  auto again = [self, st, peer, attempts](caf::error& err) {
+    if (attempts <= 1) {
+      self->quit(make_error(errc::fail_stop, "data manager: " + peer
+                                               + " failed: " + describe(err)));
+      return;
+    }
+    detail::after_delay(
+      self, &context_of(self->system()), load_retry_ms, nullptr,
+      [self, st, peer, attempts] { await_peer(self, st, peer, attempts - 1); },
+      [self](caf::error& e) { self->quit(e); });
+  };
+  if (peer == store_peer) {
+    call(self, st->store, ss_scan_atom::value, std::string{incarnation_key})
+      .then([self, st, peer](std::vector<std::string>&) { watch(self, st, peer); },
+            again);
+    return;
+  }
+  if (!watch(self, st, peer)) {
+    auto err = make_error(errc::fail_stop, "no live lock manager");
+    again(err);
+  }
+}
+
 persistent_behavior data_manager(caf::event_based_actor* self,
                                  capability<> store, uint64_t id) {
   auto st = std::make_shared<role_state<dm_core>>();
@@ -305,25 +359,14 @@ persistent_behavior data_manager(caf::event_based_actor* self,
         }
       return kvs;
     },
-    [self](txn_down_atom, const std::string& what) {
-      // FT-SR: a DM whose stable store or lock manager failed destroys
-      // itself; its restart reloads the status table and sends dmUp.
-      self->quit(make_error(errc::fail_stop, "data manager: " + what
-                                               + " failed"));
+    [self, st](txn_down_atom, const std::string& what) {
+      await_peer(self, st, what, load_attempts);
     },
   };
   return with_start(
     self, std::move(ops), [self, st, id](uint64_t, auto done) {
-      auto& ctx = context_of(self->system());
-      auto me = caf::actor_cast<caf::actor>(self);
-      monitor(self, st->store, me, txn_down_atom::value,
-              std::string{"its stable store"});
-      // An LM failed already (destroyed, not restarted yet) would stop
-      // every restart of this DM at once; its restart reaches us by
-      // lm_hello anyway.
-      if (auto lm = find_role(ctx, lm_type); lm && !ctx.dir.failure_of(*lm))
-        monitor(self, capability<>{*lm}, me, txn_down_atom::value,
-                std::string{"the lock manager"});
+      watch(self, st, store_peer);
+      watch(self, st, lm_peer);
       load(
         self, st,
         [st, id](const auto& records, uint64_t incarnation) {
