@@ -24,7 +24,7 @@ struct run_result {
   std::string out; // stdout and stderr
 };
 
-run_result bank(const std::string& args) {
+run_result run_bank(const std::string& args) {
   std::string cmd = std::string{FTSR_BANK_BIN} + " " + args + " 2>&1";
   run_result r;
   auto* p = ::popen(cmd.c_str(), "r");
@@ -46,17 +46,17 @@ protected:
     auto config = write_cluster_file(tmp, {"host1", "host2", "host3"},
                                      free_ports(3), 100, 500);
     dir_ = new std::string(" --dir " + tmp + "/run");
-    auto up = bank("up --config " + config + *dir_);
+    auto up = run_bank("up --config " + config + *dir_);
     ASSERT_EQ(up.rc, 0) << up.out;
     for (auto args : {"open alice 1000", "open bob 500"}) {
-      auto r = bank(args + *dir_);
+      auto r = run_bank(args + *dir_);
       ASSERT_EQ(r.rc, 0) << args << ": " << r.out;
     }
   }
 
   static void TearDownTestSuite() {
     if (dir_ != nullptr)
-      bank("down" + *dir_);
+      run_bank("down" + *dir_);
     delete dir_;
     dir_ = nullptr;
   }
@@ -69,13 +69,13 @@ protected:
   /// the audit as it was.
   void expect_refused(const std::string& args, const std::string& text,
                       int rc = 1) {
-    auto before = bank("audit" + dir());
+    auto before = run_bank("audit" + dir());
     ASSERT_EQ(before.rc, 0) << before.out;
-    auto r = bank(args + dir());
+    auto r = run_bank(args + dir());
     EXPECT_EQ(r.rc, rc) << args << ": " << r.out;
     EXPECT_NE(r.out.find(text), std::string::npos)
       << args << ": '" << r.out << "' lacks '" << text << "'";
-    auto after = bank("audit" + dir());
+    auto after = run_bank("audit" + dir());
     EXPECT_EQ(after.out, before.out) << args << " changed balances";
   }
 
@@ -110,17 +110,23 @@ TEST_F(bank_test, balance_audit_load_chaos_check_refuse_bad_input) {
   expect_refused("load --clients 0", "--clients", 2);
   expect_refused("chaos --faults 1 --schedule explode:host1",
                  "bad fault 'explode:host1'");
-  expect_refused("check /nonexistent/h.json", "cannot read");
+  // check reads a file, not the cluster.
+  auto r = run_bank("check /nonexistent/h.json");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot read /nonexistent/h.json"), std::string::npos)
+    << r.out;
   auto tmp = make_temp_dir();
   std::ofstream{tmp + "/bad.json"} << "{\"initial\": 3}";
-  expect_refused("check " + tmp + "/bad.json", "history: needs");
+  r = run_bank("check " + tmp + "/bad.json");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("history: needs"), std::string::npos) << r.out;
 }
 
 TEST_F(bank_test, unreachable_cluster_is_reported) {
   auto empty = make_temp_dir();
   for (auto cmd : {"balance alice", "transfer alice bob 1", "audit",
                    "open x 1", "load", "down"}) {
-    auto r = bank(std::string{cmd} + " --dir " + empty);
+    auto r = run_bank(std::string{cmd} + " --dir " + empty);
     EXPECT_EQ(r.rc, 1) << cmd << ": " << r.out;
     EXPECT_NE(r.out.find("no bank cluster"), std::string::npos)
       << cmd << ": " << r.out;
@@ -128,49 +134,49 @@ TEST_F(bank_test, unreachable_cluster_is_reported) {
 }
 
 TEST_F(bank_test, operations_move_money) {
-  auto r = bank("transfer alice bob 100" + dir());
+  auto r = run_bank("transfer alice bob 100" + dir());
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(bank("balance bob" + dir()).out.find("bob: 600"),
+  EXPECT_NE(run_bank("balance bob" + dir()).out.find("bob: 600"),
             std::string::npos);
-  r = bank("transfer bob alice 100" + dir());
+  r = run_bank("transfer bob alice 100" + dir());
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(bank("audit" + dir()).out.find("total: 1500"), std::string::npos);
+  EXPECT_NE(run_bank("audit" + dir()).out.find("total: 1500"), std::string::npos);
 }
 
 // The chaos run comes last in the suite (gtest runs tests in order).
 TEST_F(bank_test, zz_chaos_with_50_faults_passes_the_check) {
   auto tmp = make_temp_dir();
-  auto r = bank("chaos --faults 50 --clients 8 --interval 200 --seed 7 "
+  auto r = run_bank("chaos --faults 50 --clients 8 --interval 200 --seed 7 "
                 "--no-progress --history "
                 + tmp + "/h.json" + dir());
   EXPECT_EQ(r.rc, 0) << r.out;
   EXPECT_NE(r.out.find("verdict: PASS"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("faults: 50"), std::string::npos) << r.out;
-  auto check = bank("check " + tmp + "/h.json");
+  auto check = run_bank("check " + tmp + "/h.json");
   EXPECT_EQ(check.rc, 0) << check.out;
 }
 
 TEST(bank_history, checker_finds_lost_and_duplicated_transfers) {
-  bank::history h;
+  ftsr::bank::history h;
   h.initial = {{"a", 100}, {"b", 0}};
   h.final_ = {{"a", 90}, {"b", 10}};
   h.ops = {{"a", "b", 10, "ok"}, {"a", "b", 5, "fail"}};
-  EXPECT_TRUE(bank::check(h).pass());
+  EXPECT_TRUE(ftsr::bank::check(h).pass());
   h.ops[0].outcome = "unknown"; // applied at most once: fine
-  EXPECT_TRUE(bank::check(h).pass());
+  EXPECT_TRUE(ftsr::bank::check(h).pass());
   h.ops[1].outcome = "ok"; // an acknowledged transfer that is missing
-  auto v = bank::check(h);
+  auto v = ftsr::bank::check(h);
   EXPECT_FALSE(v.pass());
   EXPECT_TRUE(v.conserved);
   EXPECT_FALSE(v.explained);
   h.ops = {{"a", "b", 5, "ok"}}; // applied twice
-  EXPECT_FALSE(bank::check(h).pass());
+  EXPECT_FALSE(ftsr::bank::check(h).pass());
   h.final_ = {{"a", 110}, {"b", -10}};
   h.ops = {{"b", "a", 10, "ok"}};
-  v = bank::check(h);
+  v = ftsr::bank::check(h);
   EXPECT_FALSE(v.no_negative);
   EXPECT_FALSE(v.pass());
-  auto back = bank::history_from_json(bank::to_json(h));
+  auto back = ftsr::bank::history_from_json(ftsr::bank::to_json(h));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->final_, h.final_);
   EXPECT_EQ(back->ops.size(), 1u);
