@@ -162,6 +162,15 @@ caf::error destroy_role(client& c, const std::string& role) {
                                               + " could not be spawned anew");
 }
 
+/// The incarnation of `name` the client sees up (0: none).
+uint64_t up_incarnation(client& c, const std::string& name) {
+  if (auto v = c.cluster().view())
+    for (auto& m : *v)
+      if (m.name == name && m.state == member_state::up)
+        return m.incarnation;
+  return 0;
+}
+
 /// kill -9 or SIGSTOP/SIGCONT of node `name`; a node that dies (killed,
 /// or fenced after the stop) is started again.
 caf::error node_fault(client& c, const run_dir& dir, const std::string& exe,
@@ -169,8 +178,19 @@ caf::error node_fault(client& c, const run_dir& dir, const std::string& exe,
   if (!dir.running(name))
     return dir.start_node(exe, name);
   if (kind == "kill") {
+    auto old = up_incarnation(c, name);
     dir.signal(name, SIGKILL);
     dir.await_exit(name, std::chrono::seconds(10));
+    // Until the cluster saw the failure, the old incarnation looks up and
+    // await_serving would pass before the repair (the next fault then hits
+    // a store that still misses this node's replicas).
+    auto timeout = c.cluster().context().cluster.failure_timeout;
+    auto deadline = clock_type::now() + timeout * 20;
+    while (old != 0 && up_incarnation(c, name) == old) {
+      if (clock_type::now() >= deadline)
+        return make_error(errc::timeout, name + " killed but not seen failed");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   } else {
     // Frozen for longer than the failure timeout: the cluster declares
     // it failed, and it fences itself when it runs again (exit 3).
