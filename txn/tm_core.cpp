@@ -15,6 +15,7 @@ namespace ftsr {
 namespace {
 
 constexpr std::string_view decision_prefix = "decision/";
+constexpr std::string_view token_prefix = "token/";
 
 std::string decision_key(txn_id tid) {
   char buf[32];
@@ -65,8 +66,17 @@ caf::expected<txn_step> tm_core::recover(
                       "tm: incarnation " + std::to_string(cfg_.incarnation)
                         + " is not in [1, 2^32)");
   std::map<txn_id, txn> decided;
+  std::set<uint64_t> tokens;
   for (auto& [key, value] : records) {
     char* end = nullptr;
+    if (key.compare(0, token_prefix.size(), token_prefix) == 0) {
+      auto token = std::strtoull(key.c_str() + token_prefix.size(), &end, 10);
+      if (token == 0 || *end != '\0')
+        return make_error(errc::corrupted,
+                          "tm: record '" + key + "' is no token");
+      tokens.insert(token);
+      continue;
+    }
     auto tid = key.compare(0, decision_prefix.size(), decision_prefix) == 0
                  ? std::strtoull(key.c_str() + decision_prefix.size(), &end,
                                  10)
@@ -82,6 +92,7 @@ caf::expected<txn_step> tm_core::recover(
     t.participants.insert(dms->begin(), dms->end());
   }
   txns_ = std::move(decided);
+  tokens_ = std::move(tokens);
   recovered_ = true;
   txn_step st;
   for (auto& [tid, t] : txns_)
@@ -185,6 +196,7 @@ void tm_core::commit(txn_id tid, txn& t, const tx_request& m, txn_step& st) {
     return;
   }
   t.ph = phase::preparing;
+  t.token = m.token;
   t.pending = m;
   t.since = now_;
   t.answered.clear();
@@ -259,6 +271,8 @@ txn_step tm_core::on_dm_reply(const dm_reply& m) {
                                   t.participants.end());
         t.ph = phase::deciding;
         t.batch = log_.put(decision_key(m.tid), to_snapshot(dms));
+        if (t.token != 0 && tokens_.insert(t.token).second)
+          log_.put(std::string{token_prefix} + std::to_string(t.token), "1");
       }
       break;
     case dm_op::commit:

@@ -34,6 +34,10 @@
 // late start from a failed TM incarnation is refused by the DMs it queried
 // (dm_core). A lost dm_up is covered by the retries and the timeouts.
 //
+// Tokens: a commit request may carry the client's token; it is written
+// with the commit decision (one atomic batch) and never erased, and
+// committed(token) reports it, also after a restart.
+//
 // Time: on_tick(now) gives the caller's time (any monotonic unit); waits
 // count from the last tick before they started.
 //
@@ -117,6 +121,12 @@ public:
     return txns_.size();
   }
 
+  /// True if a commit carrying `token` was decided (its decision is
+  /// logged, or being written in the current batch).
+  bool committed(uint64_t token) const {
+    return token != 0 && tokens_.count(token) != 0;
+  }
+
   /// DMs that did not answer the recovery query yet.
   std::vector<uint64_t> unqueried() const;
 
@@ -131,6 +141,7 @@ private:
     std::set<uint64_t> answered;       // votes, or acknowledgements
     uint64_t batch = 0;                // the decision's write
     uint64_t next_retry = 0;
+    uint64_t token = 0;                // the client's, from its commit
   };
 
   bool known_dm(uint64_t dm) const;
@@ -159,6 +170,7 @@ private:
   uint64_t counter_ = 0;
   uint64_t next_req_ = 0;
   std::map<txn_id, txn> txns_;
+  std::set<uint64_t> tokens_;    // of decided commits
   std::set<uint64_t> unqueried_; // DMs to ask again (tm_query)
   uint64_t next_query_ = 0;
   log_batcher log_;

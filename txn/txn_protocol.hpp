@@ -91,6 +91,10 @@ const char* to_string(tx_kind x);
 
 /// client -> TM. `tid` for everything but begin; `dm`, `key` for read and
 /// write; `value` for write. `req` is the client's id for the answer.
+/// `token` (commit, optional): the client's name for the transaction,
+/// logged with the commit decision and kept after the transaction ends, so
+/// that a client re-sending a transaction after a TM failure can learn it
+/// committed already (tm_core::committed).
 struct tx_request {
   uint64_t client = 0;
   uint64_t req = 0;
@@ -99,6 +103,7 @@ struct tx_request {
   uint64_t dm = 0;
   std::string key;
   int64_t value = 0;
+  uint64_t token = 0;
 };
 
 /// TM -> client: the answer to request `req`. reason none: begin gave
@@ -233,7 +238,7 @@ typename Inspector::result_type inspect(Inspector& f, tx_request& x) {
   auto k = static_cast<uint8_t>(x.kind);
   auto sync = enum_sync(x.kind, k, tx_kind::abort);
   return f(caf::meta::type_name("ftsr::tx_request"), x.client, x.req, k,
-           x.tid, x.dm, x.key, x.value, sync);
+           x.tid, x.dm, x.key, x.value, x.token, sync);
 }
 
 template <class Inspector>

@@ -30,6 +30,15 @@ public:
     return pid_;
   }
 
+  /// Gives the process up: it keeps running after this object is gone
+  /// (e.g. cluster nodes started by `ftsr-bank up`, stopped later by PID).
+  /// Returns its PID.
+  pid_t release() noexcept {
+    auto pid = pid_;
+    pid_ = -1;
+    return pid;
+  }
+
   /// Sends `sig` to the process.
   bool signal(int sig) const;
 
