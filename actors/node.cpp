@@ -17,7 +17,6 @@
 #include "actors/errors.hpp"
 #include "actors/membership.hpp"
 #include "actors/node_manager.hpp"
-#include "actors/persistent_catalog.hpp"
 
 namespace ftsr {
 
@@ -196,14 +195,6 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   result->lock_fd_ = lock_fd;
   result->sys_ = std::make_unique<caf::actor_system>(*cfg_ptr);
   auto& sys = *result->sys_;
-  if (addr != nullptr && lock_fd >= 0) {
-    // The persistent actors known before a stop: a cold restart brings
-    // them back once the first view removed their old incarnations.
-    auto catalog = load_catalog(sys, ctx->data_dir);
-    if (!catalog)
-      return catalog.error();
-    restore_catalog(ctx->dir, *catalog);
-  }
   ctx->manager = spawn_node_manager(sys, ctx, std::move(membership),
                                     membership_found);
   if (addr != nullptr) {

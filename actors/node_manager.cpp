@@ -86,6 +86,7 @@ struct manager_state {
   cluster_view last_view;
   /// The persistent catalog as last written to the data directory.
   std::vector<char> saved_catalog;
+  bool catalog_loaded = false;
   /// Requests for this node to host an actor that arrived before it was
   /// admitted (a client may learn the view first): run at admission, or
   /// refused at their deadline.
@@ -189,7 +190,7 @@ void save_catalog_if_changed(manager_actor* self) {
   auto& ctx = *st.ctx;
   if (ctx.data_dir.empty() || !ctx.member || ctx.fenced)
     return;
-  auto bytes = encode_catalog(self->system(), catalog_of(ctx.dir));
+  auto bytes = encode_catalog(self->context(), catalog_of(ctx.dir));
   if (!bytes) {
     ctx.spans.event({}, "catalog_error", to_string(ctx.self),
                     describe(bytes.error()));
@@ -659,7 +660,22 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
   });
   // The first tick comes from node::start once the node listens.
   return {
-    [self](tick_atom) { tick(self); },
+    [self](tick_atom) {
+      auto& st = self->state;
+      auto& ctx = *st.ctx;
+      if (!st.catalog_loaded && ctx.member && !ctx.data_dir.empty()) {
+        // The persistent actors known before a stop: a cold restart brings
+        // them back once the first view removed their old incarnations.
+        // Read here, in an actor, since their arguments may hold handles.
+        st.catalog_loaded = true;
+        if (auto xs = load_catalog(self->context(), ctx.data_dir))
+          restore_catalog(ctx.dir, *xs);
+        else
+          ctx.spans.event({}, "catalog_error", to_string(ctx.self),
+                          describe(xs.error()));
+      }
+      tick(self);
+    },
     [self](gms_atom, const gms_msg& m) {
       auto& st = self->state;
       // The core answers even removed incarnations (with the views that

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "caf/actor_system.hpp"
+#include "caf/execution_unit.hpp"
 #include "caf/binary_deserializer.hpp"
 #include "caf/binary_serializer.hpp"
 
@@ -36,9 +36,9 @@ std::vector<catalog_entry> catalog_of(const directory& dir) {
 }
 
 caf::expected<std::vector<char>>
-encode_catalog(caf::actor_system& sys, const std::vector<catalog_entry>& xs) {
+encode_catalog(caf::execution_unit* ctx, const std::vector<catalog_entry>& xs) {
   std::vector<char> buf;
-  caf::binary_serializer sink{sys, buf};
+  caf::binary_serializer sink{ctx, buf};
   auto copy = xs;
   if (auto err = sink(copy))
     return err;
@@ -63,7 +63,7 @@ caf::error save_catalog(const std::string& dir, const std::vector<char>& bytes) 
 }
 
 caf::expected<std::vector<catalog_entry>>
-load_catalog(caf::actor_system& sys, const std::string& dir) {
+load_catalog(caf::execution_unit* ctx, const std::string& dir) {
   auto path = dir + "/" + file_name;
   std::ifstream in{path, std::ios::binary};
   if (!in)
@@ -71,10 +71,10 @@ load_catalog(caf::actor_system& sys, const std::string& dir) {
   std::vector<char> buf{std::istreambuf_iterator<char>{in},
                         std::istreambuf_iterator<char>{}};
   std::vector<catalog_entry> result;
-  caf::binary_deserializer source{sys, buf};
+  caf::binary_deserializer source{ctx, buf};
   if (auto err = source(result))
     return make_error(errc::corrupted,
-                      path + " cannot be decoded: " + sys.render(err));
+                      path + " cannot be decoded: " + to_string(err));
   return result;
 }
 

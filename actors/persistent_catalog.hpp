@@ -16,7 +16,7 @@
 #include "actors/capability.hpp"
 
 namespace caf {
-class actor_system;
+class execution_unit;
 }
 
 namespace ftsr {
@@ -40,10 +40,11 @@ typename Inspector::result_type inspect(Inspector& f, catalog_entry& x) {
 /// The live persistent actors of `dir`, destroyed ones left out.
 std::vector<catalog_entry> catalog_of(const directory& dir);
 
-/// Serialized form (CAF binary; the restart arguments are CAF messages, so
-/// their types must be registered with `sys`).
+/// Serialized form (CAF binary; the restart arguments are CAF messages that
+/// may hold actor handles, so this runs in an actor: `ctx` is its
+/// execution unit, and the argument types must be registered).
 caf::expected<std::vector<char>>
-encode_catalog(caf::actor_system& sys, const std::vector<catalog_entry>& xs);
+encode_catalog(caf::execution_unit* ctx, const std::vector<catalog_entry>& xs);
 
 /// Writes `bytes` to `dir`/persistent.bin atomically and durably.
 caf::error save_catalog(const std::string& dir, const std::vector<char>& bytes);
@@ -51,7 +52,7 @@ caf::error save_catalog(const std::string& dir, const std::vector<char>& bytes);
 /// Reads the catalog of `dir` (empty if there is none). Errors name the file
 /// (errc::corrupted when it cannot be decoded).
 caf::expected<std::vector<catalog_entry>>
-load_catalog(caf::actor_system& sys, const std::string& dir);
+load_catalog(caf::execution_unit* ctx, const std::string& dir);
 
 /// Records `xs` in `dir` as restart specs and (failed-unless-alive)
 /// bindings.

@@ -2,6 +2,7 @@
 #include "apps/node/node_main.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -66,8 +67,9 @@ int run_node_process(const std::string& prog, node_process_options po,
               << std::endl;
     std::fflush(nullptr);
     if (rejoin && argv != nullptr) {
-      // Nothing of this incarnation may survive into the next: close every
-      // descriptor (sockets, the data directory lock, LMDB) and start over.
+      // Nothing of this incarnation may survive into the next: every
+      // descriptor (sockets, the data directory lock, LMDB) closes at the
+      // exec. Not before it: CAF's threads still use them until then.
       if (auto* d = opendir("/proc/self/fd")) {
         std::vector<int> fds;
         while (auto* e = readdir(d))
@@ -75,7 +77,7 @@ int run_node_process(const std::string& prog, node_process_options po,
             fds.push_back(fd);
         closedir(d);
         for (auto fd : fds)
-          close(fd);
+          fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
       }
       execv("/proc/self/exe", argv);
       std::cerr << prog << " " << name << ": cannot restart: "
@@ -92,7 +94,7 @@ int run_node_process(const std::string& prog, node_process_options po,
   opts.span_observer = [prog, name](const span& s) {
     static const std::set<std::string> logged{
       "node_up", "failure_detected", "peer_unreachable", "fenced",
-      "view_installed", "refused", "actor_failed", "restart", "escalate"};
+      "view_installed", "refused", "catalog_error", "actor_failed", "restart", "escalate"};
     if (logged.count(s.kind) != 0)
       std::cerr << prog << " " << name << ": " << s.kind << " " << s.name
                 << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
