@@ -749,6 +749,14 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         p->manager = sender;
         p->incarnation = from.incarnation;
         self->monitor(sender);
+        // The newcomer will not ask back (it has a connection now): give
+        // it what the answer of its own hello would (a node that rejoined
+        // after a partition learns the restarts it missed).
+        for (auto& spec : ctx.dir.restart_specs())
+          self->send(sender, restart_spec_atom::value, ctx.self, spec,
+                     trace_context{});
+        for (auto& ref : ctx.dir.alive())
+          self->send(sender, bind_atom::value, ctx.self, ref, trace_context{});
       }
       return {ctx.self, ctx.dir.alive(), ctx.dir.restart_specs(),
               ctx.names.all()};
