@@ -599,11 +599,10 @@ membership_core::desired_view(time_point now) const {
   for (auto& n : names_)
     if (placed.count(n) == 0)
       admit_joiner(n);
-  if (st_.view.number == 0) {
-    // The first view needs a majority of the cluster file's names alive.
-    if (next.members.size() < names_.size() / 2 + 1)
-      return std::nullopt;
-  }
+  // Every view keeps a majority of the cluster file's nodes: a view never
+  // shrinks to a minority that could then go on alone.
+  if (next.members.size() < names_.size() / 2 + 1)
+    return std::nullopt;
   if (next.members == st_.view.members)
     return std::nullopt;
   // Never propose a view this node would not be part of.
