@@ -371,6 +371,14 @@ void membership_core::handle(const gms_msg& m, time_point now, gms_step& out) {
   }
 }
 
+void membership_core::reject(const gms_msg& m, gms_step& out) {
+  auto r = make(gms_kind::reject);
+  r.number = m.number;
+  r.bal = m.bal;
+  r.promised = st_.promised;
+  send(out, m.from.name, std::move(r));
+}
+
 void membership_core::on_prepare(const gms_msg& m, gms_step& out) {
   if (!votes())
     return;
@@ -385,11 +393,7 @@ void membership_core::on_prepare(const gms_msg& m, gms_step& out) {
     return;
   }
   if (m.bal < st_.promised) {
-    auto r = make(gms_kind::reject);
-    r.number = m.number;
-    r.bal = m.bal;
-    r.promised = st_.promised;
-    send(out, m.from.name, std::move(r));
+    reject(m, out);
     return;
   }
   st_.promised = m.bal;
@@ -411,11 +415,7 @@ void membership_core::on_accept(const gms_msg& m, gms_step& out) {
       || m.value.number != m.number)
     return; // a prepare settled who is behind
   if (m.bal < st_.promised) {
-    auto r = make(gms_kind::reject);
-    r.number = m.number;
-    r.bal = m.bal;
-    r.promised = st_.promised;
-    send(out, m.from.name, std::move(r));
+    reject(m, out);
     return;
   }
   st_.promised = m.bal;

@@ -162,6 +162,8 @@ private:
   /// The newest incarnation heard of under `name` that is not in the view.
   const peer_info* newcomer(const std::string& name) const;
 
+  /// Tells the sender of `m` that this node promised a higher ballot.
+  void reject(const gms_msg& m, gms_step& out);
   void on_prepare(const gms_msg& m, gms_step& out);
   void on_accept(const gms_msg& m, gms_step& out);
   void on_promise(const gms_msg& m, time_point now, gms_step& out);
