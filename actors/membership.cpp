@@ -1,9 +1,6 @@
 // Cluster views, ballots and the durable membership state file.
 #include "actors/membership.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -12,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/durable_file.hpp"
 #include "actors/errors.hpp"
 
 namespace ftsr {
@@ -181,23 +179,8 @@ caf::error save_membership(const std::string& dir, const membership_state& st) {
             {"owner", st.owner},
             {"fenced", members_to_json(st.fenced)}};
   auto text = j.dump(1);
-  auto path = dir + "/" + file_name;
-  auto tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return sys_error("cannot write", tmp);
-  bool ok = ::write(fd, text.data(), text.size())
-              == static_cast<ssize_t>(text.size())
-            && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return sys_error("cannot write", path);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return caf::none;
+  return write_file_durably(dir, file_name, text.data(), text.size(),
+                            errc::bad_config);
 }
 
 } // namespace ftsr

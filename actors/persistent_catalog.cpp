@@ -1,11 +1,6 @@
 // The persistent catalog; see persistent_catalog.hpp.
 #include "actors/persistent_catalog.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -14,6 +9,7 @@
 #include "caf/binary_serializer.hpp"
 
 #include "actors/directory.hpp"
+#include "actors/durable_file.hpp"
 #include "actors/errors.hpp"
 
 namespace ftsr {
@@ -46,20 +42,8 @@ encode_catalog(caf::execution_unit* ctx, const std::vector<catalog_entry>& xs) {
 }
 
 caf::error save_catalog(const std::string& dir, const std::vector<char>& bytes) {
-  auto path = dir + "/" + file_name;
-  auto tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return make_error(errc::storage_error,
-                      "cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, bytes.data(), bytes.size())
-              == static_cast<ssize_t>(bytes.size())
-            && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return make_error(errc::storage_error,
-                      "cannot write " + path + ": " + std::strerror(errno));
-  return caf::none;
+  return write_file_durably(dir, file_name, bytes.data(), bytes.size(),
+                            errc::storage_error);
 }
 
 caf::expected<std::vector<catalog_entry>>
