@@ -25,6 +25,7 @@ const char* to_string(errc x) {
     case errc::no_space: return "no_space";
     case errc::checkpoint_aborted: return "checkpoint_aborted";
     case errc::no_answer: return "no_answer";
+    case errc::unauthenticated: return "unauthenticated";
   }
   return "unknown_error";
 }

@@ -57,6 +57,9 @@ enum class errc : uint8_t {
   /// node_options::group_attempt_timeout; ftsr::call tries again under the
   /// same request id (the group delivers it at most once).
   no_answer,
+  /// A peer could not be authenticated: its TLS handshake failed (no
+  /// certificate, one not signed by the cluster CA, or not speaking TLS).
+  unauthenticated,
 };
 
 /// Category atom of all ftsr errors.

@@ -1,6 +1,9 @@
 // Node start-up, shutdown and the blocking helpers.
 #include "actors/node.hpp"
 
+#include <cstdio>
+#include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -9,6 +12,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/node_manager.hpp"
+#include "actors/transport.hpp"
 
 namespace ftsr {
 
@@ -28,6 +32,85 @@ uint64_t new_incarnation() {
   auto now = static_cast<uint64_t>(wall_clock_ns());
   std::random_device rd;
   return (now & ~uint64_t{0xFFFF}) | (rd() & 0xFFFF);
+}
+
+/// Reports refused connections on stderr and as "peer_refused" spans. A
+/// peer that keeps retrying (a misconfigured member reconnects at every
+/// heartbeat) or a flood would drown the log and the span buffer: the same
+/// (direction, peer host, reason) is reported at most once per `quiet`,
+/// with the number of repeats it stood for.
+class refusal_log {
+public:
+  static constexpr auto quiet = std::chrono::seconds(5);
+
+  explicit refusal_log(std::weak_ptr<node_context> ctx) : ctx_(std::move(ctx)) {
+    // nop
+  }
+
+  void operator()(bool incoming, const std::string& peer,
+                  const std::string& reason) {
+    auto ctx = ctx_.lock();
+    if (ctx == nullptr)
+      return;
+    // Incoming connections come from ephemeral ports: key on the host.
+    auto host = incoming ? peer.substr(0, peer.rfind(':')) : peer;
+    auto key = (incoming ? "from " : "to ") + host + " " + reason;
+    auto now = std::chrono::steady_clock::now();
+    size_t repeats = 0;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto& e = seen_[key];
+      if (e.count > 0 && now - e.last < quiet) {
+        ++e.count;
+        return;
+      }
+      repeats = e.count > 0 ? e.count - 1 : 0;
+      e = entry{now, 1};
+    }
+    auto detail = std::string{incoming ? "connection from " : "connection to "}
+                  + peer + ": " + reason;
+    if (repeats > 0)
+      detail += " (and " + std::to_string(repeats)
+                + " more like it in the last period)";
+    fprintf(stderr, "ftsr %s: refused %s\n",
+            ctx->member ? ctx->self.name.c_str() : "client", detail.c_str());
+    ctx->spans.event({}, "peer_refused", peer, detail);
+  }
+
+private:
+  struct entry {
+    std::chrono::steady_clock::time_point last;
+    size_t count = 0;
+  };
+  std::weak_ptr<node_context> ctx_;
+  std::mutex mtx_;
+  std::map<std::string, entry> seen_;
+};
+
+/// The TLS credentials this node presents, loaded; null for plain TCP.
+caf::expected<std::shared_ptr<const tls_context>>
+tls_credentials(const node_options& opts, const node_address* addr) {
+  auto& cluster = opts.cluster;
+  if (!cluster.tls()) {
+    if (!opts.tls.cert.empty())
+      return make_error(errc::bad_config,
+                        "TLS credentials given, but cluster '" + cluster.name
+                          + "' has no [cluster.tls] table");
+    return std::shared_ptr<const tls_context>{};
+  }
+  if (addr != nullptr && !opts.tls.cert.empty())
+    return make_error(errc::bad_config,
+                      "member " + addr->name + " takes its TLS credentials "
+                        + "from its cluster file entry, not from options");
+  auto id = addr != nullptr         ? addr->tls
+            : opts.tls.cert.empty() ? cluster.tls_default
+                                    : opts.tls;
+  if (id.cert.empty() || id.key.empty())
+    return make_error(errc::bad_config,
+                      "cluster '" + cluster.name + "' uses TLS: a client "
+                        + "needs a certificate and key (its own, or "
+                        + "[cluster.tls] cert/key)");
+  return load_tls_context(cluster.tls_ca, id);
 }
 
 } // namespace
@@ -96,8 +179,14 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
                           + opts.cluster.name + "' (known: " + known + ")");
     }
   }
+  auto tls = tls_credentials(opts, addr);
+  if (!tls)
+    return tls.error();
   auto cfg = std::make_unique<node_config>();
   cfg->load<caf::io::middleman>();
+  // Every connection goes through the node's transport: BASP must never
+  // open connections of its own (with TLS they would be plain TCP).
+  cfg->set("middleman.enable-automatic-connections", false);
   add_error_category(*cfg);
   add_protocol_types(*cfg);
   if (opts.scheduler_threads > 0)
@@ -115,6 +204,7 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   cfg->set("middleman.workers", size_t{0});
   if (opts.add_types)
     opts.add_types(*cfg);
+  auto handshake_timeout = opts.tls_handshake_timeout;
   auto ctx = std::make_shared<node_context>(std::move(opts),
                                             new_incarnation());
   cfg->ctx = ctx;
@@ -122,10 +212,17 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   std::unique_ptr<node> result{new node(std::move(cfg), ctx)};
   result->sys_ = std::make_unique<caf::actor_system>(*cfg_ptr);
   auto& sys = *result->sys_;
+  if (*tls != nullptr)
+    ctx->transport = spawn_tls_transport(
+      sys, std::move(*tls),
+      [log = std::make_shared<refusal_log>(ctx)](
+        bool incoming, const std::string& peer, const std::string& reason) {
+        (*log)(incoming, peer, reason);
+      },
+      handshake_timeout);
   ctx->manager = spawn_node_manager(sys, ctx);
   if (addr != nullptr) {
-    auto port = sys.middleman().publish(ctx->manager, addr->port,
-                                        addr->host.c_str(), true);
+    auto port = publish(sys, ctx->manager, addr->host, addr->port);
     if (!port)
       return make_error(errc::node_unavailable,
                         "node " + addr->name + " cannot listen on "
@@ -139,6 +236,10 @@ node::~node() {
   if (sys_) {
     caf::anon_send_exit(ctx_->manager, caf::exit_reason::user_shutdown);
     ctx_->manager = nullptr;
+    if (ctx_->transport) {
+      caf::anon_send_exit(ctx_->transport, caf::exit_reason::user_shutdown);
+      ctx_->transport = nullptr;
+    }
     sys_.reset();
   }
 }

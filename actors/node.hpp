@@ -24,6 +24,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/expected.hpp"
+#include "caf/io/middleman_actor.hpp"
 #include "caf/message.hpp"
 
 #include "actors/capability.hpp"
@@ -67,6 +68,13 @@ struct node_options {
   /// lost with a failing primary (a replacement spawned just before the
   /// primary died) would otherwise stay idle forever.
   std::chrono::milliseconds replica_state_timeout = std::chrono::seconds(30);
+  /// A client's own TLS certificate and key when the cluster uses TLS
+  /// (empty: the cluster file's [cluster.tls] cert/key). Members use their
+  /// entry's credentials and must leave this empty.
+  tls_identity tls;
+  /// Bound on each TLS handshake, accepted or initiated; a peer that has
+  /// not completed it by then is refused.
+  std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(5);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
   /// Directory for this node's stable storage (persistence/); created on
@@ -94,6 +102,9 @@ struct node_context {
   /// Other members this node currently sees up (kept by the manager).
   std::atomic<uint32_t> peers_up{0};
   caf::actor manager;
+  /// The TLS transport when the cluster uses TLS (see transport.hpp's
+  /// transport_handle); null for plain TCP.
+  caf::io::middleman_actor transport;
 
   /// True while this member sees a strict majority of the cluster's nodes
   /// up (itself included): the primary partition. Groups that lost exactly
@@ -119,8 +130,10 @@ class node {
 public:
   /// Starts a node: validates options, starts the actor system, listens on
   /// the member's address and begins connecting to the other members.
-  /// Errors: errc::unknown_node (name not in the cluster), or a CAF error
-  /// when the address cannot be bound (rendered with the address).
+  /// Errors: errc::unknown_node (name not in the cluster), errc::bad_config
+  /// (TLS credentials that do not load or do not match the cluster CA;
+  /// a client without credentials in a TLS cluster), or
+  /// errc::node_unavailable when the address cannot be bound.
   static caf::expected<std::unique_ptr<node>> start(node_options opts);
 
   /// Stops the manager and all local actors, then the actor system.

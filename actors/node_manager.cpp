@@ -14,6 +14,7 @@
 #include "actors/errors.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
+#include "actors/transport.hpp"
 
 namespace ftsr {
 
@@ -180,7 +181,7 @@ void connect(manager_actor* self, peer& p) {
     return;
   p.connecting = true;
   auto name = p.addr.name;
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = transport_handle(self->system());
   auto& ctx = *self->state.ctx;
   auto timeout = std::max(std::chrono::milliseconds{2000},
                           2 * ctx.cluster.failure_timeout);
