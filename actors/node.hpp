@@ -74,7 +74,7 @@ struct node_options {
   tls_identity tls;
   /// Bound on each TLS handshake, accepted or initiated; a peer that has
   /// not completed it by then is refused.
-  std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(5);
+  std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(2);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
   /// Directory for this node's stable storage (persistence/); created on
