@@ -28,8 +28,9 @@ struct node_address {
   std::string host; // listen address, e.g. "127.0.0.1"
   uint16_t port = 0;
   /// The node's own credentials when the cluster uses TLS (its [[node]]
-  /// cert/key, else the cluster-wide ones); empty otherwise.
-  tls_identity tls;
+  /// cert/key, else the cluster-wide ones); empty otherwise. (Initialized
+  /// so that {name, host, port} stays a warning-free initializer.)
+  tls_identity tls{};
 };
 
 struct cluster_config {
@@ -45,7 +46,7 @@ struct cluster_config {
   std::string tls_ca;
   /// Cluster-wide credentials of [cluster.tls] (cert/key), used by nodes
   /// without their own and by clients that name none; may be empty.
-  tls_identity tls_default;
+  tls_identity tls_default{};
 
   /// True if members and clients must authenticate with TLS.
   bool tls() const {

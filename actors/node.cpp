@@ -67,12 +67,13 @@ public:
       repeats = e.count > 0 ? e.count - 1 : 0;
       e = entry{now, 1};
     }
-    auto detail = std::string{incoming ? "connection from " : "connection to "}
+    auto detail = std::string{incoming ? "refused connection from "
+                                       : "TLS connection failed to "}
                   + peer + ": " + reason;
     if (repeats > 0)
       detail += " (and " + std::to_string(repeats)
                 + " more like it in the last period)";
-    fprintf(stderr, "ftsr %s: refused %s\n",
+    fprintf(stderr, "ftsr %s: %s\n",
             ctx->member ? ctx->self.name.c_str() : "client", detail.c_str());
     ctx->spans.event({}, "peer_refused", peer, detail);
   }
@@ -236,10 +237,9 @@ node::~node() {
   if (sys_) {
     caf::anon_send_exit(ctx_->manager, caf::exit_reason::user_shutdown);
     ctx_->manager = nullptr;
-    if (ctx_->transport) {
+    // The handle stays set: actors still running may read it.
+    if (ctx_->transport)
       caf::anon_send_exit(ctx_->transport, caf::exit_reason::user_shutdown);
-      ctx_->transport = nullptr;
-    }
     sys_.reset();
   }
 }

@@ -71,7 +71,7 @@ struct node_options {
   /// A client's own TLS certificate and key when the cluster uses TLS
   /// (empty: the cluster file's [cluster.tls] cert/key). Members use their
   /// entry's credentials and must leave this empty.
-  tls_identity tls;
+  tls_identity tls{};
   /// Bound on each TLS handshake, accepted or initiated; a peer that has
   /// not completed it by then is refused.
   std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(2);

@@ -187,7 +187,7 @@ TEST_F(tls_cluster, node_with_another_cas_certificate_is_refused) {
   ASSERT_TRUE(eventually(
     [&] { return refusal(**intruder, "certificate verify failed").has_value(); }));
   auto detail = *refusal(*members[0], "127.0.0.1");
-  EXPECT_CONTAINS(detail, "connection ");
+  EXPECT_CONTAINS(detail, "connection");
   auto v = (*intruder)->view();
   ASSERT_TRUE(v);
   for (auto& s : *v) {
