@@ -214,13 +214,14 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   result->sys_ = std::make_unique<caf::actor_system>(*cfg_ptr);
   auto& sys = *result->sys_;
   if (*tls != nullptr)
-    ctx->transport = spawn_tls_transport(
+    result->transport_ = spawn_tls_transport(
       sys, std::move(*tls),
       [log = std::make_shared<refusal_log>(ctx)](
         bool incoming, const std::string& peer, const std::string& reason) {
         (*log)(incoming, peer, reason);
       },
       handshake_timeout);
+  ctx->transport = result->transport_.address();
   ctx->manager = spawn_node_manager(sys, ctx);
   if (addr != nullptr) {
     auto port = publish(sys, ctx->manager, addr->host, addr->port);
@@ -237,9 +238,10 @@ node::~node() {
   if (sys_) {
     caf::anon_send_exit(ctx_->manager, caf::exit_reason::user_shutdown);
     ctx_->manager = nullptr;
-    // The handle stays set: actors still running may read it.
-    if (ctx_->transport)
-      caf::anon_send_exit(ctx_->transport, caf::exit_reason::user_shutdown);
+    if (transport_) {
+      caf::anon_send_exit(transport_, caf::exit_reason::user_shutdown);
+      transport_ = nullptr;
+    }
     sys_.reset();
   }
 }

@@ -103,8 +103,10 @@ struct node_context {
   std::atomic<uint32_t> peers_up{0};
   caf::actor manager;
   /// The TLS transport when the cluster uses TLS (see transport.hpp's
-  /// transport_handle); null for plain TCP.
-  caf::io::middleman_actor transport;
+  /// transport_handle); null for plain TCP. Weak: the node holds the
+  /// strong handle (a detached actor's thread ends only when its last
+  /// strong reference is gone).
+  caf::actor_addr transport;
 
   /// True while this member sees a strict majority of the cluster's nodes
   /// up (itself included): the primary partition. Groups that lost exactly
@@ -210,6 +212,7 @@ private:
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::shared_ptr<node_context> ctx_;
   std::unique_ptr<caf::actor_system> sys_;
+  caf::io::middleman_actor transport_;
 };
 
 } // namespace ftsr

@@ -617,8 +617,10 @@ spawn_tls_transport(caf::actor_system& sys,
 
 caf::io::middleman_actor transport_handle(caf::actor_system& sys) {
   auto ctx = find_context(sys);
-  if (ctx != nullptr && ctx->transport != nullptr)
-    return ctx->transport;
+  // Never the plain middleman in a TLS cluster: once the transport is gone
+  // (shutdown), requests to the null handle fail.
+  if (ctx != nullptr && ctx->cluster.tls())
+    return caf::actor_cast<caf::io::middleman_actor>(ctx->transport);
   return sys.middleman().actor_handle();
 }
 

@@ -300,7 +300,7 @@ TEST(transport, plain_cluster_has_no_tls_transport) {
   opts.name = "host1";
   auto n = node::start(std::move(opts));
   ASSERT_TRUE(n) << describe(n.error());
-  EXPECT_EQ((*n)->context().transport, nullptr);
+  EXPECT_FALSE((*n)->context().transport);
   // Credentials for a cluster without [cluster.tls] are a mistake.
   node_options client;
   client.cluster = *cfg;
