@@ -25,6 +25,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/expected.hpp"
+#include "caf/io/middleman_actor.hpp"
 #include "caf/message.hpp"
 
 #include "actors/capability.hpp"
@@ -73,6 +74,13 @@ struct node_options {
   /// lost with a failing primary (a replacement spawned just before the
   /// primary died) would otherwise stay idle forever.
   std::chrono::milliseconds replica_state_timeout = std::chrono::seconds(30);
+  /// A client's own TLS certificate and key when the cluster uses TLS
+  /// (empty: the cluster file's [cluster.tls] cert/key). Members use their
+  /// entry's credentials and must leave this empty.
+  tls_identity tls{};
+  /// Bound on each TLS handshake, accepted or initiated; a peer that has
+  /// not completed it by then is refused.
+  std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(2);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
   /// Directory for this node's stable storage (persistence/) and its
@@ -110,6 +118,11 @@ struct node_context {
   /// its first one; one that lost its lease refuses).
   std::atomic<bool> leased{false};
   caf::actor manager;
+  /// The TLS transport when the cluster uses TLS (see transport.hpp's
+  /// transport_handle); null for plain TCP. Weak: the node holds the
+  /// strong handle (a detached actor's thread ends only when its last
+  /// strong reference is gone).
+  caf::actor_addr transport;
 
   /// True while this member is in the agreed cluster view and holds a lease
   /// renewed by a majority of it: the primary partition. Everything that
@@ -136,8 +149,10 @@ class node {
 public:
   /// Starts a node: validates options, starts the actor system, listens on
   /// the member's address and begins connecting to the other members.
-  /// Errors: errc::unknown_node (name not in the cluster), or a CAF error
-  /// when the address cannot be bound (rendered with the address).
+  /// Errors: errc::unknown_node (name not in the cluster), errc::bad_config
+  /// (TLS credentials that do not load or do not match the cluster CA;
+  /// a client without credentials in a TLS cluster), or
+  /// errc::node_unavailable when the address cannot be bound.
   static caf::expected<std::unique_ptr<node>> start(node_options opts);
 
   /// Stops the manager and all local actors, then the actor system.
@@ -238,6 +253,7 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   /// Lock on the data directory (-1: none).
   int lock_fd_ = -1;
+  caf::io::middleman_actor transport_;
 };
 
 } // namespace ftsr

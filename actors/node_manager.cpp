@@ -25,6 +25,7 @@
 #include "actors/node.hpp"
 #include "actors/persistent_catalog.hpp"
 #include "actors/protocol.hpp"
+#include "actors/transport.hpp"
 
 namespace ftsr {
 
@@ -382,7 +383,7 @@ void connect(manager_actor* self, peer& p) {
     return;
   p.connecting = true;
   auto name = p.addr.name;
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = transport_handle(self->system());
   auto& ctx = *self->state.ctx;
   auto timeout = std::max(std::chrono::milliseconds{2000},
                           2 * ctx.cluster.failure_timeout);

@@ -6,7 +6,9 @@
 #   group     ftsr group vs ZooKeeper ensemble  (apps/bench/ftsr-bench-group)
 #   restart   persistent actor failover vs ZooKeeper leader failover
 #             (apps/bench/ftsr-bench-restart)
-# Usage: bash scripts/bench.sh [call|failover|group|restart|all] [extra args]
+#   tls       group writes over plain TCP vs mutual TLS, alternating
+#             (scripts/bench-group-tls.sh [ROUNDS] [args])
+# Usage: bash scripts/bench.sh [call|failover|group|restart|tls|all] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -29,12 +31,13 @@ case "$which" in
   failover) ./build/apps/bench/ftsr-bench-failover "$@" ;;
   group) ./build/apps/bench/ftsr-bench-group "$@" ;;
   restart) ./build/apps/bench/ftsr-bench-restart "$@" ;;
+  tls) bash scripts/bench-group-tls.sh "$@" ;;
   all)
     ./build/apps/bench/ftsr-bench-call
     ./build/apps/bench/ftsr-bench-failover
     ./build/apps/bench/ftsr-bench-group
     ./build/apps/bench/ftsr-bench-restart
     ;;
-  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|all)" >&2
+  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|tls|all)" >&2
      exit 2 ;;
 esac

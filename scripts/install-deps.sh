@@ -19,6 +19,8 @@ packages=(
   libbenchmark-dev
   libcpp-httplib-dev
   iproute2
+  libssl-dev
+  openssl
 )
 
 missing=()

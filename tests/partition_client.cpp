@@ -45,6 +45,7 @@
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
 #include "actors/node.hpp"
+#include "actors/transport.hpp"
 #include "apps/node/sample_actors.hpp"
 #include "apps/node/sample_persistent.hpp"
 #include "apps/node/sample_resources.hpp"
@@ -459,7 +460,8 @@ node_view view_of(node& n, const std::string& name) {
   node_view v;
   v.node = name;
   auto* addr = n.context().cluster.find(name);
-  auto mgr = n.system().middleman().remote_actor(addr->host, addr->port);
+  auto mgr = ftsr::remote_actor(n.system(), addr->host, addr->port,
+                                std::chrono::seconds(2));
   if (!mgr)
     return v;
   caf::scoped_actor self{n.system()};
