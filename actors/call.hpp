@@ -369,17 +369,19 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     (*retry_later)();
 }
 
-/// Waits for persistent actor `ref` to be bound alive at a generation above
-/// `failed`, polling this node's directory with back-off, then runs
-/// `resend`; `fail` gets errc::timeout once `deadline` or the call's limit
-/// passed.
+/// Waits for persistent actor `ref` to be bound alive, with a handle, at
+/// generation `at_least` or later, polling this node's directory with
+/// back-off, then runs `resend`; `fail` gets errc::timeout once `deadline`
+/// or the call's limit passed.
 template <class Self, class R, class G>
 void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
-                   uint64_t failed, std::chrono::steady_clock::time_point deadline,
+                   uint64_t at_least,
+                   std::chrono::steady_clock::time_point deadline,
                    const call_limit& lim, uint32_t delay_ms, R resend, G fail) {
   auto now = std::chrono::steady_clock::now();
   if (auto cur = ctx->dir.lookup(ref.id);
-      cur && cur->generation > failed && !ctx->dir.failure_of(*cur))
+      cur && cur->handle && cur->generation >= at_least
+      && !ctx->dir.failure_of(*cur))
     return resend();
   if (lim.passed())
     return fail(lim.expired());
@@ -392,7 +394,7 @@ void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
   after_delay(
     self, ctx, lim.clamp(delay_ms), nullptr,
     [=] {
-      await_restart(self, ctx, ref, failed, deadline, lim,
+      await_restart(self, ctx, ref, at_least, deadline, lim,
                     std::min<uint32_t>(2 * delay_ms + 1, 50), resend, fail);
     },
     [fail](caf::error& e) mutable { fail(e); });
@@ -416,6 +418,22 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto generation = std::max(target.ref().generation,
                              bound ? bound->generation : 0);
   auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
+  if (!dest && ctx->dir.restart_spec_of(target.ref().id)) {
+    // Bound from this node's persistent catalog after a restart: the live
+    // handle comes from a member that knows it, or from the next restart.
+    auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
+    auto resend = [=] {
+      issue(self, ctx, target, backup, args, f, g, sp, lim);
+    };
+    auto fail = [=](caf::error err) mutable {
+      sp.sampled = true;
+      sp.finish(target.ref(), "error");
+      g(err);
+    };
+    await_restart(self, ctx, target.ref(), generation, deadline, lim, 1,
+                  resend, fail);
+    return;
+  }
   auto h = std::apply(
     [&](auto&... xs) { return self->request(dest, lim.remaining(), xs...); },
     *args);
@@ -459,8 +477,8 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
       after_delay(
         self, ctx, 0, later.get(),
         [=] {
-          await_restart(self, ctx, ref, generation, deadline, lim, 1, resend,
-                        fail);
+          await_restart(self, ctx, ref, generation + 1, deadline, lim, 1,
+                        resend, fail);
         },
         fail);
       return;

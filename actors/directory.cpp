@@ -135,8 +135,11 @@ void directory::bind(const capability_ref& ref) {
     }
     return;
   }
-  // A newer incarnation rebinds; an older one never overrides.
-  if ((ref.incarnation > e.ref.incarnation || ref.node != e.ref.node)
+  // A newer incarnation rebinds; an older one never overrides. A binding
+  // restored from disk (persistent_catalog.hpp) has no handle until a
+  // member that knows the live one tells.
+  if ((ref.incarnation > e.ref.incarnation || ref.node != e.ref.node
+       || (!e.ref.handle && ref.handle))
       && e.st == state::alive)
     e.ref = ref;
 }
@@ -214,7 +217,7 @@ std::vector<capability_ref> directory::alive() const {
   std::lock_guard<std::mutex> guard{mtx_};
   std::vector<capability_ref> result;
   for (auto& [id, e] : entries_)
-    if (e.st == state::alive)
+    if (e.st == state::alive && (e.ref.handle || e.ref.is_group()))
       result.push_back(e.ref);
   return result;
 }
