@@ -13,11 +13,36 @@
 #include <iostream>
 #include <set>
 
+#include "caf/node_id.hpp"
+
 #include "actors/errors.hpp"
 #include "actors/node.hpp"
 #include "persistence/stable_store.hpp"
 
 namespace ftsr {
+
+namespace {
+
+/// Environment variable counting the CAF node ids that earlier processes
+/// of this PID used (see skip_used_node_ids).
+constexpr const char* node_ids_used_env = "FTSR_CAF_NODE_IDS_USED";
+
+/// CAF names a node by host, process id and a per-process counter of actor
+/// systems. A rejoining incarnation runs in its predecessor's process (an
+/// exec keeps the PID), so without this it would get the same node id, and
+/// a peer still holding a connection to the predecessor (its close lost in
+/// a partition) would refuse its handshake as a duplicate forever. Advances
+/// the counter past the ids used before; returns how many that was.
+unsigned skip_used_node_ids() {
+  auto* env = std::getenv(node_ids_used_env);
+  auto used = env != nullptr ? std::strtoul(env, nullptr, 10) : 0ul;
+  caf::actor_system_config probe;
+  for (unsigned long i = 0; i < used; ++i)
+    (void) caf::node_id::default_data::local(probe);
+  return static_cast<unsigned>(used);
+}
+
+} // namespace
 
 void add_node_options(CLI::App& app, node_process_options& opts) {
   app.add_option("--config", opts.config_path, "cluster file (TOML)")
@@ -53,14 +78,15 @@ int run_node_process(const std::string& prog, node_process_options po,
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto name = po.name;
+  auto node_ids_used = skip_used_node_ids();
   node_options opts;
   opts.cluster = std::move(*cluster);
   opts.name = name;
   opts.scheduler_threads = po.threads;
   opts.data_dir = po.data_dir;
   opts.add_types = std::move(add_types);
-  opts.on_fenced = [prog, name, rejoin = po.rejoin,
-                    argv = po.argv](const std::string& reason) {
+  opts.on_fenced = [prog, name, rejoin = po.rejoin, argv = po.argv,
+                    node_ids_used](const std::string& reason) {
     std::cerr << prog << " " << name << ": fenced (" << reason << "); "
               << (rejoin ? "rejoining as a new incarnation"
                          : "stopping as fail-stop")
@@ -79,6 +105,9 @@ int run_node_process(const std::string& prog, node_process_options po,
         for (auto fd : fds)
           fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
       }
+      // This process used one node id more (CAF's counter wraps at 256).
+      auto used = std::to_string((node_ids_used + 1) % 256);
+      setenv(node_ids_used_env, used.c_str(), 1);
       execv("/proc/self/exe", argv);
       std::cerr << prog << " " << name << ": cannot restart: "
                 << std::strerror(errno) << std::endl;
