@@ -10,8 +10,6 @@ namespace ftsr {
 
 namespace {
 
-constexpr size_t dedup_capacity = 100000;
-
 uint64_t mix(uint64_t h, uint64_t x) {
   // FNV-1a over the 8 bytes of x.
   for (int i = 0; i < 8; ++i) {
@@ -98,9 +96,7 @@ std::vector<uint64_t> group_core::watched() const {
 
 std::optional<caf::message>
 group_core::delivered_reply(uint64_t request) const {
-  if (auto i = dedup_.find(request); i != dedup_.end())
-    return i->second;
-  return std::nullopt;
+  return dedup_.find(request);
 }
 
 group_status group_core::status() const {
@@ -111,17 +107,6 @@ group_status group_core::status() const {
 void group_core::mix_digest(const log_entry& e) {
   digest_ = mix(mix(mix(digest_, e.seq), static_cast<uint64_t>(e.kind)),
                 e.request);
-}
-
-void group_core::remember(uint64_t request, const caf::message& reply) {
-  if (request == 0 || dedup_.count(request) > 0)
-    return;
-  dedup_.emplace(request, reply);
-  dedup_order_.push_back(request);
-  if (dedup_order_.size() > dedup_capacity) {
-    dedup_.erase(dedup_order_.front());
-    dedup_order_.pop_front();
-  }
 }
 
 caf::message group_core::apply(const log_entry& e) {
@@ -142,8 +127,8 @@ caf::message group_core::apply(const log_entry& e) {
     case entry_kind::retry:
       // Answered from the de-duplication table, which every replica has
       // alike (same deliveries in the same order, or a state transfer).
-      if (auto i = dedup_.find(e.request); i != dedup_.end())
-        reply = i->second;
+      if (auto r = dedup_.find(e.request))
+        reply = std::move(*r);
       break;
     case entry_kind::state_update:
       // Produced by the primary from its own state: cannot fail here unless
@@ -165,7 +150,7 @@ caf::message group_core::apply(const log_entry& e) {
       break;
   }
   if (e.kind != entry_kind::import_done && e.kind != entry_kind::retry)
-    remember(e.request, reply);
+    dedup_.remember(e.request, reply);
   track_imports(e, false);
   delivered_ = e.seq;
   mix_digest(e);
@@ -215,7 +200,7 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
       e.reply_to = std::move(reply_to);
     out.replier = e.replier;
   };
-  if (dedup_.count(inv.request) > 0) {
+  if (dedup_.contains(inv.request)) {
     // Delivered before, but maybe held by this member only (it came with
     // the flush of a view whose install has not reached the backups yet,
     // or its acknowledgements are outstanding): answer once the backups
@@ -261,7 +246,7 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
       owned_.push_back(std::move(o));
   }
   // The operation already ran on this replica: record its delivery.
-  remember(e.request, *res);
+  dedup_.remember(e.request, *res);
   track_imports(e, true);
   delivered_ = e.seq;
   mix_digest(e);
@@ -798,10 +783,7 @@ state_transfer group_core::make_transfer() const {
   st.delivered = delivered_;
   st.digest = digest_;
   st.state = res_->snapshot();
-  for (auto r : dedup_order_) {
-    st.dedup_requests.push_back(r);
-    st.dedup_replies.push_back(dedup_.at(r));
-  }
+  dedup_.export_to(st.dedup_requests, st.dedup_replies);
   for (auto& [id, imp] : imports_) {
     st.import_ids.push_back(id);
     st.imports.push_back(imp);
@@ -910,10 +892,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   delivered_ = st.delivered;
   next_seq_ = delivered_ + 1;
   digest_ = st.digest;
-  dedup_.clear();
-  dedup_order_.clear();
-  for (size_t i = 0; i < st.dedup_requests.size(); ++i)
-    remember(st.dedup_requests[i], st.dedup_replies[i]);
+  dedup_.import_from(st.dedup_requests, st.dedup_replies);
   imports_.clear();
   for (size_t i = 0; i < st.import_ids.size(); ++i)
     imports_.emplace(st.import_ids[i], st.imports[i]);

@@ -1,9 +1,8 @@
 // Replica actor: decodes the group protocol's messages into inputs of a
 // replica_machine (replica_machine.hpp), which decides everything, and
 // applies the steps it returns: sends, client answers, monitors, timers,
-// owns-sends and imports, quit. Persistent groups' restoration of lost
-// replicas (spawning replacements) lives here too: it talks to the node
-// manager.
+// owns-sends and imports, quit. Persistent groups restore their size by
+// spawning replacements through the node manager, as restore_planner says.
 #include "replication/replica.hpp"
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 #include "actors/protocol.hpp"
 #include "replication/group_protocol.hpp"
 #include "replication/replica_machine.hpp"
+#include "replication/restore_planner.hpp"
 
 namespace ftsr {
 
@@ -40,12 +40,8 @@ struct replica_state {
   /// Clients the machine holds, by ticket.
   std::map<uint64_t, caf::response_promise> promises;
   uint64_t next_ticket = 1;
-  /// Persistent groups (primary): a replacement replica is being spawned
-  /// or joined; replacements joining, by id, with their node; failed
-  /// spawns or joins per backup node (given up on after a few).
-  bool restoring = false;
-  std::map<uint64_t, std::string> restarting;
-  std::map<std::string, size_t> restore_failures;
+  /// Persistent groups (primary): replacements for failed replicas.
+  std::optional<restore_planner> restore;
 
   static inline const char* name = "ftsr.replica";
 };
@@ -234,7 +230,7 @@ void apply(Self* self, replica_step s) {
     restarted(self, n, true);
   if (s.installed) {
     auto& ms = st.machine->core().members();
-    for (auto& [member, on] : std::map<uint64_t, std::string>{st.restarting})
+    for (auto member : st.restore->joining())
       restarted(self, member,
                 std::find(ms.begin(), ms.end(), member) != ms.end());
     restore_size(self);
@@ -243,7 +239,7 @@ void apply(Self* self, replica_step s) {
     self->quit(s.quit);
 }
 
-// -- persistent groups: restoring the group's size ----------------------------
+// -- persistent groups: restoring the group's size (restore_planner) ---------
 
 /// The group capability with the current members, bound in every node's
 /// directory (as resize_group does): holders keep being served, and no
@@ -268,19 +264,14 @@ void rebind_group(Self* self) {
 template <class Self>
 void restarted(Self* self, uint64_t newcomer, bool joined) {
   auto& st = self->state;
-  auto i = st.restarting.find(newcomer);
-  if (i == st.restarting.end())
+  auto on = st.restore->finished(newcomer, joined);
+  if (!on)
     return;
-  auto on = i->second;
-  st.restarting.erase(i);
-  st.restoring = false;
   if (joined) {
     st.ctx->spans.event({}, "restart", to_string(st.machine->group()),
-                        "replica " + std::to_string(newcomer) + " on " + on
+                        "replica " + std::to_string(newcomer) + " on " + *on
                           + " joined with state transfer");
     rebind_group(self);
-  } else {
-    ++st.restore_failures[on];
   }
   restore_size(self);
 }
@@ -293,10 +284,9 @@ void spawn_replacement(Self* self,
                        size_t i) {
   auto& st = self->state;
   if (i >= candidates->size()) {
-    st.restoring = false;
+    st.restore->given_up();
     return;
   }
-  st.restoring = true;
   auto on = (*candidates)[i];
   self
     ->request(st.ctx->manager, std::chrono::seconds(10), spawn_atom::value, on,
@@ -310,48 +300,43 @@ void spawn_replacement(Self* self,
           // A view change meanwhile: the next install tries again.
           self->send(st.ctx->manager, destroy_atom::value, ref,
                      trace_context{});
-          st.restoring = false;
+          st.restore->given_up();
           return;
         }
         st.ctx->spans.event({}, "restart", to_string(st.machine->group()),
                             "spawned replica " + std::to_string(ref.id)
                               + " on " + on);
-        st.restarting.emplace(ref.id, on);
+        st.restore->spawned(ref.id, on);
         st.ctx->dir.bind(ref);
         apply(self, st.machine->on_join(ref.id, std::nullopt));
       },
       [self, candidates, i](caf::error& err) {
         auto& st = self->state;
         auto on = (*candidates)[i];
-        if (!is(err, errc::node_unavailable))
-          ++st.restore_failures[on];
+        st.restore->spawn_failed(on, is(err, errc::node_unavailable));
         st.ctx->spans.event({}, "restart", to_string(st.machine->group()),
                             "no replica on " + on + ": " + describe(err));
         spawn_replacement(self, candidates, i + 1);
       });
 }
 
-/// Persistent groups (primary, serving): while the view has fewer members
-/// than the group was created with, restart one on the first backup node
-/// (in order) that is up and hosts no member, joined by state transfer.
+/// Persistent groups (primary, serving): restarts a replica while the view
+/// is smaller than the group was created with (restore_planner).
 template <class Self>
 void restore_size(Self* self) {
-  constexpr size_t max_failures_per_node = 3;
   auto& st = self->state;
   auto& core = st.machine->core();
-  if (st.mode.backups.empty() || st.restoring || !core.serving()
-      || !core.is_primary() || core.members().size() >= st.mode.replicas)
+  if (!core.serving() || !core.is_primary())
     return;
   std::set<std::string> hosting;
   for (auto m : core.members())
     if (auto ref = st.ctx->dir.lookup(m))
       hosting.insert(ref->node);
-  auto candidates = std::make_shared<std::vector<std::string>>();
-  for (auto& b : st.mode.backups)
-    if (hosting.count(b) == 0
-        && st.restore_failures[b] < max_failures_per_node)
-      candidates->push_back(b);
-  spawn_replacement(self, std::move(candidates), 0);
+  auto candidates = st.restore->plan(hosting, core.members().size());
+  if (!candidates.empty())
+    spawn_replacement(self, std::make_shared<std::vector<std::string>>(
+                              std::move(candidates)),
+                      0);
 }
 
 // -- decode: messages to machine inputs -------------------------------------
@@ -475,6 +460,7 @@ caf::behavior replica(Self* self, resource_factory factory) {
     auto& st = self->state;
     st.max_sf = max_sf;
     st.mode = mode;
+    st.restore.emplace(mode.backups, mode.replicas);
     st.machine->set_group(group);
     for (auto& m : group.members)
       st.ctx->dir.bind(m);
