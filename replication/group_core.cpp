@@ -86,7 +86,7 @@ std::vector<uint64_t> group_core::watched() const {
       if (std::find(result.begin(), result.end(), m) == result.end())
         result.push_back(m);
   };
-  add(answered_);
+  add(flush_survivors_);
   if (coordinating_)
     add(flush_members_);
   // Leavers: their departure is settled like a failure (see left_).
@@ -136,7 +136,7 @@ caf::message group_core::apply(const log_entry& e) {
       res_->restore(e.state);
       reply = e.reply;
       break;
-    case entry_kind::view_change:
+    case entry_kind::membership:
       for (auto m : members_)
         if (std::find(e.members.begin(), e.members.end(), m)
             == e.members.end()) {
@@ -181,7 +181,12 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
                                               caf::message reply_to) {
   invoke_outcome out;
   if (!serving() || !is_primary()) {
-    out.error = make_error(errc::invalid_argument, "not serving");
+    // The replica refuses before it asks (replica_machine): the same
+    // refusal for a caller that did not.
+    out.error = quorum_lost()
+                  ? make_error(errc::no_quorum,
+                               "group lost the majority of its replicas")
+                  : make_error(errc::not_primary, std::to_string(primary()));
     return out;
   }
   log_entry e;
@@ -519,7 +524,8 @@ group_core::suspicion group_core::suspect(uint64_t member) {
       tie = tie_breaker_ ? tie_breaker_() : false;
     return *tie;
   };
-  if (!majority_of(members_) || (flush_answered_ && !majority_of(answered_))) {
+  if (!majority_of(members_)
+      || (flush_answered_ && !majority_of(flush_survivors_))) {
     phase_ = phase::no_quorum;
     coordinating_ = false;
     out.quorum_lost = true;
@@ -584,7 +590,7 @@ group_core::on_flush(uint64_t new_view,
   phase_ = phase::flushing;
   flush_answered_ = true;
   flush_seen_ = std::max(flush_seen_, new_view);
-  answered_ = survivors;
+  flush_survivors_ = survivors;
   return f;
 }
 
@@ -613,7 +619,7 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   // this coordinator had not delivered changes them (newcomers are last).
   auto members = members_;
   for (auto& [seq, e] : all) {
-    if (e->kind != entry_kind::view_change)
+    if (e->kind != entry_kind::membership)
       continue;
     top = std::max(top, e->view + 1);
     if (seq > delivered_)
@@ -626,8 +632,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   bool asked_all = std::all_of(survivors.begin(), survivors.end(), [&](auto m) {
     return flush_replies_.count(m) > 0;
   });
-  bool leaves = survivors.empty() || survivors.front() != self_;
-  if (!leaves && (!asked_all || top >= flush_view_)) {
+  bool outside_new_view = survivors.empty() || survivors.front() != self_;
+  if (!outside_new_view && (!asked_all || top >= flush_view_)) {
     // Another round: with the members the entries name (a newcomer that
     // was not asked may hold later entries, or need its state), above
     // every view a survivor has (it would refuse the install otherwise).
@@ -641,7 +647,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   }
   out.kind = flush_step::install;
   // (The install for leavers only, which stop at it, is above their views.)
-  out.msg.view = leaves ? std::max(flush_view_, top + 1) : flush_view_;
+  out.msg.view = outside_new_view ? std::max(flush_view_, top + 1)
+                                  : flush_view_;
   out.msg.members = survivors;
   for (auto& [seq, e] : all)
     out.msg.entries.push_back(*e);
@@ -649,7 +656,7 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   for (auto m : flush_members_) {
     bool stays = std::find(survivors.begin(), survivors.end(), m)
                  != survivors.end();
-    if (leaves && stays)
+    if (outside_new_view && stays)
       continue;
     if (flush_replies_[m].has_state)
       out.to.push_back(m);
@@ -670,8 +677,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
     tell(m);
   for (auto m : members_)
     tell(m);
-  // leaves: this coordinator is no member of the view (a leave entry it
-  // had not delivered removes it). It installs only at the leaving members
+  // outside_new_view: this coordinator is no member of the view (a leave entry
+  // it had not delivered removes it). It installs only at the leaving members
   // (itself included), which then stop; their departure makes the others
   // flush again, coordinated by a member of the view.
   return out;
@@ -716,7 +723,7 @@ bool group_core::install(const install_msg& m) {
   deliver_buffered(nullptr);
   out_of_order_.clear();
   // The installed view is not mixed into the digest (it used to be, as a
-  // seq-0 view_change entry): a member can miss the install of a view whose
+  // seq-0 membership entry): a member can miss the install of a view whose
   // coordinator failed after reaching only some members, and then receives
   // that view's entries through the next install. Its delivery log is the
   // same, but with the skipped view mixed in at different places the
@@ -736,7 +743,7 @@ bool group_core::install(const install_msg& m) {
   suspects_.clear();
   flush_replies_.clear();
   flush_answered_ = false;
-  answered_.clear();
+  flush_survivors_.clear();
   left_.clear();
   if (coordinating_ && m.view == flush_view_)
     for (auto member : transfer_to_)
@@ -802,7 +809,7 @@ group_core::join(uint64_t newcomer) {
   e.seq = next_seq_++;
   e.view = view_;
   e.sequencer = self_;
-  e.kind = entry_kind::view_change;
+  e.kind = entry_kind::membership;
   e.members = members_;
   e.members.push_back(newcomer);
   apply(e);
@@ -826,7 +833,7 @@ group_core::leave(uint64_t member) {
   e.seq = next_seq_++;
   e.view = view_;
   e.sequencer = self_;
-  e.kind = entry_kind::view_change;
+  e.kind = entry_kind::membership;
   e.members = members_;
   e.members.erase(e.members.begin() + (i - members_.begin()));
   apply(e);
@@ -909,7 +916,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   left_at_.clear();
   joins_.clear();
   flush_answered_ = false;
-  answered_.clear();
+  flush_survivors_.clear();
   left_.clear();
   untold_.clear();
   flush_seen_ = 0;

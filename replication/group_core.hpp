@@ -385,7 +385,7 @@ private:
   // Survivors of the last flush this member answered (until the next
   // install): that view may be installed elsewhere already, so a later
   // failure needs a majority of it as well, and its members are watched.
-  std::vector<uint64_t> answered_;
+  std::vector<uint64_t> flush_survivors_;
   // Members a leave entry removed since the last install. A leave is a view
   // change without a flush, so its departure is watched like a failure and
   // settled by one: a leaver may not have delivered its leave (the entry

@@ -176,13 +176,13 @@ void arm(Self* self, replica_timer t) {
   auto me = caf::actor_cast<caf::actor>(self);
   switch (t) {
     case replica_timer::send_orders:
-      self->send(me, group_flush_orders_atom::value);
+      self->send(me, group_send_orders_atom::value);
       return;
     case replica_timer::send_acks:
-      self->delayed_send(me, ack_delay, group_flush_acks_atom::value);
+      self->delayed_send(me, ack_delay, group_send_acks_atom::value);
       return;
     case replica_timer::send_lagging:
-      self->delayed_send(me, lag_delay, group_flush_lagging_atom::value);
+      self->delayed_send(me, lag_delay, group_send_lagging_atom::value);
       return;
     case replica_timer::lease:
       self->delayed_send(me, self->state.ctx->cluster.heartbeat_interval,
@@ -290,7 +290,7 @@ void spawn_replacement(Self* self,
   auto on = (*candidates)[i];
   self
     ->request(st.ctx->manager, std::chrono::seconds(10), spawn_atom::value, on,
-              st.machine->group().type.substr(6), caf::message{},
+              resource_type_of(st.machine->group().type), caf::message{},
               std::vector<std::string>{}, trace_context{})
     .then(
       [self, on](capability_ref& ref) {
@@ -354,16 +354,16 @@ caf::behavior serving(Self* self) {
       apply(self, m.on_invoke(inv, ticket_of(self, rp), std::move(reply_to)));
       return rp;
     },
-    [self, &m](group_flush_orders_atom) {
+    [self, &m](group_send_orders_atom) {
       apply(self, m.on_timer(replica_timer::send_orders));
     },
     [self, &m](group_lease_atom) {
       apply(self, m.on_timer(replica_timer::lease));
     },
-    [self, &m](group_flush_lagging_atom) {
+    [self, &m](group_send_lagging_atom) {
       apply(self, m.on_timer(replica_timer::send_lagging));
     },
-    [self, &m](group_flush_acks_atom) {
+    [self, &m](group_send_acks_atom) {
       apply(self, m.on_timer(replica_timer::send_acks));
     },
     [self, &m](group_order_atom, const std::vector<log_entry>& entries,

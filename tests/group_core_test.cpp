@@ -82,7 +82,7 @@ struct msg {
   enum kind_t : int {
     invoke,       // client -> member: group_invoke(inv)
     reply,        // member -> client: the response (value(s) or error)
-    flush_orders, // member -> itself: send the batched orders
+    send_orders,  // member -> itself: send the batched orders
     order,        // primary -> backup: (entries, stable)
     ack,          // backup -> primary: (view, seqs, from, results)
     suspect,      // monitor -> member: member_failed(member)
@@ -96,8 +96,8 @@ struct msg {
     no_quorum,    // coordinator -> survivors: (view, member)
     refused,      // member -> primary: install of `view` refused (seen in
                   // reported_view)
-    flush_acks,   // backup -> itself: send the acknowledgements held back
-    flush_lagging, // primary -> itself: send the orders held back
+    send_acks,    // backup -> itself: send the acknowledgements held back
+    send_lagging, // primary -> itself: send the orders held back
     depart,       // primary -> itself: it left the group, quit
   } kind = invoke;
   // invoke, reply, bounce, retry
@@ -138,12 +138,12 @@ msg make_msg(msg::kind_t k) {
 }
 
 const char* kind_name(msg::kind_t k) {
-  static const char* names[] = {"invoke",  "reply",   "flush_orders",
+  static const char* names[] = {"invoke",  "reply",   "send_orders",
                                 "order",   "ack",     "suspect",
                                 "flush",   "flushed", "install",
                                 "transfer", "down",   "bounce",
                                 "retry",   "no_quorum", "refused",
-                                "flush_acks", "flush_lagging", "depart"};
+                                "send_acks", "send_lagging", "depart"};
   return names[k];
 }
 
@@ -419,7 +419,7 @@ public:
     if (q == queues_.end())
       return false;
     for (auto& own : q->second)
-      if (own.kind != msg::flush_acks && own.kind != msg::flush_lagging
+      if (own.kind != msg::send_acks && own.kind != msg::send_lagging
           && own.sent < m.sent && eligible(to, own))
         return true;
     return false;
@@ -997,13 +997,13 @@ private:
     for (auto t : s.timers) {
       switch (t) {
         case replica_timer::send_orders:
-          send(mb.id, mb.id, make_msg(msg::flush_orders));
+          send(mb.id, mb.id, make_msg(msg::send_orders));
           break;
         case replica_timer::send_acks:
-          send(mb.id, mb.id, make_msg(msg::flush_acks));
+          send(mb.id, mb.id, make_msg(msg::send_acks));
           break;
         case replica_timer::send_lagging:
-          send(mb.id, mb.id, make_msg(msg::flush_lagging));
+          send(mb.id, mb.id, make_msg(msg::send_lagging));
           break;
         case replica_timer::depart:
           send(mb.id, mb.id, make_msg(msg::depart));
@@ -1043,13 +1043,13 @@ private:
         s = x.on_invoke(m.inv, ticket_of(mb, m.from, m.attempt),
                         caf::make_message(m.from, m.attempt));
         break;
-      case msg::flush_orders:
+      case msg::send_orders:
         s = x.on_timer(replica_timer::send_orders);
         break;
-      case msg::flush_lagging:
+      case msg::send_lagging:
         s = x.on_timer(replica_timer::send_lagging);
         break;
-      case msg::flush_acks:
+      case msg::send_acks:
         s = x.on_timer(replica_timer::send_acks);
         break;
       case msg::depart:
@@ -1796,7 +1796,7 @@ TEST(group_core_steps, primary_crash_after_exactly_one_backup_got_the_entry) {
   sim.watch_target_only();
   auto c = sim.add_client({append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders); // orders to 2 and 3
+  sim.deliver(1, 1, msg::send_orders); // orders to 2 and 3
   sim.deliver(1, 2, msg::order);        // 2 delivers seq 1 and acks
   EXPECT_EQ(sim.core(2).delivered(), 1u);
   EXPECT_EQ(sim.pending(2, 1), 1u); // the ack: lost with the primary
@@ -1828,7 +1828,7 @@ TEST(group_core_steps, primary_crash_after_exactly_one_backup_got_the_entry) {
   // it (and seq 1 with it).
   sim.deliver(2, 2, msg::install);
   EXPECT_EQ(sim.pending(2, c), 0u);
-  sim.deliver(2, 2, msg::flush_orders);
+  sim.deliver(2, 2, msg::send_orders);
   sim.deliver(2, 3, msg::order);
   sim.deliver(3, 2, msg::ack);
   EXPECT_EQ(sim.pending(2, c), 1u);
@@ -1853,7 +1853,7 @@ TEST(group_core_steps, flush_coordinator_crash_mid_flush) {
   group_sim sim{3, 5, 2};
   auto c = sim.add_client({append_op("k0"), append_op("k1")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   for (uint64_t m : {2, 3, 4, 5})
     sim.deliver(1, m, msg::order);
   for (uint64_t m : {2, 3})
@@ -1893,7 +1893,7 @@ TEST(group_core_steps, flush_coordinator_crash_before_any_install) {
   group_sim sim{4, 5, 2};
   auto c = sim.add_client({append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   sim.deliver(1, 3, msg::order); // only 3 holds seq 1
   sim.crash(1, in_flight::none);
   for (uint64_t m : {2, 3, 4, 5})
@@ -1919,14 +1919,14 @@ TEST(group_core_steps, flush_coordinator_crash_before_any_install) {
 /// first, only 3 will get the second (from the failed primary, late).
 void two_batches_then_primary_crash(group_sim& sim, uint64_t c) {
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   sim.deliver(1, 2, msg::order);
   sim.deliver(1, 3, msg::order);
   sim.deliver(2, 1, msg::ack);
   sim.deliver(3, 1, msg::ack);
   sim.deliver(1, c, msg::reply);
   sim.deliver(c, 1, msg::invoke); // seq 2
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   sim.lose(1, 2); // the order to 2 is lost, the one to 3 still in flight
   sim.crash(1, in_flight::all);
   ASSERT_EQ(sim.pending(1, 3), 1u);
@@ -1986,7 +1986,7 @@ TEST(group_core_steps, stale_install_of_failed_coordinator_is_ignored) {
   group_sim sim{7, 5, 2};
   auto c = sim.add_client({append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   for (uint64_t m : {2, 3, 4, 5})
     sim.deliver(1, m, msg::order);
   sim.crash(1, in_flight::none);
@@ -2039,7 +2039,7 @@ TEST(group_core_steps, duplicate_order_is_re_acknowledged) {
   sim.watch_target_only(); // the primary answers: every ack is urgent
   auto c = sim.add_client({append_op("k0"), append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   auto dup = *sim.front(1, 2);
   sim.deliver(1, 2, msg::order);
   sim.inject(1, 2, dup);
@@ -2129,7 +2129,7 @@ TEST(group_core_steps, replier_crash_before_answering_is_answered_again) {
   group_sim sim{9, 3, 1};
   auto c = sim.add_client({append_op("k0")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders); // to 2 now; 3 lags (no replier)
+  sim.deliver(1, 1, msg::send_orders); // to 2 now; 3 lags (no replier)
   EXPECT_EQ(sim.pending(1, 3), 0u);
   sim.crash(2, in_flight::none);
   EXPECT_EQ(sim.mem(1).machine->relayed(), 1u);
@@ -2193,7 +2193,7 @@ TEST(group_core_steps, primary_operation_survives_failover) {
   sim.watch_target_only(); // every backup gets each order at once
   auto c = sim.add_client({stamp_op("s0"), append_op("k0"), stamp_op("s1")});
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   sim.deliver(1, 3, msg::order); // only 3 has the stamp's state
   sim.crash(1, in_flight::none);
   settle(sim);
@@ -2240,7 +2240,7 @@ TEST(group_core_steps, adopted_state_reports_the_unstable_entries_it_holds) {
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->delivered, 3u);
   ASSERT_EQ(f->unstable.size(), 3u); // both appends and the join
-  EXPECT_EQ(f->unstable.back().kind, entry_kind::view_change);
+  EXPECT_EQ(f->unstable.back().kind, entry_kind::membership);
 }
 
 TEST(group_core_steps, superseded_install_makes_the_primary_flush_again) {
@@ -2574,6 +2574,18 @@ TEST(group_core_steps, bad_operation_is_rejected_without_a_sequence_number) {
   EXPECT_EQ(sim.core(2).delivered(), 2u);
 }
 
+TEST(group_core_steps, core_asked_to_sequence_off_primary_refuses_like_it) {
+  // The replica refuses before it asks its core; a core asked anyway gives
+  // the same refusal (not an invalid argument) and sequences nothing.
+  auto b = make_core(2, {1, 2, 3}, 1);
+  auto out = b->invoke(make_inv(1, append_msg("k", "v;")));
+  EXPECT_EQ(out.kind, group_core::invoke_outcome::rejected);
+  EXPECT_TRUE(is(out.error, errc::not_primary));
+  ASSERT_TRUE(out.error.context().match_elements<std::string>());
+  EXPECT_EQ(out.error.context().get_as<std::string>(0), "1"); // the primary
+  EXPECT_EQ(b->delivered(), 0u);
+}
+
 TEST(group_core_steps, backups_refuse_and_name_the_primary) {
   group_sim sim{13, 3, 1};
   auto& c = sim.core(2);
@@ -2683,7 +2695,7 @@ void install_at_the_primary_only(group_sim& sim, uint64_t c) {
   sim.deliver(c, 1, msg::invoke); // sequenced; orders not sent yet
   sim.crash(5, in_flight::none);  // a backup fails
   sim.deliver(suspect_src(5), 1, msg::suspect); // 1 coordinates view 2
-  sim.deliver(1, 1, msg::flush_orders); // the orders follow the flushes
+  sim.deliver(1, 1, msg::send_orders); // the orders follow the flushes
   for (uint64_t m : {2, 3, 4})
     sim.deliver(1, m, msg::flush);
   for (uint64_t m : {2, 3, 4})
@@ -2712,7 +2724,7 @@ TEST(group_core_steps, answer_after_install_waits_for_max_sf_backups) {
   group_sim sim{15, 5, 2};
   auto c = sim.add_client({append_op("k0")});
   install_at_the_primary_only(sim, c);
-  sim.deliver(1, 1, msg::flush_orders); // the retry entry (seq 2)
+  sim.deliver(1, 1, msg::send_orders); // the retry entry (seq 2)
   for (uint64_t m : {2, 3})
     sim.deliver_all(1, m); // (stale order of seq 1,) install, order
   sim.deliver(2, 1, msg::ack);
@@ -2740,7 +2752,7 @@ TEST(group_core_steps, retried_collated_call_gets_collated_replies) {
     group_sim sim{17, 3, 1};
     auto c = sim.add_client({append_op("k0", p)});
     sim.deliver(c, 1, msg::invoke);
-    sim.deliver(1, 1, msg::flush_orders);
+    sim.deliver(1, 1, msg::send_orders);
     sim.deliver(1, 2, msg::order);
     sim.deliver(1, 3, msg::order);
     sim.deliver(2, 1, msg::ack);
@@ -2810,7 +2822,7 @@ namespace {
 /// 1 orders the join of 4; 3 delivers the join entry, 2 does not.
 void join_reaches_one_backup(group_sim& sim, uint64_t c) {
   sim.deliver(c, 1, msg::invoke);
-  sim.deliver(1, 1, msg::flush_orders);
+  sim.deliver(1, 1, msg::send_orders);
   sim.deliver_all(1, 2);
   sim.deliver_all(1, 3);
   sim.join(1, 4);                // the join entry goes to 2 and 3
