@@ -717,6 +717,11 @@ bool group_core::install(const install_msg& m) {
   // a newer flush now, which the others answer after installing this one.
   if (coordinating_ && m.view < flush_view_)
     return false;
+  // Exactly the install's entries: an order buffered behind a gap (a
+  // failed primary's, which this member's flush reply did not report)
+  // would otherwise be delivered here only, or stand in for the install's
+  // entry of the same number.
+  out_of_order_.clear();
   for (auto& e : m.entries)
     if (e.seq > delivered_)
       out_of_order_.emplace(e.seq, e);
