@@ -19,6 +19,10 @@ packages=(
   libbenchmark-dev
   libcpp-httplib-dev
   iproute2
+  clang
+  libclang-rt-14-dev
+  clang-format
+  clang-tidy
 )
 
 missing=()
