@@ -233,8 +233,9 @@ void participant_base::apply(ckpt_step st) {
   if (st.snapshot) {
     auto state = save_state();
     if (!state) {
-      ckpt_precommit_reply r{participant_id(), core_.holder(), core_.lock(),
-                             false, describe(state.error()), {}};
+      ckpt_precommit_reply r{participant_id(), core_.holder(),
+                             core_.join_count(), false,
+                             describe(state.error()), {}};
       send(initiators_.at(core_.holder()), r, std::string{},
            std::vector<ckpt_recorded>{});
     } else {

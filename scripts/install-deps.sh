@@ -21,6 +21,10 @@ packages=(
   iproute2
   libssl-dev
   openssl
+  clang
+  libclang-rt-14-dev
+  clang-format
+  clang-tidy
 )
 
 missing=()
