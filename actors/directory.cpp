@@ -2,6 +2,8 @@
 #include "actors/directory.hpp"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 
 #include "caf/mailbox_element.hpp"
 
@@ -10,10 +12,21 @@
 namespace ftsr {
 
 std::string to_string(const capability_ref& x) {
-  return x.type + "#" + std::to_string(x.id) + "@" + x.node;
+  // One allocation: every traced call renders its callee's name.
+  char id[24];
+  auto n = std::snprintf(id, sizeof(id), "%" PRIu64, x.id);
+  std::string result;
+  result.reserve(x.type.size() + x.node.size() + static_cast<size_t>(n) + 2);
+  result += x.type;
+  result += '#';
+  result.append(id, static_cast<size_t>(n));
+  result += '@';
+  result += x.node;
+  return result;
 }
 
-directory::directory(span_buffer& spans) : spans_(spans) {
+directory::directory(span_buffer& spans, counter* monitors_fired)
+  : spans_(spans), monitors_fired_(monitors_fired) {
   // nop
 }
 
@@ -321,6 +334,8 @@ void directory::deliver(notifications& out, const trace_context& tc) {
                        nullptr);
   for (auto& [m, what] : out.monitors) {
     spans_.event(m.tc.trace_id != 0 ? m.tc : tc, "monitor_fired", what);
+    if (monitors_fired_ != nullptr)
+      monitors_fired_->inc();
     if (m.dest)
       m.dest->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(),
                                                 {}, std::move(m.handler)),

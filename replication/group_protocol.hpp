@@ -89,6 +89,9 @@ struct log_entry {
   /// hop back to the primary: client -> primary -> backup -> client.
   uint64_t replier = 0;
   caf::message reply_to;
+  /// The primary's span that sequenced this entry (zero if the caller's
+  /// invocation was not traced): each replica's delivery span is its child.
+  trace_context tc;
 };
 
 template <class Inspector>
@@ -103,7 +106,7 @@ typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
   return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view,
            x.sequencer, k,
            x.request, r, x.payload, x.state, x.reply, x.members, x.imports,
-           x.replier, x.reply_to, sync);
+           x.replier, x.reply_to, x.tc, sync);
 }
 
 /// A replica's state as observers see it (tests, dashboard).

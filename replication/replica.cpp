@@ -12,6 +12,7 @@
 #include "caf/io/middleman.hpp"
 
 #include "actors/call.hpp"
+#include "actors/log.hpp"
 #include "actors/monitor.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
@@ -212,6 +213,9 @@ bool fail_stopped(Self* self) {
     return false;
   st.ctx->spans.event({}, "replica_failed", to_string(st.group),
                       describe(err));
+  st.ctx->meters.replica_failures.inc();
+  FTSR_LOG(error, "{}: replica of group {} stopped: {}",
+           to_string(st.ctx->self), to_string(st.group), describe(err));
   st.outbox.clear();
   self->quit(err);
   return true;
@@ -292,6 +296,21 @@ void perform_outgoing(Self* self) {
     send_import(self, id, imp);
 }
 
+/// Records this replica's part of a traced invocation (`kind`: sequencing
+/// at the primary, delivery at a backup) as a child of `parent`, from
+/// `start` to now; returns the new span's context.
+trace_context record_group_span(replica_state& st, const char* kind,
+                                const trace_context& parent,
+                                const log_entry& e, int64_t start) {
+  auto tc = span_buffer::child_of(parent);
+  bool ok = !st.core->resource().failure();
+  span s{tc.trace_id, tc.span_id, parent.span_id, kind, to_string(st.group),
+         {}, start, wall_clock_ns(), "seq " + std::to_string(e.seq),
+         ok ? "ok" : "error", e.view};
+  st.ctx->spans.record(std::move(s));
+  return tc;
+}
+
 template <class Self>
 void handle_invoke(Self* self, const invocation& inv,
                    caf::response_promise rp) {
@@ -332,6 +351,7 @@ void handle_invoke(Self* self, const invocation& inv,
   caf::message reply_to;
   if (rp.stages().empty() && rp.source() != nullptr)
     reply_to = caf::make_message(rp.source(), rp.id().integer_value());
+  auto start = inv.tc.trace_id != 0 ? wall_clock_ns() : 0;
   auto out = core.invoke(inv, std::move(reply_to));
   if (fail_stopped(self))
     return; // the client retries at the next primary
@@ -340,6 +360,9 @@ void handle_invoke(Self* self, const invocation& inv,
       rp.deliver(out.error);
       return;
     case group_core::invoke_outcome::sequenced:
+      if (inv.tc.trace_id != 0)
+        out.entry.tc = record_group_span(st, "group_sequence", inv.tc,
+                                         out.entry, start);
       // Also a retry of a delivered request: answered (from the replicas'
       // de-duplication tables) once its retry entry is stable enough.
       if (out.replier != 0)
@@ -468,6 +491,8 @@ void lose_quorum(Self* self) {
   auto& st = self->state;
   auto err = refusal(self);
   st.ctx->spans.event({}, "quorum_lost", to_string(st.group));
+  FTSR_LOG(warn, "{}: group {} lost its majority", to_string(st.ctx->self),
+           to_string(st.group));
   reclaim_relayed(self);
   for (auto& [req, w] : st.waiting)
     w.second.deliver(err);
@@ -564,6 +589,9 @@ void restarted(Self* self, uint64_t newcomer, bool joined) {
     st.ctx->spans.event({}, "restart", to_string(st.group),
                         "replica " + std::to_string(newcomer) + " on " + on
                           + " joined with state transfer");
+    st.ctx->meters.replica_restarts.inc();
+    FTSR_LOG(info, "{}: group {}: replica {} restarted on {} joined",
+             to_string(st.ctx->self), to_string(st.group), newcomer, on);
     rebind_group(self);
   } else {
     ++st.restore_failures[on];
@@ -666,9 +694,13 @@ caf::behavior serving(Self* self) {
            uint64_t stable) {
       auto& core = *self->state.core;
       std::vector<group_core::ack> acks;
-      for (auto& e : entries)
+      for (auto& e : entries) {
+        auto start = e.tc.trace_id != 0 ? wall_clock_ns() : 0;
         for (auto& a : core.on_order(e, stable))
           acks.push_back(std::move(a));
+        if (e.tc.trace_id != 0)
+          record_group_span(self->state, "group_deliver", e.tc, e, start);
+      }
       if (fail_stopped(self))
         return; // acknowledges (and answers) nothing it may not hold
       auto& st = self->state;
@@ -786,6 +818,10 @@ caf::behavior serving(Self* self) {
       st.ctx->spans.event({}, "view_installed", to_string(st.group),
                           "view " + std::to_string(view) + ", primary "
                             + std::to_string(st.core->primary()));
+      st.ctx->meters.group_views.inc();
+      FTSR_LOG(info, "{}: group {} view {} installed: members {}, primary {}",
+               to_string(st.ctx->self), to_string(st.group), view,
+               fmt::join(st.core->members(), " "), st.core->primary());
       after_install(self);
     },
     // A view change sent the state again (it had none when it answered
