@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/errors.hpp"
+#include "actors/protocol.hpp"
 
 namespace ftsr {
 
@@ -61,6 +62,10 @@ const char* to_string(log_level x) {
 void set_log_level(log_level x) {
   detail::current_log_level.store(static_cast<int>(x),
                                   std::memory_order_relaxed);
+}
+
+std::string log_name(const member_id& x) {
+  return x.name.empty() ? std::string{"client"} : to_string(x);
 }
 
 void log_line(log_level x, std::string_view msg) {

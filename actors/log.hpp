@@ -44,6 +44,11 @@ inline bool log_enabled(log_level x) {
 /// Writes one line at `x` (timestamp and level prepended), unconditionally.
 void log_line(log_level x, std::string_view msg);
 
+struct member_id;
+
+/// How lines name a node: "name/incarnation", or "client".
+std::string log_name(const member_id& x);
+
 } // namespace ftsr
 
 #define FTSR_LOG(level, ...)                                                   \

@@ -130,7 +130,7 @@ void self_fence(manager_actor* self, const std::string& reason) {
     return;
   ctx.lease_until = std::numeric_limits<int64_t>::min();
   ctx.spans.event({}, "fenced", to_string(ctx.self), reason);
-  FTSR_LOG(error, "{}: fenced: {}", to_string(ctx.self), reason);
+  FTSR_LOG(error, "{}: fenced: {}", log_name(ctx.self), reason);
   for (auto& [addr, ref] : self->state.local_actors)
     self->send_exit(ref.handle, caf::exit_reason::kill);
   if (ctx.on_fenced)
@@ -182,7 +182,7 @@ void apply(manager_actor* self, gms_step step) {
   if (!step.refused.empty()) {
     ctx.fenced = true;
     ctx.spans.event({}, "refused", to_string(ctx.self), step.refused);
-    FTSR_LOG(error, "{}: cannot join: {}", to_string(ctx.self), step.refused);
+    FTSR_LOG(error, "{}: cannot join: {}", log_name(ctx.self), step.refused);
     if (ctx.on_refused)
       ctx.on_refused(step.refused);
     self->quit(make_error(errc::node_unavailable, step.refused));
@@ -191,7 +191,7 @@ void apply(manager_actor* self, gms_step step) {
 
 void catalog_error(node_context& ctx, const caf::error& err) {
   ctx.spans.event({}, "catalog_error", to_string(ctx.self), describe(err));
-  FTSR_LOG(error, "{}: persistent catalog: {}", to_string(ctx.self),
+  FTSR_LOG(error, "{}: persistent catalog: {}", log_name(ctx.self),
            describe(err));
 }
 
@@ -223,7 +223,7 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
   auto& ctx = *st.ctx;
   auto now = clock_type::now();
   auto tc = ctx.spans.event({}, "view_installed", to_string(v));
-  FTSR_LOG(info, "{}: view {} installed: {}", to_string(ctx.self), v.number,
+  FTSR_LOG(info, "{}: view {} installed: {}", log_name(ctx.self), v.number,
            to_string(v));
   ctx.meters.membership_views.inc();
   ctx.meters.view_number.set(static_cast<int64_t>(v.number));
@@ -238,7 +238,7 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
     p.incarnation = m.incarnation;
     p.reason.clear();
     ctx.spans.event(tc, "node_up", to_string(m));
-    FTSR_LOG(info, "{}: peer {} up (view {})", to_string(ctx.self),
+    FTSR_LOG(info, "{}: peer {} up (view {})", log_name(ctx.self),
              to_string(m), v.number);
     publish_event(self, node_event{m, true, {}});
   }
@@ -251,7 +251,7 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
       reason += " (process gone)";
     // Shown as failed once the removal takes effect (act_on_due).
     auto ftc = ctx.spans.event(tc, "failure_detected", to_string(m), reason);
-    FTSR_LOG(warn, "{}: peer {} {}", to_string(ctx.self), to_string(m),
+    FTSR_LOG(warn, "{}: peer {} {}", log_name(ctx.self), to_string(m),
              reason);
     ctx.meters.node_failures.inc();
     st.failures.push_back({m, now + delay, reason, ftc});
@@ -291,7 +291,7 @@ void act_on_due(manager_actor* self) {
       p->state = member_state::failed;
       p->reason = f.reason;
     }
-    FTSR_LOG(warn, "{}: peer {} failed ({})", to_string(ctx.self),
+    FTSR_LOG(warn, "{}: peer {} failed ({})", log_name(ctx.self),
              to_string(f.member), f.reason);
     ctx.dir.node_failed(f.member.name, f.member.incarnation, f.reason, f.tc);
     publish_event(self, node_event{f.member, false, f.reason});
@@ -314,7 +314,7 @@ void act_on_due(manager_actor* self) {
         if (!ref) {
           ctx.spans.event({}, "restart_failed", to_string(*cur),
                           describe(ref.error()));
-          FTSR_LOG(error, "{}: cannot restart {}: {}", to_string(ctx.self),
+          FTSR_LOG(error, "{}: cannot restart {}: {}", log_name(ctx.self),
                    to_string(*cur), describe(ref.error()));
         }
       }
@@ -423,7 +423,7 @@ void connect(manager_actor* self, peer& p) {
       auto what = p->addr.host + ":" + std::to_string(p->addr.port) + ": "
                   + self->system().render(err);
       ctx.spans.event({}, "peer_unreachable", name, what);
-      FTSR_LOG(warn, "{}: peer {} unreachable at {}", to_string(ctx.self),
+      FTSR_LOG(warn, "{}: peer {} unreachable at {}", log_name(ctx.self),
                name, what);
     }
   };
@@ -477,11 +477,11 @@ void log_suspicions(manager_actor* self, clock_type::time_point now) {
       now_suspected.push_back(m);
   for (auto& m : now_suspected)
     if (!in(st.suspected, m))
-      FTSR_LOG(warn, "{}: peer {} suspected", to_string(ctx.self),
+      FTSR_LOG(warn, "{}: peer {} suspected", log_name(ctx.self),
                to_string(m));
   for (auto& m : st.suspected)
     if (!in(now_suspected, m) && st.gms->view().contains(m))
-      FTSR_LOG(info, "{}: peer {} no longer suspected", to_string(ctx.self),
+      FTSR_LOG(info, "{}: peer {} no longer suspected", log_name(ctx.self),
                to_string(m));
   st.suspected = std::move(now_suspected);
 }
@@ -550,9 +550,9 @@ spawn_local(manager_actor* self, const std::string& type, caf::message args,
   if (generation > 0) {
     ctx.meters.persistent_restarts.inc();
     FTSR_LOG(info, "{}: restarted persistent actor {} (generation {})",
-             to_string(ctx.self), to_string(ref), generation);
+             log_name(ctx.self), to_string(ref), generation);
   } else {
-    FTSR_LOG(debug, "{}: spawned {}", to_string(ctx.self), to_string(ref));
+    FTSR_LOG(debug, "{}: spawned {}", log_name(ctx.self), to_string(ref));
   }
   return ref;
 }
@@ -592,10 +592,10 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
     auto tc = ctx.spans.event({}, destroyed ? "destroyed" : "actor_failed",
                               to_string(ref), reason);
     if (destroyed) {
-      FTSR_LOG(debug, "{}: {} destroyed", to_string(ctx.self), to_string(ref));
+      FTSR_LOG(debug, "{}: {} destroyed", log_name(ctx.self), to_string(ref));
     } else {
       ctx.meters.actor_failures.inc();
-      FTSR_LOG(warn, "{}: actor {} {}", to_string(ctx.self), to_string(ref),
+      FTSR_LOG(warn, "{}: actor {} {}", log_name(ctx.self), to_string(ref),
                reason);
     }
     ctx.dir.actor_failed(ref.id, ref.generation, reason, destroyed, tc);

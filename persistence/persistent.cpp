@@ -55,7 +55,7 @@ caf::behavior persistent_start(caf::event_based_actor* self,
                               start, end, outcome,
                               outcome == "ok" ? "ok" : "error", 0});
         FTSR_LOG(info, "{}: recovery of {} done in {} ms: {}",
-                 to_string(ctx.self), name, (end - start) / 1000000, outcome);
+                 log_name(ctx.self), name, (end - start) / 1000000, outcome);
       };
       recovery_done done{
         [self, def, record, finished] {

@@ -215,7 +215,7 @@ bool fail_stopped(Self* self) {
                       describe(err));
   st.ctx->meters.replica_failures.inc();
   FTSR_LOG(error, "{}: replica of group {} stopped: {}",
-           to_string(st.ctx->self), to_string(st.group), describe(err));
+           log_name(st.ctx->self), to_string(st.group), describe(err));
   st.outbox.clear();
   self->quit(err);
   return true;
@@ -491,7 +491,7 @@ void lose_quorum(Self* self) {
   auto& st = self->state;
   auto err = refusal(self);
   st.ctx->spans.event({}, "quorum_lost", to_string(st.group));
-  FTSR_LOG(warn, "{}: group {} lost its majority", to_string(st.ctx->self),
+  FTSR_LOG(warn, "{}: group {} lost its majority", log_name(st.ctx->self),
            to_string(st.group));
   reclaim_relayed(self);
   for (auto& [req, w] : st.waiting)
@@ -591,7 +591,7 @@ void restarted(Self* self, uint64_t newcomer, bool joined) {
                           + " joined with state transfer");
     st.ctx->meters.replica_restarts.inc();
     FTSR_LOG(info, "{}: group {}: replica {} restarted on {} joined",
-             to_string(st.ctx->self), to_string(st.group), newcomer, on);
+             log_name(st.ctx->self), to_string(st.group), newcomer, on);
     rebind_group(self);
   } else {
     ++st.restore_failures[on];
@@ -820,7 +820,7 @@ caf::behavior serving(Self* self) {
                             + std::to_string(st.core->primary()));
       st.ctx->meters.group_views.inc();
       FTSR_LOG(info, "{}: group {} view {} installed: members {}, primary {}",
-               to_string(st.ctx->self), to_string(st.group), view,
+               log_name(st.ctx->self), to_string(st.group), view,
                fmt::join(st.core->members(), " "), st.core->primary());
       after_install(self);
     },
