@@ -437,7 +437,8 @@ TEST_F(node_cli, log_level_off_keeps_stderr_quiet_and_still_serves) {
   auto port = reserved.port();
   auto path = write_solo_cluster(port);
   reserved.release();
-  node_process p{{"--config", path, "--name", "solo", "--log-level", "off"}};
+  node_process p{{"--config", path, "--name", "solo", "--log-level", "off",
+                  "--data-dir", dir_ + "/data-off"}};
   ASSERT_TRUE(p.wait_for_stdout("listening on 127.0.0.1:"
                                 + std::to_string(port)))
     << "stdout: " << p.out << "\nstderr: " << p.err;
@@ -451,7 +452,8 @@ TEST_F(node_cli, info_log_shows_the_view_the_node_installed) {
   auto port = reserved.port();
   auto path = write_solo_cluster(port);
   reserved.release();
-  node_process p{{"--config", path, "--name", "solo"}};
+  node_process p{{"--config", path, "--name", "solo", "--data-dir",
+                  dir_ + "/data-info"}};
   ASSERT_TRUE(p.wait_for_stderr(" info solo/"))
     << "stdout: " << p.out << "\nstderr: " << p.err;
   ASSERT_TRUE(p.wait_for_stderr("installed: "))
@@ -483,7 +485,8 @@ TEST_F(node_cli, metrics_port_in_use_is_refused) {
   auto path = write_solo_cluster(port);
   reserved.release();
   auto r = run_node({"--config", path, "--name", "solo", "--metrics",
-                     std::to_string(busy.port())});
+                     std::to_string(busy.port()), "--data-dir",
+                     dir_ + "/data-metrics"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "cannot serve metrics on 127.0.0.1:"
                            + std::to_string(busy.port()));
