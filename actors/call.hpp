@@ -93,20 +93,25 @@ auto run_before(F f, Before before) {
   return run_before(std::move(f), std::move(before), args{});
 }
 
-/// Records the invocation span when the call completes.
+/// Records the invocation's metrics and span when the call completes.
 struct call_span {
   node_context* ctx = nullptr;
   trace_context tc;
   uint64_t parent = 0;
   int64_t start = 0;
+  std::chrono::steady_clock::time_point began;
   bool sampled = false;
 
-  void finish(const capability_ref& target, const char* outcome) const {
+  void finish(const capability_ref& target, bool ok) const {
+    auto& m = ctx->meters;
+    (ok ? m.invocations_ok : m.invocations_failed).inc();
+    m.invocation_latency.observe(std::chrono::steady_clock::now() - began);
     if (!sampled)
       return;
+    const char* outcome = ok ? "ok" : "error";
     ctx->spans.record(span{tc.trace_id, tc.span_id, parent, "invocation",
                            to_string(target), {}, start, wall_clock_ns(),
-                           outcome});
+                           outcome, outcome});
   }
 
   void backup_switch(const capability_ref& from, const capability_ref& to,
@@ -261,7 +266,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
                  call_limit lim) {
   auto fail = [&](caf::error err) {
     sp.sampled = true;
-    sp.finish(group, "error");
+    sp.finish(group, false);
     g(err);
   };
   if (lim.passed())
@@ -310,7 +315,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   };
   auto on_reply = run_before(f, [unwatch, sp, group] {
     unwatch();
-    sp.finish(group, "ok");
+    sp.finish(group, true);
   });
   // Blocking actors: the retry to run after receive() returned.
   auto retry_later = std::make_shared<std::function<void()>>();
@@ -322,7 +327,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     unwatch();
     auto give_up = [&](caf::error why) {
       sp.sampled = true;
-      sp.finish(group, "error");
+      sp.finish(group, false);
       g(why);
     };
     if (lim.expired_by(err))
@@ -407,7 +412,7 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            call_limit lim) {
   if (lim.passed()) {
     sp.sampled = true;
-    sp.finish(target.ref(), "error");
+    sp.finish(target.ref(), false);
     auto err = lim.expired();
     g(err);
     return;
@@ -444,11 +449,11 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto unwatch = [ctx, id = ref.id, token] { ctx->dir.unwatch_call(id, token); };
   auto on_reply = run_before(f, [unwatch, sp, ref] {
     unwatch();
-    sp.finish(ref, "ok");
+    sp.finish(ref, true);
   });
   auto fail = [=](caf::error err) mutable {
     sp.sampled = true; // failures are always traced
-    sp.finish(ref, "error");
+    sp.finish(ref, false);
     g(err);
   };
   // Blocking actors: the wait for a restart runs after receive() returned.
@@ -569,6 +574,7 @@ private:
     }
     detail::call_span sp;
     sp.ctx = ctx;
+    sp.began = std::chrono::steady_clock::now();
     sp.sampled = ctx->sample_call();
     if (sp.sampled) {
       sp.tc = span_buffer::child_of({});

@@ -2,6 +2,7 @@
 #include "actors/directory.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include "caf/mailbox_element.hpp"
 
@@ -10,10 +11,23 @@
 namespace ftsr {
 
 std::string to_string(const capability_ref& x) {
-  return x.type + "#" + std::to_string(x.id) + "@" + x.node;
+  // One allocation and no printf: every traced call renders its callee's
+  // name (snprintf alone cost ~1,000 instructions per call).
+  char id[24];
+  auto end = std::to_chars(id, id + sizeof(id), x.id).ptr;
+  auto n = static_cast<size_t>(end - id);
+  std::string result;
+  result.reserve(x.type.size() + x.node.size() + n + 2);
+  result += x.type;
+  result += '#';
+  result.append(id, n);
+  result += '@';
+  result += x.node;
+  return result;
 }
 
-directory::directory(span_buffer& spans) : spans_(spans) {
+directory::directory(span_buffer& spans, counter* monitors_fired)
+  : spans_(spans), monitors_fired_(monitors_fired) {
   // nop
 }
 
@@ -324,6 +338,8 @@ void directory::deliver(notifications& out, const trace_context& tc) {
                        nullptr);
   for (auto& [m, what] : out.monitors) {
     spans_.event(m.tc.trace_id != 0 ? m.tc : tc, "monitor_fired", what);
+    if (monitors_fired_ != nullptr)
+      monitors_fired_->inc();
     if (m.dest)
       m.dest->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(),
                                                 {}, std::move(m.handler)),

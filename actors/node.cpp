@@ -162,7 +162,7 @@ node_context::node_context(node_options opts, uint64_t incarnation)
   : cluster(std::move(opts.cluster)),
     self{opts.name, opts.name.empty() ? 0 : incarnation},
     member(!opts.name.empty()),
-    trace_sample_every(std::max<uint32_t>(1, opts.trace_sample_every)),
+    trace_sample_every(opts.trace_sample_every),
     data_dir(std::move(opts.data_dir)),
     restart_wait(opts.restart_wait),
     group_attempt_timeout(opts.group_attempt_timeout),
@@ -170,7 +170,7 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     on_fenced(std::move(opts.on_fenced)),
     on_refused(std::move(opts.on_refused)),
     spans(opts.span_capacity),
-    dir(spans) {
+    dir(spans, &meters.monitors_fired) {
   spans.set_node(member ? to_string(self) : "client");
   // Whatever an earlier incarnation of this node hosted is gone: bindings
   // to it that arrive from peers are failed on arrival.
@@ -178,11 +178,26 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     dir.node_failed(self.name, self.incarnation - 1, "restarted");
   if (opts.span_observer)
     spans.set_observer(std::move(opts.span_observer));
+  // Queue lengths and counts kept elsewhere, read at each scrape.
+  metrics.add_callback_gauge(
+    "ftsr_pending_calls", "Calls from this node waiting for a reply",
+    [this] { return static_cast<double>(dir.pending_calls()); });
+  metrics.add_callback_gauge(
+    "ftsr_monitors", "Monitors registered in this node's directory",
+    [this] { return static_cast<double>(dir.monitors()); });
+  metrics.add_callback_gauge(
+    "ftsr_spans_buffered", "Spans in this node's span buffer",
+    [this] { return static_cast<double>(spans.size()); });
+  metrics.add_callback_counter(
+    "ftsr_spans_dropped_total",
+    "Spans dropped because this node's span buffer was full",
+    [this] { return static_cast<double>(spans.dropped()); });
 }
 
 bool node_context::sample_call() {
-  return calls_.fetch_add(1, std::memory_order_relaxed) % trace_sample_every
-         == 0;
+  return trace_sample_every != 0
+         && calls_.fetch_add(1, std::memory_order_relaxed) % trace_sample_every
+              == 0;
 }
 
 bool node_context::in_majority() const {

@@ -31,6 +31,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/metrics.hpp"
 #include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
@@ -58,8 +59,10 @@ struct node_options {
   /// Sees every span as it is recorded (from the start, before any peer is
   /// contacted), e.g. to log failures; see span_buffer::set_observer.
   std::function<void(const span&)> span_observer;
-  /// Record one in `trace_sample_every` successful invocations as a span
-  /// (failures, backups and monitor firings are always recorded).
+  /// Record one in `trace_sample_every` invocations as a trace (the
+  /// caller's span, and the callees' spans where the context travels:
+  /// group invocations); 0 traces none. Failures, backups and monitor
+  /// firings are always recorded.
   uint32_t trace_sample_every = 1;
   /// How long a call without backup to a failed persistent actor waits for
   /// its restart before failing with errc::timeout.
@@ -107,6 +110,10 @@ struct node_context {
   std::function<void(const std::string&)> on_fenced;
   std::function<void(const std::string&)> on_refused;
   span_buffer spans;
+  /// This node's metrics (ftsr-node serves them on --metrics).
+  metrics_registry metrics;
+  /// The runtime's own series in `metrics`, for recording without lookups.
+  node_metrics meters{metrics};
   directory dir;
   /// Named capabilities (register_name / lookup_name).
   name_registry names;

@@ -5,6 +5,8 @@
 
 #include "actors/errors.hpp"
 #include "actors/lease_gate.hpp"
+#include "actors/log.hpp"
+#include "actors/node.hpp"
 #include "actors/trace.hpp"
 #include "replication/group.hpp"
 
@@ -48,8 +50,12 @@ caf::behavior persistent_start(caf::event_based_actor* self,
       auto name = to_string(me);
       auto finished = std::make_shared<bool>(false);
       auto record = [&ctx, tc, name, start](const std::string& outcome) {
+        auto end = wall_clock_ns();
         ctx.spans.record(span{tc.trace_id, tc.span_id, 0, "recovery", name, {},
-                              start, wall_clock_ns(), outcome});
+                              start, end, outcome,
+                              outcome == "ok" ? "ok" : "error", 0});
+        FTSR_LOG(info, "{}: recovery of {} done in {} ms: {}",
+                 log_name(ctx.self), name, (end - start) / 1000000, outcome);
       };
       recovery_done done{
         [self, def, record, finished] {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -323,7 +324,14 @@ public:
     }
     // mdb_txn_commit frees the transaction, also when it fails.
     guard.txn = nullptr;
-    if (auto rc = mdb_txn_commit(txn))
+    auto began = std::chrono::steady_clock::now();
+    auto rc = mdb_txn_commit(txn);
+    if (auto* m = opts_.metrics) {
+      m->store_commit_latency.observe(std::chrono::steady_clock::now()
+                                      - began);
+      (rc == 0 ? m->store_writes : m->store_write_errors).inc();
+    }
+    if (rc != 0)
       return commit_error(rc, opts_.dir,
                           "commit of " + std::to_string(batch.ops().size())
                             + " ops");

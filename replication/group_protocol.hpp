@@ -90,6 +90,9 @@ struct log_entry {
   /// hop back to the primary: client -> primary -> backup -> client.
   uint64_t replier = 0;
   caf::message reply_to;
+  /// The primary's span that sequenced this entry (zero if the caller's
+  /// invocation was not traced): each replica's delivery span is its child.
+  trace_context tc;
 };
 
 template <class Inspector>
@@ -104,7 +107,21 @@ typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
   return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view,
            x.sequencer, k,
            x.request, r, x.payload, x.state, x.reply, x.members, x.imports,
-           x.replier, x.reply_to, sync);
+           x.replier, x.reply_to, x.tc, sync);
+}
+
+/// The context of the primary's sequencing span of a traced invocation
+/// (zero if untraced): derived from the invocation alone, so the machine
+/// puts it in the entry (the backups' delivery spans hang under it) and the
+/// actor records the span with the same id.
+inline trace_context sequencing_context(const invocation& inv) {
+  if (inv.tc.trace_id == 0)
+    return {};
+  // splitmix64 of the caller's span and the request: distinct per invocation.
+  auto z = inv.tc.span_id ^ (inv.request + 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return {inv.tc.trace_id, (z ^ (z >> 31)) | 1};
 }
 
 /// A replica's state as observers see it (tests, dashboard).

@@ -17,6 +17,7 @@
 #include "caf/io/middleman.hpp"
 
 #include "actors/call.hpp"
+#include "actors/log.hpp"
 #include "actors/monitor.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
@@ -203,8 +204,22 @@ void restore_size(Self* self);
 template <class Self>
 void apply(Self* self, replica_step s) {
   auto& st = self->state;
-  for (auto& [name, detail] : s.events)
-    st.ctx->spans.event({}, name, to_string(st.machine->group()), detail);
+  for (auto& [name, detail] : s.events) {
+    auto group = to_string(st.machine->group());
+    st.ctx->spans.event({}, name, group, detail);
+    if (name == "replica_failed") {
+      st.ctx->meters.replica_failures.inc();
+      FTSR_LOG(error, "{}: replica of group {} stopped: {}",
+               log_name(st.ctx->self), group, detail);
+    } else if (name == "quorum_lost") {
+      FTSR_LOG(warn, "{}: group {} lost its majority", log_name(st.ctx->self),
+               group);
+    } else if (name == "view_installed") {
+      st.ctx->meters.group_views.inc();
+      FTSR_LOG(info, "{}: group {} view installed: {}",
+               log_name(st.ctx->self), group, detail);
+    }
+  }
   for (auto& out : s.sends)
     send_peer(self, out.to, out.msg);
   for (auto& a : s.answers)
@@ -271,6 +286,10 @@ void restarted(Self* self, uint64_t newcomer, bool joined) {
     st.ctx->spans.event({}, "restart", to_string(st.machine->group()),
                         "replica " + std::to_string(newcomer) + " on " + *on
                           + " joined with state transfer");
+    st.ctx->meters.replica_restarts.inc();
+    FTSR_LOG(info, "{}: group {}: replica {} restarted on {} joined",
+             log_name(st.ctx->self), to_string(st.machine->group()),
+             newcomer, *on);
     rebind_group(self);
   }
   restore_size(self);
@@ -339,6 +358,19 @@ void restore_size(Self* self) {
                       0);
 }
 
+/// Records this replica's part of a traced invocation (`kind`: sequencing
+/// at the primary, delivery at a backup) as span `self_tc`, a child of
+/// `parent`, from `start` to now.
+void record_group_span(replica_state& st, const char* kind,
+                       const trace_context& parent,
+                       const trace_context& self_tc, int64_t start) {
+  bool ok = !st.machine->core().resource().failure();
+  span s{self_tc.trace_id, self_tc.span_id, parent.span_id, kind,
+         to_string(st.machine->group()), {}, start, wall_clock_ns(), {},
+         ok ? "ok" : "error", st.machine->core().view()};
+  st.ctx->spans.record(std::move(s));
+}
+
 // -- decode: messages to machine inputs -------------------------------------
 
 template <class Self>
@@ -351,7 +383,11 @@ caf::behavior serving(Self* self) {
       caf::message reply_to;
       if (rp.stages().empty() && rp.source() != nullptr)
         reply_to = caf::make_message(rp.source(), rp.id().integer_value());
+      auto start = inv.tc.trace_id != 0 ? wall_clock_ns() : 0;
       apply(self, m.on_invoke(inv, ticket_of(self, rp), std::move(reply_to)));
+      if (start != 0)
+        record_group_span(self->state, "group_sequence", inv.tc,
+                          sequencing_context(inv), start);
       return rp;
     },
     [self, &m](group_send_orders_atom) {
@@ -367,7 +403,15 @@ caf::behavior serving(Self* self) {
       apply(self, m.on_timer(replica_timer::send_acks));
     },
     [self, &m](group_order_atom, const std::vector<log_entry>& entries,
-               uint64_t stable) { apply(self, m.on_order(entries, stable)); },
+               uint64_t stable) {
+      auto start = wall_clock_ns();
+      auto step = m.on_order(entries, stable);
+      for (auto& e : entries)
+        if (e.tc.trace_id != 0)
+          record_group_span(self->state, "group_deliver", e.tc,
+                            span_buffer::child_of(e.tc), start);
+      apply(self, std::move(step));
+    },
     [self, &m](group_ack_atom, uint64_t view, std::vector<uint64_t>& seqs,
                uint64_t from, std::vector<caf::message>& results) {
       apply(self, m.on_ack(ack_msg{view, std::move(seqs), from,

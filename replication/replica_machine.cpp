@@ -299,6 +299,7 @@ void replica_machine::invoke(replica_step& s, client_call c) {
       // Also a retry of a delivered request: answered (from the replicas'
       // de-duplication tables) once its retry entry is stable enough.
       ++(out.retry ? stats_.retries : stats_.sequenced);
+      out.entry.tc = sequencing_context(c.inv);
       if (out.replier != 0)
         relayed_.emplace(out.entry.seq,
                          relayed_call{out.replier, std::move(c)});

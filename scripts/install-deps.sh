@@ -18,6 +18,8 @@ packages=(
   libgtest-dev
   libbenchmark-dev
   libcpp-httplib-dev
+  pkgconf
+  prometheus
   iproute2
   libssl-dev
   openssl

@@ -417,7 +417,7 @@ TEST_F(node_cli, unreachable_peer_is_reported_and_the_node_keeps_running) {
       + std::to_string(peer_port) + "\n");
   mine.release();
   node_process p{{"--config", path, "--name", "a"}};
-  ASSERT_TRUE(p.wait_for_stderr("peer_unreachable b: 127.0.0.1:"
+  ASSERT_TRUE(p.wait_for_stderr("peer b unreachable at 127.0.0.1:"
                                 + std::to_string(peer_port)))
     << "stderr: " << p.err;
   // Not fatal: the node serves and stops normally.
@@ -504,4 +504,72 @@ TEST_F(node_cli, tls_node_reports_a_refused_stranger_and_keeps_serving) {
     << "stderr: " << p.err;
   ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
+
+TEST_F(node_cli, bad_log_level_names_the_valid_ones) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--log-level", "verbose"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bad log level 'verbose' (expected trace, debug, "
+                         "info, warn, error or off)");
+}
+
+TEST_F(node_cli, log_level_off_keeps_stderr_quiet_and_still_serves) {
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo", "--log-level", "off",
+                  "--data-dir", dir_ + "/data-off"}};
+  ASSERT_TRUE(p.wait_for_stdout("listening on 127.0.0.1:"
+                                + std::to_string(port)))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+  EXPECT_EQ(p.err, "");
+}
+
+TEST_F(node_cli, info_log_shows_the_view_the_node_installed) {
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo", "--data-dir",
+                  dir_ + "/data-info"}};
+  ASSERT_TRUE(p.wait_for_stderr(" info solo/"))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.wait_for_stderr("installed: "))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
+
+TEST_F(node_cli, metrics_on_a_non_loopback_address_is_refused) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--metrics", "0.0.0.0:9100"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bad metrics address '0.0.0.0:9100': host '0.0.0.0' "
+                         "is not loopback; pass --metrics-any-address");
+}
+
+TEST_F(node_cli, malformed_metrics_address_is_refused) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--metrics", "127.0.0.1:http"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bad metrics address '127.0.0.1:http': port must be "
+                         "a number from 0 to 65535");
+}
+
+TEST_F(node_cli, metrics_port_in_use_is_refused) {
+  listener busy;
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  auto r = run_node({"--config", path, "--name", "solo", "--metrics",
+                     std::to_string(busy.port()), "--data-dir",
+                     dir_ + "/data-metrics"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "cannot serve metrics on 127.0.0.1:"
+                           + std::to_string(busy.port()));
 }

@@ -11,12 +11,15 @@
 #include <cstring>
 #include <vector>
 #include <iostream>
-#include <set>
+#include <memory>
+#include <optional>
 
 #include "caf/node_id.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/log.hpp"
 #include "actors/node.hpp"
+#include "apps/node/metrics_server.hpp"
 #include "persistence/stable_store.hpp"
 
 namespace ftsr {
@@ -53,6 +56,18 @@ void add_node_options(CLI::App& app, node_process_options& opts) {
                  "scheduler threads (0 = CAF default)");
   app.add_option("--data-dir", opts.data_dir,
                  "stable storage directory (default: ftsr-data/<name>)");
+  app
+    .add_option("--log-level", opts.log_level,
+                "trace|debug|info|warn|error|off (default info)")
+    ->check([](const std::string& x) {
+      auto lvl = parse_log_level(x);
+      return lvl ? std::string{} : describe(lvl.error());
+    });
+  app.add_option("--metrics", opts.metrics,
+                 "serve GET /metrics (Prometheus) on HOST:PORT, or PORT on "
+                 "127.0.0.1");
+  app.add_flag("--metrics-any-address", opts.metrics_any_address,
+               "allow --metrics on a non-loopback address");
   app.add_flag("--rejoin", opts.rejoin,
                "when the cluster removes this incarnation, start over as a "
                "new one instead of exiting with code 3");
@@ -60,6 +75,21 @@ void add_node_options(CLI::App& app, node_process_options& opts) {
 
 int run_node_process(const std::string& prog, node_process_options po,
                      std::function<void(caf::actor_system_config&)> add_types) {
+  auto lvl = parse_log_level(po.log_level);
+  if (!lvl) {
+    std::cerr << prog << ": " << describe(lvl.error()) << "\n";
+    return 2;
+  }
+  set_log_level(*lvl);
+  std::optional<http_endpoint> metrics_at;
+  if (!po.metrics.empty()) {
+    auto at = parse_http_endpoint(po.metrics, po.metrics_any_address);
+    if (!at) {
+      std::cerr << prog << ": " << describe(at.error()) << "\n";
+      return 2;
+    }
+    metrics_at = std::move(*at);
+  }
   auto cluster = load_cluster_config(po.config_path);
   if (!cluster) {
     std::cerr << prog << ": " << describe(cluster.error()) << "\n";
@@ -119,21 +149,24 @@ int run_node_process(const std::string& prog, node_process_options po,
               << std::endl;
     std::_Exit(2);
   };
-  // Membership changes and unreachable peers go to stderr as they happen.
-  opts.span_observer = [prog, name](const span& s) {
-    static const std::set<std::string> logged{
-      "node_up", "failure_detected", "peer_unreachable", "fenced",
-      "view_installed", "refused", "catalog_error", "actor_failed", "restart", "escalate"};
-    if (logged.count(s.kind) != 0)
-      std::cerr << prog << " " << name << ": " << s.kind << " " << s.name
-                << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
-  };
   auto n = node::start(std::move(opts));
   if (!n) {
     std::cerr << prog << ": " << describe(n.error()) << std::endl;
     // Without the actor system's orderly shutdown: nothing was started
     // that needs it, and it can wait on connection attempts in flight.
     std::_Exit(2);
+  }
+  std::unique_ptr<metrics_server> metrics;
+  if (metrics_at) {
+    auto srv = metrics_server::start(*metrics_at, (*n)->context().metrics);
+    if (!srv) {
+      std::cerr << prog << ": " << describe(srv.error()) << std::endl;
+      return 2;
+    }
+    metrics = std::move(*srv);
+    std::cout << prog << " " << name << ": metrics on http://"
+              << metrics_at->host << ":" << metrics->port() << "/metrics"
+              << std::endl;
   }
   auto* addr = (*n)->context().cluster.find(name);
   std::cout << prog << " " << to_string((*n)->self()) << " listening on "
