@@ -8,7 +8,11 @@
 #             (apps/bench/ftsr-bench-restart)
 #   tls       group writes over plain TCP vs mutual TLS, alternating
 #             (scripts/bench-group-tls.sh [ROUNDS] [args])
-# Usage: bash scripts/bench.sh [call|failover|group|restart|tls|all] [extra args]
+#   partition the kv group's primary isolated 20 times (netns, root): time
+#             until the majority serves again (FTSR_PARTITION_ROUNDS)
+#   fd        failure-detector idle CPU and detection time by cluster size
+#             (scripts/bench-fd.sh [SIZES...])
+# Usage: bash scripts/bench.sh [call|failover|group|restart|tls|partition|fd|all] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -32,12 +36,17 @@ case "$which" in
   group) ./build/apps/bench/ftsr-bench-group "$@" ;;
   restart) ./build/apps/bench/ftsr-bench-restart "$@" ;;
   tls) bash scripts/bench-group-tls.sh "$@" ;;
+  partition)
+    bash scripts/build.sh partition_test
+    ./build/tests/partition_test --gtest_also_run_disabled_tests \
+      --gtest_filter='partition.DISABLED_bench_*' "$@" ;;
+  fd) bash scripts/build.sh ftsr-node && bash scripts/bench-fd.sh "$@" ;;
   all)
     ./build/apps/bench/ftsr-bench-call
     ./build/apps/bench/ftsr-bench-failover
     ./build/apps/bench/ftsr-bench-group
     ./build/apps/bench/ftsr-bench-restart
     ;;
-  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|tls|all)" >&2
+  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|tls|partition|fd|all)" >&2
      exit 2 ;;
 esac

@@ -569,8 +569,12 @@ int settle(const std::string& config, const std::string& ids_path,
                                       *g, created, latest));
       // Reads go to the members of the latest view (replacements
       // included), so that redirects to its primary can be followed.
-      if (auto cur = lookup_group(*n, group_json, latest, false))
+      if (auto cur = lookup_group(*n, group_json, latest, false)) {
         g = cur;
+        // The first member of a view is its primary.
+        if (g->members.size() == latest.size())
+          st.groups.back().primary = g->members.front().node;
+      }
     }
     st.reason = g ? unsettled(st)
                   : "no member of the group is known to this client";
