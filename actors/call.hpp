@@ -19,7 +19,12 @@
 // restarted incarnation and is sent again there (at most
 // node_options::restart_wait, then errc::timeout). A call never hangs on a
 // failed callee; with_timeout() also bounds it on a live callee that does
-// not answer (errc::timeout). Not thread-safe: use from the actor `self` only.
+// not answer (errc::timeout). A call to a persistent actor carries an
+// invocation id kept across re-sends (actors/invocation_ids.hpp): an actor
+// that records its replies in an invocation log answers a re-sent call
+// with the recorded reply instead of running it again (exactly once, see
+// persistence/invocation_log.hpp). Not thread-safe: use from the actor
+// `self` only.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +50,7 @@
 #include "actors/capability.hpp"
 #include "actors/errors.hpp"
 #include "actors/group_invocation.hpp"
+#include "actors/invocation_ids.hpp"
 #include "actors/node.hpp"
 
 namespace ftsr {
@@ -398,11 +404,39 @@ void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
     [fail](caf::error& e) mutable { fail(e); });
 }
 
+using call_ticket = std::shared_ptr<invocation_ids::ticket>;
+
+/// Sends one attempt to `dest`. To a persistent actor (untyped handles)
+/// it goes in the persistent_call envelope under the call's ticket, taken
+/// at the first attempt that reaches one and kept for every re-send, so the
+/// actor's invocation log runs it once (persistence/invocation_log.hpp).
+template <class Self, class Handle, class Args>
+auto send_attempt(Self* self, node_context* ctx, const Handle& dest,
+                  uint64_t id, const call_limit& lim, const Args& args,
+                  call_ticket& ticket) {
+  if constexpr (std::is_same<Handle, caf::actor>::value) {
+    if (ctx->dir.restart_spec_of(id)) {
+      if (!ticket)
+        ticket = ctx->invocations.issue();
+      return self->request(
+        dest, lim.remaining(), persistent_call_atom::value, ticket->caller(),
+        ticket->seq(), ctx->invocations.floor(),
+        std::apply([](const auto&... xs) { return caf::make_message(xs...); },
+                   args));
+    }
+  }
+  return std::apply(
+    [&](const auto&... xs) {
+      return self->request(dest, lim.remaining(), xs...);
+    },
+    args);
+}
+
 template <class Self, class Handle, class Args, class F, class G>
 void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            std::optional<capability<Handle>> backup,
            std::shared_ptr<Args> args, F f, G g, call_span sp,
-           call_limit lim) {
+           call_limit lim, call_ticket ticket = nullptr) {
   if (lim.passed()) {
     sp.sampled = true;
     sp.finish(target.ref(), "error");
@@ -416,9 +450,7 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto generation = std::max(target.ref().generation,
                              bound ? bound->generation : 0);
   auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
-  auto h = std::apply(
-    [&](auto&... xs) { return self->request(dest, lim.remaining(), xs...); },
-    *args);
+  auto h = send_attempt(self, ctx, dest, target.ref().id, lim, *args, ticket);
   auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id(),
                                    std::chrono::steady_clock::time_point::max(),
                                    generation);
@@ -447,14 +479,14 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
       sp.sampled = true;
       sp.backup_switch(ref, backup->ref(), err);
       issue(self, ctx, *backup, std::optional<capability<Handle>>{}, args, f,
-            g, sp, lim);
+            g, sp, lim, ticket);
       return;
     }
     if (failed && ctx->dir.restart_spec_of(ref.id)) {
       // FT-SR persistent callee: the call waits for its restart.
       auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
       auto resend = [=] {
-        issue(self, ctx, target, backup, args, f, g, sp, lim);
+        issue(self, ctx, target, backup, args, f, g, sp, lim, ticket);
       };
       after_delay(
         self, ctx, 0, later.get(),

@@ -30,6 +30,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/invocation_ids.hpp"
 #include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
@@ -110,6 +111,8 @@ struct node_context {
   /// its first one; one that lost its lease refuses).
   std::atomic<bool> leased{false};
   caf::actor manager;
+  /// Ids of this process's calls to persistent actors (ftsr::call).
+  invocation_ids invocations;
 
   /// True while this member is in the agreed cluster view and holds a lease
   /// renewed by a majority of it: the primary partition. Everything that
