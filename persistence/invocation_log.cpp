@@ -73,8 +73,9 @@ caf::error invocation_log::decode(const std::string& blob) {
     boost::archive::binary_iarchive ar{is};
     ar >> t;
   } catch (const std::exception& e) {
-    return make_error(errc::corrupted,
-                      std::string{"invocation log does not parse: "} + e.what());
+    return make_error(errc::corrupted, std::string{"invocation log does not "
+                                                   "parse: "}
+                                         + e.what());
   }
   table_ = std::move(t);
   return caf::none;

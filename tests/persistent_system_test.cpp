@@ -78,13 +78,14 @@ void expect_exactly_once(node& client, const capability_ref& counter,
 // the invocation log keeps a call re-sent to the restarted incarnation
 // from counting twice. Faults under load: kill -9 of its node, then
 // SIGSTOP of the node it was restarted on.
-TEST(persistent_system, resent_invocations_apply_once_across_kill9_and_sigstop) {
+TEST(persistent_system, resent_calls_apply_once_across_kill9_and_sigstop) {
   local_cluster c{cluster_options()};
   auto& client = c.client();
   auto store = create_group(client, {"stable_store", {"host2", "host3"}, 1});
   ASSERT_TRUE(store) << describe(store.error());
-  auto visits = client.spawn_persistent("host1", {"host2", "host3"}, "visits",
-                                        caf::make_message(capability<>{*store}));
+  auto visits = client.spawn_persistent(
+    "host1", {"host2", "host3"}, "visits",
+    caf::make_message(capability<>{*store}));
   ASSERT_TRUE(visits) << describe(visits.error());
   load clients{client, *visits, 8};
   ASSERT_TRUE(clients.progress(200))
