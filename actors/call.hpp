@@ -194,6 +194,17 @@ void await_reply(H& h, F& on_reply, G& on_error) {
     h.then(on_reply, on_error);
 }
 
+/// The member list to use for `group`: the last one the directory
+/// published (restarts of failed replicas on other nodes and resizes
+/// change it), else the capability's own. A capability held since the
+/// group's creation names its first members only; once they all failed,
+/// only the published list reaches the group.
+inline const capability_ref&
+current_members(const capability_ref& group,
+                const std::optional<capability_ref>& latest) {
+  return latest && !latest->members.empty() ? *latest : group;
+}
+
 /// The member of `group` to send to: `preferred` if alive, else the first
 /// live member in rank order (any member redirects to the primary).
 inline const capability_ref* pick_member(node_context* ctx,
@@ -274,7 +285,11 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     return fail(lim.expired());
   if (auto err = ctx->dir.failure_of(group))
     return fail(std::move(err));
-  auto member = pick_member(ctx, group, preferred);
+  auto latest = ctx->dir.lookup(group.id);
+  auto& members = current_members(group, latest);
+  auto member = pick_member(ctx, members, preferred);
+  if (member == nullptr && &members != &group)
+    member = pick_member(ctx, group, preferred);
   if (member == nullptr || attempts_left == 0)
     return fail(make_error(errc::fail_stop, "group " + to_string(group)
                                               + " has no reachable primary"));
@@ -284,7 +299,6 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   // this attempt fails over like one whose primary failed. Members of the
   // caller's capability and of the last published member list (restarts
   // and resizes change it; either may be the newer one).
-  auto latest = ctx->dir.lookup(group.id);
   std::vector<const capability_ref*> watched;
   inv->watching.clear();
   auto watch = [&](const capability_ref& x) {
@@ -352,7 +366,19 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
       // Ask the next member: this one may be gone without this node
       // knowing (a client that connected after its node had failed never
       // heard of that failure); any member redirects to the primary.
-      next = member_after(ctx, group, m.id);
+      next = member_after(
+        ctx, current_members(group, ctx->dir.lookup(group.id)), m.id);
+    } else if (is(err, errc::no_quorum)
+               && (!ctx->member || ctx->in_majority())) {
+      // The member's node lost its lease and refused without running the
+      // invocation, while this caller is not cut off itself: the majority
+      // is about to remove that node and the group goes on with the
+      // others, or with a replica restarted elsewhere if there is no other
+      // (a DM whose store primary was frozen by SIGSTOP must not take the
+      // refusal for its store's failure). Retried like a failed member,
+      // within the same bound.
+      next = member_after(
+        ctx, current_members(group, ctx->dir.lookup(group.id)), m.id);
     } else if (!member_failed()) {
       // The operation's own error reply (even a fail_stop it passes on).
       return give_up(err);
