@@ -6,11 +6,16 @@
 #   group     ftsr group vs ZooKeeper ensemble  (apps/bench/ftsr-bench-group)
 #   restart   persistent actor failover vs ZooKeeper leader failover
 #             (apps/bench/ftsr-bench-restart)
-# Usage: bash scripts/bench.sh [call|failover|group|restart|all] [extra args]
+#   bank      ftsr-bank transfers vs PostgreSQL pgbench TPC-B
+#             (scripts/bench-bank.sh; not part of all)
+# Usage: bash scripts/bench.sh [call|failover|group|restart|bank|all] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
 shift || true
+if [[ "$which" == bank ]]; then
+  exec bash scripts/bench-bank.sh "$@"
+fi
 zk_packages=(zookeeper libzookeeper-mt-dev default-jre-headless)
 missing=()
 for pkg in "${zk_packages[@]}"; do
@@ -35,6 +40,6 @@ case "$which" in
     ./build/apps/bench/ftsr-bench-group
     ./build/apps/bench/ftsr-bench-restart
     ;;
-  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|all)" >&2
+  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|bank|all)" >&2
      exit 2 ;;
 esac
