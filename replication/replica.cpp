@@ -22,6 +22,14 @@ namespace ftsr {
 
 namespace {
 
+/// (group_restore): the primary of a persistent group tries again to
+/// restart a missing replica (see spawn_replacement).
+using group_restore_atom = caf::atom_constant<caf::atom("ftsr_grst")>;
+
+/// How long a primary that found no backup node for a missing replica
+/// waits before it tries again.
+constexpr auto restore_retry = std::chrono::milliseconds(500);
+
 struct replica_state {
   node_context* ctx = nullptr;
   resource_factory factory;
@@ -580,6 +588,11 @@ void spawn_replacement(Self* self,
   auto& st = self->state;
   if (i >= candidates->size()) {
     st.restoring = false;
+    // No backup node could take it now (failed, restarting, or not known
+    // to this node yet). A node coming back changes no view of this
+    // group, so nothing else would try again: the primary does, shortly.
+    if (!candidates->empty())
+      self->delayed_send(self, restore_retry, group_restore_atom::value);
     return;
   }
   st.restoring = true;
@@ -649,6 +662,7 @@ caf::behavior serving(Self* self) {
       return rp;
     },
     [self](group_flush_orders_atom) { flush_orders(self); },
+    [self](group_restore_atom) { restore_size(self); },
     [self](group_lease_atom) {
       self->state.lease_timer = false;
       if (self->state.core->serving())
