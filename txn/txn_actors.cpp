@@ -99,9 +99,12 @@ void send_to(caf::event_based_actor* self, role_state<Core>& st,
 
 /// Applies a step: messages first (client replies to the TM's own
 /// operations), then the write, whose completion feeds on_written back.
+constexpr uint32_t write_attempts = 50;
+constexpr uint32_t write_retry_ms = 200;
+
 template <class Core>
 void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
-           log_write w);
+           log_write w, uint32_t attempts = write_attempts);
 
 template <class Core>
 void apply(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
@@ -119,10 +122,11 @@ void apply(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
       write(self, std::move(st), std::move(*step.write));
 }
 
-/// Writes the batch as one atomic ss_write and feeds on_written back.
+/// Writes the batch as one atomic ss_write and feeds on_written back;
+/// a no_quorum refusal is tried again `attempts` times in all.
 template <class Core>
 void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
-           log_write w) {
+           log_write w, uint32_t attempts) {
   std::vector<std::string> keys;
   std::vector<std::string> values;
   std::vector<std::string> erased;
@@ -138,7 +142,20 @@ void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
   call(self, st->store, ss_write_atom::value, std::move(keys),
        std::move(values), std::move(erased))
     .then([self, st, id](bool) { apply(self, st, st->core->on_written(id)); },
-          [self](caf::error& err) {
+          [self, st, w, attempts](caf::error& err) mutable {
+            // A store refusing for want of a lease (this node's or its
+            // replicas' for a moment, e.g. under load) ran nothing: the
+            // same batch again, a while later (puts and erases are
+            // idempotent anyway).
+            if (is(err, errc::no_quorum) && attempts > 1) {
+              detail::after_delay(
+                self, &context_of(self->system()), write_retry_ms, nullptr,
+                [self, st, w, attempts]() mutable {
+                  write(self, st, std::move(w), attempts - 1);
+                },
+                [self](caf::error& e) { self->quit(e); });
+              return;
+            }
             // The core cannot keep its promises any more: fail-stop, the
             // restart recovers from what the store holds.
             self->quit(make_error(errc::fail_stop,
