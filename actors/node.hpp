@@ -32,6 +32,7 @@
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
 #include "actors/metrics.hpp"
+#include "actors/invocation_ids.hpp"
 #include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
@@ -130,6 +131,8 @@ struct node_context {
   /// strong handle (a detached actor's thread ends only when its last
   /// strong reference is gone).
   caf::actor_addr transport;
+  /// Ids of this process's calls to persistent actors (ftsr::call).
+  invocation_ids invocations;
 
   /// True while this member is in the agreed cluster view and holds a lease
   /// renewed by a majority of it: the primary partition. Everything that

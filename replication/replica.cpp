@@ -32,6 +32,14 @@ namespace {
 constexpr auto ack_delay = std::chrono::milliseconds(2);
 constexpr auto lag_delay = std::chrono::milliseconds(2);
 
+/// (group_restore): the primary of a persistent group tries again to
+/// restart a missing replica (see spawn_replacement).
+using group_restore_atom = caf::atom_constant<caf::atom("ftsr_grst")>;
+
+/// How long a primary that found no backup node for a missing replica
+/// waits before it tries again.
+constexpr auto restore_retry = std::chrono::milliseconds(500);
+
 struct replica_state {
   node_context* ctx = nullptr;
   resource_factory factory;
@@ -304,6 +312,11 @@ void spawn_replacement(Self* self,
   auto& st = self->state;
   if (i >= candidates->size()) {
     st.restore->given_up();
+    // No backup node could take it now (failed, restarting, or not known
+    // to this node yet). A node coming back changes no view of this
+    // group, so nothing else would try again: the primary does, shortly.
+    if (!candidates->empty())
+      self->delayed_send(self, restore_retry, group_restore_atom::value);
     return;
   }
   auto on = (*candidates)[i];
@@ -390,6 +403,7 @@ caf::behavior serving(Self* self) {
                           sequencing_context(inv), start);
       return rp;
     },
+    [self](group_restore_atom) { restore_size(self); },
     [self, &m](group_send_orders_atom) {
       apply(self, m.on_timer(replica_timer::send_orders));
     },

@@ -12,11 +12,16 @@
 #             until the majority serves again (FTSR_PARTITION_ROUNDS)
 #   fd        failure-detector idle CPU and detection time by cluster size
 #             (scripts/bench-fd.sh [SIZES...])
-# Usage: bash scripts/bench.sh [call|failover|group|restart|tls|partition|fd|all] [extra args]
+#   bank      ftsr-bank transfers vs PostgreSQL pgbench TPC-B
+#             (scripts/bench-bank.sh; not part of all)
+# Usage: bash scripts/bench.sh [call|failover|group|restart|tls|partition|fd|bank|all] [extra args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
 shift || true
+if [[ "$which" == bank ]]; then
+  exec bash scripts/bench-bank.sh "$@"
+fi
 zk_packages=(zookeeper libzookeeper-mt-dev default-jre-headless)
 missing=()
 for pkg in "${zk_packages[@]}"; do
@@ -47,6 +52,6 @@ case "$which" in
     ./build/apps/bench/ftsr-bench-group
     ./build/apps/bench/ftsr-bench-restart
     ;;
-  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|tls|partition|fd|all)" >&2
+  *) echo "bench.sh: unknown benchmark '$which' (call|failover|group|restart|tls|partition|fd|bank|all)" >&2
      exit 2 ;;
 esac
