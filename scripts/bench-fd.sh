@@ -4,9 +4,10 @@
 #   idle CPU    the whole cluster's CPU time over IDLE_S seconds once every
 #               node is in the view, as a percentage of one core;
 #   kill -9     time from the kill of one node until every survivor logged
-#               its removal (its port refuses: proven dead at once);
-#   SIGSTOP     the same for a stopped node (silent: only the heartbeat
-#               timeout and the majority's agreement find it).
+#               it failed (the point where monitors fire; its port
+#               refuses: proven dead at once);
+#   SIGSTOP     the same for a stopped node (silent: the heartbeat
+#               timeout, the majority's agreement and the lease wait).
 # Usage: bash scripts/bench-fd.sh [SIZES...]   (default: 3 9 15 31)
 # Env: IDLE_S (default 10), HEARTBEAT_MS (100), TIMEOUT_MS (500),
 #      BASE_PORT (4700). Needs a built build/apps/node/ftsr-node.
@@ -84,7 +85,7 @@ start_cluster() {
     pids+=($!)
   done
   await_all_logs "$n" 0 \
-    "view_installed view [0-9]* \[\(host[0-9]*/[0-9]* \)\{$((n - 1))\}host" \
+    "installed: view [0-9]* \[\(host[0-9]*/[0-9]* \)\{$((n - 1))\}host" \
     "$(now_ms)" 120000 > /dev/null
 }
 
@@ -95,11 +96,11 @@ for n in "${sizes[@]}"; do
   idle=$(awk -v d=$((c1 - c0)) -v t="$tck" -v s="$idle_s" \
     'BEGIN { printf "%.1f", 100 * d / t / s }')
   t0=$(now_ms); kill -9 "${pids[n - 1]}"
-  killed=$(await_all_logs "$n" "$n" "failure_detected host$n/" "$t0" 30000)
+  killed=$(await_all_logs "$n" "$n" "peer host$n/[0-9]* failed" "$t0" 30000)
   stop_all
   start_cluster "$n"
   t0=$(now_ms); kill -STOP "${pids[n - 1]}"
-  stopped=$(await_all_logs "$n" "$n" "failure_detected host$n/" "$t0" 30000)
+  stopped=$(await_all_logs "$n" "$n" "peer host$n/[0-9]* failed" "$t0" 30000)
   kill -CONT "${pids[n - 1]}"
   printf '%-6s %-14s %-12s %-12s\n' "$n" "$idle" "$killed" "$stopped"
   stop_all
