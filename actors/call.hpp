@@ -483,37 +483,31 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto generation = std::max(target.ref().generation,
                              bound ? bound->generation : 0);
   auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
-  if (!dest && ctx->dir.restart_spec_of(target.ref().id)) {
+  auto ref = target.ref();
+  auto fail = [=](caf::error err) mutable {
+    sp.sampled = true; // failures are always traced
+    sp.finish(ref, false);
+    g(err);
+  };
+  if (!dest && ctx->dir.restart_spec_of(ref.id)) {
     // Bound from this node's persistent catalog after a restart: the live
     // handle comes from a member that knows it, or from the next restart.
     auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
     auto resend = [=] {
       issue(self, ctx, target, backup, args, f, g, sp, lim, ticket);
     };
-    auto fail = [=](caf::error err) mutable {
-      sp.sampled = true;
-      sp.finish(target.ref(), "error");
-      g(err);
-    };
-    await_restart(self, ctx, target.ref(), generation, deadline, lim, 1,
-                  resend, fail);
+    await_restart(self, ctx, ref, generation, deadline, lim, 1, resend, fail);
     return;
   }
-  auto h = send_attempt(self, ctx, dest, target.ref().id, lim, *args, ticket);
-  auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id(),
+  auto h = send_attempt(self, ctx, dest, ref.id, lim, *args, ticket);
+  auto token = ctx->dir.watch_call(ref, self->ctrl(), h.id(),
                                    std::chrono::steady_clock::time_point::max(),
                                    generation);
-  auto ref = target.ref();
   auto unwatch = [ctx, id = ref.id, token] { ctx->dir.unwatch_call(id, token); };
   auto on_reply = run_before(f, [unwatch, sp, ref] {
     unwatch();
     sp.finish(ref, true);
   });
-  auto fail = [=](caf::error err) mutable {
-    sp.sampled = true; // failures are always traced
-    sp.finish(ref, false);
-    g(err);
-  };
   // Blocking actors: the wait for a restart runs after receive() returned.
   auto later = std::make_shared<std::function<void()>>();
   auto on_error = [=](caf::error& err) mutable {
