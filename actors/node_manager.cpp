@@ -108,6 +108,17 @@ peer* find_peer(manager_state& st, const std::string& name) {
   return i != st.peers.end() ? &i->second : nullptr;
 }
 
+/// The peer `name` if it is up and this node holds a connection to its
+/// manager. A peer can be up without one: a client learns from a member's
+/// view that a node came back before it reconnected (the old connection
+/// was dropped at the node's failure), and a member may install a view
+/// admitting a node before that node's hello reached it.
+peer* connected_peer(manager_state& st, const std::string& name) {
+  auto p = find_peer(st, name);
+  return p != nullptr && p->state == member_state::up && p->manager ? p
+                                                                   : nullptr;
+}
+
 /// Sends `xs` to every connected member or joining node and every client.
 template <class... Ts>
 void broadcast(manager_actor* self, const Ts&... xs) {
@@ -929,6 +940,9 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         return make_error(errc::node_unavailable,
                           "node '" + on + "' is " + to_string(p->state)
                             + (p->reason.empty() ? "" : ": " + p->reason));
+      if (connected_peer(st, on) == nullptr)
+        return make_error(errc::node_unavailable,
+                          "node '" + on + "' is up but not connected yet");
       self->delegate(p->manager, spawn_atom::value, on, type, std::move(args),
                      std::move(backups), tc);
       return caf::delegated<capability_ref>{};
@@ -979,8 +993,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         if (ctx.member && n == ctx.self.name)
           return spawn_local(self, spec->type, spec->args, tc, &*spec,
                              current->generation + 1);
-        auto p = find_peer(st, n);
-        if (p != nullptr && p->state == member_state::up) {
+        if (auto p = connected_peer(st, n); p != nullptr) {
           self->delegate(p->manager, respawn_atom::value, *spec,
                          current->generation + 1, tc);
           return caf::delegated<capability_ref>{};

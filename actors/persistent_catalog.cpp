@@ -59,6 +59,17 @@ load_catalog(caf::execution_unit* ctx, const std::string& dir) {
   if (auto err = source(result))
     return make_error(errc::corrupted,
                       path + " cannot be decoded: " + to_string(err));
+  // CAF 0.17 reads a message element it cannot load (an actor handle
+  // outside of a connection: no proxy registry) as an empty message without
+  // an error and leaves its bytes to the fields after it, which then decode
+  // as garbage (restart specs with empty arguments and made-up node lists).
+  // A catalog is only taken if it encodes back to exactly what was read.
+  auto again = encode_catalog(ctx, result);
+  if (source.remaining() != 0 || !again || *again != buf)
+    return make_error(errc::corrupted,
+                      path + " does not decode to what was written (restart "
+                             "arguments holding actor handles cannot be read "
+                             "back)");
   return result;
 }
 

@@ -50,7 +50,9 @@ encode_catalog(caf::execution_unit* ctx, const std::vector<catalog_entry>& xs);
 caf::error save_catalog(const std::string& dir, const std::vector<char>& bytes);
 
 /// Reads the catalog of `dir` (empty if there is none). Errors name the file
-/// (errc::corrupted when it cannot be decoded).
+/// (errc::corrupted when it cannot be decoded, or does not decode to what
+/// was written: restart arguments holding actor handles, which CAF 0.17
+/// reads back as empty messages outside of a connection).
 caf::expected<std::vector<catalog_entry>>
 load_catalog(caf::execution_unit* ctx, const std::string& dir);
 

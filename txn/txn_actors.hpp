@@ -40,6 +40,12 @@
 //        that committed answers "ok" without running again (value 0).
 //   (tm_create, token, dm, key, amount)   creates item `key` (>= 0)
 //   (tm_read, dm, key)                    value: the committed balance
+//   (tm_status, token)   what became of the operation carrying `token`:
+//        "committed" (its commit decision is logged: it is or will be
+//        applied), "running" (this incarnation still runs it) or
+//        "not_committed" (neither: at quiescence, it was never applied and
+//        never will be). Lets a client settle the outcome of a call that
+//        got no answer (bank chaos runs).
 // A DM answers (dm_values) with its committed items as k0, v0, k1, ...
 // (decimal values), for audits at quiescence.
 #pragma once
@@ -59,6 +65,7 @@ namespace ftsr {
 using tm_transfer_atom = caf::atom_constant<caf::atom("tm_xfer")>;
 using tm_create_atom = caf::atom_constant<caf::atom("tm_create")>;
 using tm_read_atom = caf::atom_constant<caf::atom("tm_read")>;
+using tm_status_atom = caf::atom_constant<caf::atom("tm_status")>;
 using dm_values_atom = caf::atom_constant<caf::atom("dm_values")>;
 
 /// Actor type names.
