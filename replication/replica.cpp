@@ -10,7 +10,6 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <type_traits>
 
 #include "caf/all.hpp"
 #include "caf/io/broker.hpp"
@@ -22,6 +21,7 @@
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "replication/group_protocol.hpp"
+#include "replication/replica_inputs.hpp"
 #include "replication/replica_machine.hpp"
 #include "replication/restore_planner.hpp"
 
@@ -65,12 +65,6 @@ caf::actor handle_of(Self* self, uint64_t member) {
   return {};
 }
 
-template <class Self, class... Ts>
-void send_to(Self* self, uint64_t member, Ts&&... xs) {
-  if (auto hdl = handle_of(self, member))
-    self->send(hdl, std::forward<Ts>(xs)...);
-}
-
 template <class Self>
 uint64_t ticket_of(Self* self, caf::response_promise rp) {
   auto& st = self->state;
@@ -84,34 +78,9 @@ uint64_t ticket_of(Self* self, caf::response_promise rp) {
 template <class Self>
 void send_peer(Self* self, uint64_t to, peer_msg& msg) {
   auto& st = self->state;
-  std::visit(
-    [&](auto& m) {
-      using T = std::decay_t<decltype(m)>;
-      if constexpr (std::is_same_v<T, order_msg>)
-        send_to(self, to, group_order_atom::value, m.entries, m.stable);
-      else if constexpr (std::is_same_v<T, ack_msg>)
-        send_to(self, to, group_ack_atom::value, m.view, m.seqs, m.from,
-                m.results);
-      else if constexpr (std::is_same_v<T, flush_msg>)
-        send_to(self, to, group_flush_atom::value, m.new_view, m.survivors,
-                m.addressee);
-      else if constexpr (std::is_same_v<T, flushed_msg>)
-        send_to(self, to, group_flushed_atom::value, m.new_view, m.from,
-                m.reply.view, m.reply.delivered, m.reply.unstable,
-                m.reply.has_state);
-      else if constexpr (std::is_same_v<T, group_core::install_msg>)
-        send_to(self, to, group_install_atom::value, m.view, m.members,
-                m.entries);
-      else if constexpr (std::is_same_v<T, install_refused_msg>)
-        send_to(self, to, group_install_refused_atom::value, m.view,
-                m.member, m.seen);
-      else if constexpr (std::is_same_v<T, no_quorum_msg>)
-        send_to(self, to, group_no_quorum_atom::value, m.view, m.from);
-      else
-        send_to(self, to, group_transfer_atom::value, st.machine->group(), to,
-                uint64_t{st.max_sf}, st.mode, m.transfer);
-    },
-    msg);
+  if (auto hdl = handle_of(self, to))
+    self->send(hdl, peer_message(msg, {st.machine->group(), to,
+                                       uint64_t{st.max_sf}, st.mode}));
 }
 
 template <class Self>
@@ -389,7 +358,7 @@ void record_group_span(replica_state& st, const char* kind,
 template <class Self>
 caf::behavior serving(Self* self) {
   auto& m = *self->state.machine;
-  return {
+  return caf::message_handler{
     [self, &m](group_invoke_atom, const invocation& inv) {
       auto rp = self->make_response_promise();
       // A plain request (no forwarding stages) can be answered by a backup.
@@ -404,64 +373,6 @@ caf::behavior serving(Self* self) {
       return rp;
     },
     [self](group_restore_atom) { restore_size(self); },
-    [self, &m](group_send_orders_atom) {
-      apply(self, m.on_timer(replica_timer::send_orders));
-    },
-    [self, &m](group_lease_atom) {
-      apply(self, m.on_timer(replica_timer::lease));
-    },
-    [self, &m](group_send_lagging_atom) {
-      apply(self, m.on_timer(replica_timer::send_lagging));
-    },
-    [self, &m](group_send_acks_atom) {
-      apply(self, m.on_timer(replica_timer::send_acks));
-    },
-    [self, &m](group_order_atom, const std::vector<log_entry>& entries,
-               uint64_t stable) {
-      auto start = wall_clock_ns();
-      auto step = m.on_order(entries, stable);
-      for (auto& e : entries)
-        if (e.tc.trace_id != 0)
-          record_group_span(self->state, "group_deliver", e.tc,
-                            span_buffer::child_of(e.tc), start);
-      apply(self, std::move(step));
-    },
-    [self, &m](group_ack_atom, uint64_t view, std::vector<uint64_t>& seqs,
-               uint64_t from, std::vector<caf::message>& results) {
-      apply(self, m.on_ack(ack_msg{view, std::move(seqs), from,
-                                   std::move(results)}));
-    },
-    [self, &m](member_failed_atom, uint64_t member) {
-      apply(self, m.on_member_failed(member));
-    },
-    [self, &m](group_install_refused_atom, uint64_t view, uint64_t member,
-               uint64_t seen) {
-      apply(self, m.on_install_refused({view, member, seen}));
-    },
-    [self, &m](group_no_quorum_atom, uint64_t view, uint64_t from) {
-      apply(self, m.on_no_quorum({view, from}));
-    },
-    [self, &m](group_flush_atom, uint64_t new_view,
-               std::vector<uint64_t>& survivors, uint64_t me) {
-      apply(self, m.on_flush({new_view, std::move(survivors), me}));
-    },
-    [self, &m](group_flushed_atom, uint64_t new_view, uint64_t from,
-               uint64_t view, uint64_t delivered,
-               std::vector<log_entry>& unstable, bool has_state) {
-      group_core::flushed f{view, delivered, std::move(unstable), has_state};
-      apply(self, m.on_flushed({new_view, from, std::move(f)}));
-    },
-    [self, &m](group_install_atom, uint64_t view,
-               std::vector<uint64_t>& members,
-               std::vector<log_entry>& entries) {
-      apply(self, m.on_install({view, std::move(members), std::move(entries)}));
-    },
-    // A view change sent the state again (it had none when it answered
-    // the flush): a newer state replaces the one of its join.
-    [self, &m](group_transfer_atom, const capability_ref&, uint64_t, uint64_t,
-               const group_mode&, const state_transfer& transfer) {
-      apply(self, m.on_transfer(transfer));
-    },
     [self, &m](group_join_atom, const capability_ref& newcomer) {
       auto rp = self->make_response_promise();
       if (m.has_state() && m.core().serving() && m.core().is_primary())
@@ -479,7 +390,14 @@ caf::behavior serving(Self* self) {
       self->quit(make_error(errc::destroyed, "left the group"));
     },
     [&m](group_status_atom) { return m.status(); },
-  };
+  }.or_else(replica_inputs(
+    m, {[self](replica_step step) { apply(self, std::move(step)); },
+        [self](const std::vector<log_entry>& entries, int64_t start) {
+          for (auto& e : entries)
+            if (e.tc.trace_id != 0)
+              record_group_span(self->state, "group_deliver", e.tc,
+                                span_buffer::child_of(e.tc), start);
+        }}));
 }
 
 template <class Self>
