@@ -35,7 +35,9 @@ struct capability_ref {
   /// actor). The group fails when a majority of them failed.
   std::vector<capability_ref> members;
   /// Restarts of a persistent actor: each restart binds the same id at a
-  /// higher generation, which overrides any older binding everywhere.
+  /// higher generation, which overrides any older binding everywhere. For
+  /// a group: the view its member list is from, so that a list published
+  /// later but from an older view never replaces a newer one.
   uint64_t generation = 0;
 
   bool is_group() const noexcept {

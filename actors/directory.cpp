@@ -129,9 +129,12 @@ void directory::bind(const capability_ref& ref) {
         groups.push_back(id);
     }
     auto& g = entries_.at(id);
-    if (g.st == state::alive) {
+    // Member lists arrive from every replica and node, in any order: the
+    // one from the newest view wins.
+    if (g.st == state::alive && ref.generation >= g.ref.generation) {
       g.ref.members = ref.members;
       g.ref.handle = ref.handle;
+      g.ref.generation = ref.generation;
     }
     return;
   }

@@ -248,6 +248,7 @@ void rebind_group(Self* self) {
   auto group = st.machine->group();
   group.members = std::move(members);
   group.handle = group.members.front().handle;
+  group.generation = st.machine->core().view();
   st.machine->set_group(group);
   self->send(st.ctx->manager, publish_atom::value, group);
 }

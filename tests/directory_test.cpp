@@ -174,6 +174,32 @@ TEST_F(directory_test, bindings_of_fenced_incarnations_are_failed_on_arrival) {
   EXPECT_EQ(dir.alive()[0].id, 8u);
 }
 
+TEST_F(directory_test, a_group_member_list_from_an_older_view_is_ignored) {
+  capability_ref a{11, "kv", "host1", 1, callee, {}};
+  capability_ref b{12, "kv", "host2", 1, callee, {}};
+  capability_ref c{13, "kv", "host3", 1, callee, {}};
+  capability_ref group{10, "kv", "host1", 1, callee, {a, b}};
+  group.generation = 3;
+  dir.bind(group);
+  // A list of view 2 arrives late (a restarted node relays what it had).
+  auto stale = group;
+  stale.members = {a, c};
+  stale.generation = 2;
+  dir.bind(stale);
+  auto bound = dir.lookup(10);
+  ASSERT_TRUE(bound);
+  ASSERT_EQ(bound->members.size(), 2u);
+  EXPECT_EQ(bound->members[1].id, 12u);
+  EXPECT_EQ(bound->generation, 3u);
+  // View 4 replaces it.
+  auto newer = stale;
+  newer.generation = 4;
+  dir.bind(newer);
+  bound = dir.lookup(10);
+  ASSERT_TRUE(bound);
+  EXPECT_EQ(bound->members[1].id, 13u);
+}
+
 TEST(span_buffer, bounded_and_keeps_newest) {
   span_buffer buf{3};
   trace_context root;
