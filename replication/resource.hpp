@@ -68,6 +68,18 @@ public:
     (void) args;
   }
 
+  /// Cold restart (cold_start_planner.hpp), instead of init: takes up the
+  /// durable state this replica kept under the node's data directory
+  /// (attach was called with its id from before the stop) and returns the
+  /// position that state reached, or nothing if it keeps none (the
+  /// default: such resources come back by state transfer only). `args`
+  /// are the group's creation arguments. Errors: the state cannot be read.
+  virtual caf::expected<std::optional<replica_position>>
+  recover(const caf::message& args) {
+    (void) args;
+    return std::optional<replica_position>{};
+  }
+
   /// Serializes the whole state.
   virtual std::string snapshot() const = 0;
 
@@ -135,7 +147,22 @@ std::vector<outgoing_call>*& outgoing_calls();
 /// The group whose operation runs on this thread (nullptr outside).
 const capability_ref*& current_group();
 
+/// The position of the entry or state transfer being applied on this
+/// thread (nullptr outside).
+const replica_position*& applying();
+
 } // namespace detail
+
+/// Inside an operation, a state update or a state transfer (restore): the
+/// position the resource's state reaches with it. A resource that keeps
+/// durable state stores it in the same atomic write, so that after every
+/// node stopped the freshest replica can be told apart
+/// (cold_start_planner.hpp). Nothing outside of these.
+inline std::optional<replica_position> current_position() {
+  if (auto p = detail::applying())
+    return *p;
+  return std::nullopt;
+}
 
 /// FT-SR `mygroup()`: inside an operation, the capability of the group the
 /// executing replica belongs to (e.g. to pass it on in an invocation).
