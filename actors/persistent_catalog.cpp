@@ -6,12 +6,12 @@
 #include <cstring>
 
 #include "caf/execution_unit.hpp"
-#include "caf/binary_deserializer.hpp"
 #include "caf/binary_serializer.hpp"
 
 #include "actors/directory.hpp"
 #include "actors/durable_file.hpp"
 #include "actors/errors.hpp"
+#include "actors/stored_data.hpp"
 
 namespace ftsr {
 
@@ -58,15 +58,11 @@ load_catalog(caf::execution_unit* ctx, const std::string& dir) {
   if (!*bytes)
     return result;
   auto path = dir + "/" + file_name;
-  caf::binary_deserializer source{ctx, **bytes};
-  if (auto err = source(result))
-    return make_error(errc::corrupted,
-                      path + " cannot be decoded: " + to_string(err));
-  if (source.remaining() != 0)
-    return make_error(errc::corrupted,
-                      path + " cannot be decoded: "
-                        + std::to_string(source.remaining())
-                        + " bytes left after the catalog");
+  // Handles in restart arguments name processes of before the restart.
+  if (auto err = load_stored(ctx->system(), **bytes,
+                             [&](caf::deserializer& f) { return f(result); }))
+    return make_error(errc::corrupted, path + " cannot be decoded: "
+                                         + describe(err));
   return result;
 }
 

@@ -9,11 +9,11 @@
 
 #include <unistd.h>
 
-#include "caf/binary_deserializer.hpp"
 #include "caf/binary_serializer.hpp"
 
 #include "actors/durable_file.hpp"
 #include "actors/errors.hpp"
+#include "actors/stored_data.hpp"
 
 namespace ftsr {
 
@@ -82,21 +82,19 @@ std::vector<group_catalog_entry> load_group_catalog(caf::execution_unit* ctx,
     if (!*bytes) // removed meanwhile
       continue;
     group_record x;
-    caf::binary_deserializer source{ctx, **bytes};
-    if (auto err = source(x)) {
+    // Handles in creation arguments name processes of before the restart.
+    if (auto err = load_stored(ctx->system(), **bytes,
+                               [&](caf::deserializer& f) { return f(x); })) {
       result.push_back({path, make_error(errc::corrupted,
                                          path + " cannot be decoded: "
-                                           + to_string(err))});
+                                           + describe(err))});
       continue;
     }
-    if (source.remaining() != 0 || *end != '\0' || x.id != id) {
-      result.push_back(
-        {path, make_error(errc::corrupted,
-                          path + " holds group " + std::to_string(x.id)
-                            + (source.remaining() != 0
-                                 ? " and " + std::to_string(source.remaining())
-                                     + " bytes more"
-                                 : std::string{" (file name mismatch)"}))});
+    if (*end != '\0' || x.id != id) {
+      result.push_back({path, make_error(errc::corrupted,
+                                         path + " holds group "
+                                           + std::to_string(x.id)
+                                           + ", not the one its name says")});
       continue;
     }
     result.push_back({path, std::move(x)});

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "caf/all.hpp"
+#include "caf/io/middleman.hpp"
 #include "caf/scoped_execution_unit.hpp"
 
 #include "actors/errors.hpp"
@@ -21,6 +22,8 @@ namespace {
 struct config : caf::actor_system_config {
   config() {
     add_protocol_types(*this);
+    // Gives the system a node id, as on a node.
+    load<caf::io::middleman>();
   }
 };
 
@@ -83,6 +86,35 @@ TEST_F(persistent_catalog_test, round_trip_through_the_file) {
   auto store = back->front().spec.args.get_as<capability<>>(0);
   ASSERT_EQ(store.ref().members.size(), 2u);
   EXPECT_EQ(store.ref().members[1].node, "host3");
+}
+
+// What a restarted node reads: handles of actors of another process (the
+// node before its restart) in the restart arguments. They load as null
+// handles (the capability resolves by id), and the rest of the catalog
+// loads intact.
+TEST_F(persistent_catalog_test, handles_of_a_gone_process_load_as_null) {
+  config other_cfg;
+  caf::actor_system other{other_cfg};
+  ASSERT_NE(other.node(), sys.node()) << "the test needs two node ids";
+  auto replica = other.spawn([] { return caf::behavior{[](int) {}}; });
+  caf::scoped_execution_unit other_ctx{&other};
+  auto& store = entries.front().spec.args.get_mutable_as<capability<>>(0);
+  auto ref = store.ref();
+  ref.handle = replica;
+  ref.members[0].handle = replica;
+  store = capability<>{ref};
+  auto bytes = encode_catalog(&other_ctx, entries);
+  ASSERT_TRUE(bytes) << other.render(bytes.error());
+  ASSERT_FALSE(save_catalog(dir, *bytes));
+  caf::anon_send_exit(replica, caf::exit_reason::kill);
+  auto back = load_catalog(&ctx, dir);
+  ASSERT_TRUE(back) << describe(back.error());
+  ASSERT_EQ(back->size(), 2u);
+  auto loaded = back->front().spec.args.get_as<capability<>>(0);
+  EXPECT_FALSE(loaded.ref().handle);
+  EXPECT_FALSE(loaded.ref().members[0].handle);
+  EXPECT_EQ(loaded.ref().members[1].id, 43u);
+  EXPECT_EQ(back->back().spec.args.get_as<std::string>(0), "hi");
 }
 
 TEST_F(persistent_catalog_test, empty_catalog_round_trips) {
