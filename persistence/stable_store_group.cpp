@@ -132,10 +132,9 @@ public:
                             " for the stable_store group "
                           + to_string(group));
     remove_stale_replica_dirs(ctx, group, replica_id);
-    auto path = stable_store_dir(ctx.data_dir, group.id, replica_id);
-    std::error_code ec;
-    found_ = std::filesystem::exists(path, ec);
-    auto s = open_lmdb_store({path, durability::sync, map_bytes, &ctx.meters});
+    auto s = open_lmdb_store(
+      {stable_store_dir(ctx.data_dir, group.id, replica_id), durability::sync,
+       map_bytes, &ctx.meters});
     if (!s)
       return s.error();
     if ((*s)->max_key_size() < max_key)
@@ -155,32 +154,6 @@ public:
     write_batch wipe;
     if (auto err = store_->write(wipe.clear()))
       fail_stop(err);
-  }
-
-  caf::expected<std::optional<replica_position>>
-  recover(const caf::message& args) override {
-    if (args.match_elements<uint64_t>())
-      quota_ = std::min(args.get_as<uint64_t>(0), max_quota);
-    auto records = store_->scan("");
-    if (!records)
-      return records.error();
-    // A store created by attach just now holds nothing from before.
-    if (!found_)
-      return std::optional<replica_position>{};
-    used_ = 0;
-    // Written before its first write: the position before any entry.
-    std::optional<replica_position> pos{replica_position{}};
-    for (auto& [k, v] : *records) {
-      if (k == position_key) {
-        auto p = decode_position(v);
-        if (!p)
-          return p.error();
-        pos = *p;
-      } else if (!reserved(k)) {
-        used_ += cost(k, v);
-      }
-    }
-    return pos;
   }
 
   caf::behavior operations() override {
@@ -354,8 +327,6 @@ private:
   }
 
   std::unique_ptr<stable_store> store_;
-  /// Whether the store's directory existed before attach.
-  bool found_ = false;
   uint64_t quota_ = default_quota;
   uint64_t used_ = 0;
 };
@@ -382,6 +353,34 @@ stable_store_position(const std::string& replica_dir) {
   if (!p)
     return p.error();
   return std::optional<replica_position>{*p};
+}
+
+std::vector<replica_report>
+stable_store_reports(const std::string& data_dir, const std::string& node,
+                     const std::vector<group_record>& records,
+                     std::vector<std::string>& problems) {
+  std::vector<replica_report> result;
+  for (auto& g : records) {
+    if (g.type != "stable_store")
+      continue;
+    for (auto& m : g.members) {
+      if (m.node != node)
+        continue;
+      replica_report r{g.id, m, std::nullopt};
+      auto dir = stable_store_dir(data_dir, g.id, m.id);
+      std::error_code ec;
+      if (!std::filesystem::is_directory(dir, ec)) {
+        problems.push_back(dir + ": missing");
+      } else if (auto pos = stable_store_position(dir); !pos) {
+        problems.push_back(dir + ": " + describe(pos.error()));
+      } else {
+        // A store never written through its group is at the start.
+        r.position = pos->value_or(replica_position{});
+      }
+      result.push_back(std::move(r));
+    }
+  }
+  return result;
 }
 
 void add_stable_store_types(caf::actor_system_config& cfg) {

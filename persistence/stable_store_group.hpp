@@ -47,11 +47,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "caf/actor_system_config.hpp"
 #include "caf/atom.hpp"
 #include "caf/expected.hpp"
 
+#include "replication/cold_start_planner.hpp"
 #include "replication/group_protocol.hpp"
 
 namespace ftsr {
@@ -73,6 +75,17 @@ std::string stable_store_dir(const std::string& data_dir, uint64_t group_id,
 /// cannot be opened, or the position record is damaged (errc::corrupted).
 caf::expected<std::optional<replica_position>>
 stable_store_position(const std::string& replica_dir);
+
+/// A cold restart's input from node `node` (cold_start_planner.hpp): for
+/// each stableStore group of `records` with a member on `node`, that
+/// replica's report from the store under `data_dir`: its position, or
+/// nothing if its directory is missing or its position unreadable (then
+/// `problems` gets a line naming the directory and the reason). The stores
+/// must not be open in this process.
+std::vector<replica_report>
+stable_store_reports(const std::string& data_dir, const std::string& node,
+                     const std::vector<group_record>& records,
+                     std::vector<std::string>& problems);
 
 /// Registers the resource type "stable_store" (call on every node that
 /// may host a replica, and on clients).

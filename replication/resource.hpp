@@ -68,18 +68,6 @@ public:
     (void) args;
   }
 
-  /// Cold restart (cold_start_planner.hpp), instead of init: takes up the
-  /// durable state this replica kept under the node's data directory
-  /// (attach was called with its id from before the stop) and returns the
-  /// position that state reached, or nothing if it keeps none (the
-  /// default: such resources come back by state transfer only). `args`
-  /// are the group's creation arguments. Errors: the state cannot be read.
-  virtual caf::expected<std::optional<replica_position>>
-  recover(const caf::message& args) {
-    (void) args;
-    return std::optional<replica_position>{};
-  }
-
   /// Serializes the whole state.
   virtual std::string snapshot() const = 0;
 
