@@ -98,12 +98,13 @@ public:
   /// Adds one node's group catalog.
   void add_records(const std::vector<group_record>& xs);
 
-  /// Adds a replica's report; reports for replicas that are not members of
-  /// the group's newest record are ignored (a stale directory).
+  /// Adds a replica's report (a later one for the same replica replaces
+  /// it); reports for replicas that are not members of the group's newest
+  /// record, or from another node than it names, never count.
   void add_report(const replica_report& x);
 
   /// The groups that can be re-created now, each at most once over the
-  /// planner's life. Errors (not reported here) wait for more reports.
+  /// planner's life. The others wait for more reports (see waiting()).
   std::vector<cold_group_plan> ready();
 
   /// Groups known but not planned yet, with a reason each (for the log).
