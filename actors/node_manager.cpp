@@ -745,10 +745,22 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         // them back once the first view removed their old incarnations.
         // Read here, in an actor, since their arguments may hold handles.
         st.catalog_loaded = true;
-        if (auto xs = load_catalog(self->context(), ctx.data_dir))
+        if (auto xs = load_catalog(self->context(), ctx.data_dir)) {
           restore_catalog(ctx.dir, *xs);
-        else
+        } else {
           catalog_error(ctx, xs.error());
+          if (is(xs.error(), errc::corrupted)) {
+            // persistent_catalog.hpp: set aside, start empty, learn the
+            // catalog from the other members.
+            auto aside = set_aside_catalog(ctx.data_dir);
+            if (aside)
+              FTSR_LOG(warn, "{}: damaged persistent catalog kept as {}; "
+                             "starting with an empty one",
+                       log_name(ctx.self), *aside);
+            else
+              catalog_error(ctx, aside.error());
+          }
+        }
       }
       tick(self);
     },

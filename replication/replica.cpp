@@ -20,6 +20,7 @@
 #include "actors/monitor.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
+#include "replication/group_catalog.hpp"
 #include "replication/group_protocol.hpp"
 #include "replication/replica_inputs.hpp"
 #include "replication/replica_machine.hpp"
@@ -51,6 +52,11 @@ struct replica_state {
   uint64_t next_ticket = 1;
   /// Persistent groups (primary): replacements for failed replicas.
   std::optional<restore_planner> restore;
+  /// The group's creation arguments (empty for a replica that joined: a
+  /// state transfer does not carry them), kept in the group catalog.
+  caf::message args;
+  /// The group view last written to this node's group catalog.
+  std::optional<uint64_t> recorded_view;
 
   static inline const char* name = "ftsr.replica";
 };
@@ -177,6 +183,42 @@ void restarted(Self* self, uint64_t newcomer, bool joined);
 template <class Self>
 void restore_size(Self* self);
 
+/// Keeps this node's group catalog record (group_catalog.hpp) in step with
+/// the group's view: the members and where they run, for a cold restart.
+/// A record that cannot be written is logged; the replica serves on (only
+/// a later cold restart depends on it).
+template <class Self>
+void record_view(Self* self) {
+  auto& st = self->state;
+  if (st.ctx->data_dir.empty() || !st.machine->has_state())
+    return;
+  auto& core = st.machine->core();
+  if (st.recorded_view == core.view() || !core.is_member())
+    return;
+  group_record x;
+  auto group = st.machine->group();
+  x.id = group.id;
+  x.type = resource_type_of(group.type);
+  x.args = st.args;
+  x.max_sf = st.max_sf;
+  x.mode = st.mode;
+  x.view = core.view();
+  for (auto m : core.members()) {
+    auto ref = st.ctx->dir.lookup(m);
+    if (!ref)
+      return; // not bound here yet: the next view writes it
+    x.members.push_back({m, ref->node});
+  }
+  if (auto err = save_group_record(self->context(), st.ctx->data_dir, x)) {
+    st.ctx->spans.event({}, "group_catalog_error", to_string(group),
+                        describe(err));
+    FTSR_LOG(error, "{}: group catalog: {}", log_name(st.ctx->self),
+             describe(err));
+    return;
+  }
+  st.recorded_view = core.view();
+}
+
 /// Performs a step of the machine (replica_step says the order).
 template <class Self>
 void apply(Self* self, replica_step s) {
@@ -220,6 +262,7 @@ void apply(Self* self, replica_step s) {
     arm(self, t);
   for (auto n : s.joined)
     restarted(self, n, true);
+  record_view(self);
   if (s.installed) {
     auto& ms = st.machine->core().members();
     for (auto member : st.restore->joining())
@@ -468,6 +511,7 @@ caf::behavior replica(Self* self, resource_factory factory) {
       auto res = make_resource(group, me, max_sf, mode, err);
       if (!res)
         return err;
+      self->state.args = args;
       std::vector<uint64_t> members;
       for (auto& m : group.members)
         members.push_back(m.id);

@@ -135,7 +135,22 @@ std::vector<outgoing_call>*& outgoing_calls();
 /// The group whose operation runs on this thread (nullptr outside).
 const capability_ref*& current_group();
 
+/// The position of the entry or state transfer being applied on this
+/// thread (nullptr outside).
+const replica_position*& applying();
+
 } // namespace detail
+
+/// Inside an operation, a state update or a state transfer (restore): the
+/// position the resource's state reaches with it. A resource that keeps
+/// durable state stores it in the same atomic write, so that after every
+/// node stopped the freshest replica can be told apart
+/// (cold_start_planner.hpp). Nothing outside of these.
+inline std::optional<replica_position> current_position() {
+  if (auto p = detail::applying())
+    return *p;
+  return std::nullopt;
+}
 
 /// FT-SR `mygroup()`: inside an operation, the capability of the group the
 /// executing replica belongs to (e.g. to pass it on in an invocation).
