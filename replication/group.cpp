@@ -67,11 +67,18 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
       return make_error(errc::invalid_argument,
                         "group spec: name '" + spec.name + "' is held by "
                           + to_string(*holder));
+  // One deadline for the whole creation: `timeout` bounds it all.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto hosts = spec.nodes;
+  hosts.insert(hosts.end(), spec.backups.begin(), spec.backups.end());
+  if (auto err = n.check_message_types(
+        hosts, args, "the creation arguments of '" + spec.type + "'", timeout))
+    return err;
   capability_ref group;
   group.id = new_trace_id();
   group.type = "group:" + spec.type;
   for (auto& on : spec.nodes) {
-    auto ref = n.spawn(on, spec.type, {}, timeout);
+    auto ref = n.spawn(on, spec.type, {}, node::time_left(deadline));
     if (!ref) {
       for (auto& m : group.members)
         n.destroy(m);
@@ -86,11 +93,14 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
   mode.backups = spec.backups;
   mode.replicas = spec.backups.empty() ? 0 : spec.nodes.size();
   for (auto& m : group.members)
-    self->request(m.handle, timeout, group_init_atom::value, group, m.id,
+    self->request(m.handle, node::time_left(deadline), group_init_atom::value,
+                  group, m.id,
                   uint64_t{spec.max_sf}, mode, args)
       .receive([] {}, [&](caf::error& err) { failure = err; });
   if (!failure && !spec.name.empty())
-    if (auto named = n.register_name(spec.name, group, false, timeout); !named)
+    if (auto named = n.register_name(spec.name, group, false,
+                                     node::time_left(deadline));
+        !named)
       failure = named.error(); // registered meanwhile by someone else
   if (failure) {
     for (auto& m : group.members)
