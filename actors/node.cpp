@@ -242,6 +242,13 @@ node::timeout node::time_left(std::chrono::steady_clock::time_point deadline) {
 caf::error node::check_message_types(const std::vector<std::string>& nodes,
                                      const caf::message& args,
                                      const std::string& what, timeout t) {
+  // Arguments for this very node never leave the process.
+  std::vector<std::string> remote;
+  for (auto& on : nodes)
+    if (!ctx_->member || on != ctx_->self.name)
+      remote.push_back(on);
+  if (remote.empty())
+    return caf::none;
   auto names = application_type_names(*sys_, args, what);
   if (!names)
     return std::move(names.error());
@@ -250,7 +257,7 @@ caf::error node::check_message_types(const std::vector<std::string>& nodes,
   auto deadline = std::chrono::steady_clock::now() + t;
   caf::scoped_actor self{*sys_};
   caf::error result;
-  for (auto& on : nodes) {
+  for (auto& on : remote) {
     self->request(ctx_->manager, time_left(deadline), types_atom::value, on,
                   *names)
       .receive(

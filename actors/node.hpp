@@ -196,9 +196,9 @@ public:
   /// application message types in `args` (message_types.hpp): otherwise
   /// errc::invalid_argument naming the type and the node, at once (CAF
   /// would drop the message and the caller wait for its timeout). `what`
-  /// says whose arguments they are. Nodes that are down or unknown are not
-  /// checked (the spawn reports them). Sends nothing when `args` holds only
-  /// CAF's built-in types. spawn, spawn_persistent, restart and
+  /// says whose arguments they are. This node and nodes down or unknown are
+  /// not checked (the spawn reports them). Sends nothing when `args` holds
+  /// only CAF's built-in types. spawn, spawn_persistent, restart and
   /// create_group call it.
   caf::error check_message_types(const std::vector<std::string>& nodes,
                                  const caf::message& args,
