@@ -18,7 +18,15 @@ packages=(
   libgtest-dev
   libbenchmark-dev
   libcpp-httplib-dev
+  pkgconf
+  prometheus
   iproute2
+  libssl-dev
+  openssl
+  clang
+  libclang-rt-14-dev
+  clang-format
+  clang-tidy
 )
 
 missing=()

@@ -61,6 +61,28 @@ function(ftsr_system_library name debian_package header)
     INTERFACE_LINK_LIBRARIES "${libraries}")
 endfunction()
 
+# ftsr_pkg_config_module(<debian-package> <PREFIX> <module>): a library that
+# ships a pkg-config file only, offered as the imported target
+# PkgConfig::<PREFIX> (with the module's compile definitions, which its
+# compiled part was built with).
+function(ftsr_pkg_config_module debian_package prefix module)
+  if(FTSR_DEPENDENCY_MISSING OR TARGET PkgConfig::${prefix})
+    return()
+  endif()
+  find_package(PkgConfig QUIET)
+  if(NOT PkgConfig_FOUND)
+    set(FTSR_DEPENDENCY_MISSING "pkg-config (Debian package pkgconf)"
+      PARENT_SCOPE)
+    return()
+  endif()
+  pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})
+  if(NOT ${prefix}_FOUND)
+    set(FTSR_DEPENDENCY_MISSING
+      "pkg-config module ${module} (Debian package ${debian_package})"
+      PARENT_SCOPE)
+  endif()
+endfunction()
+
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 ftsr_dependency(libc6-dev Threads)
 # CAF 0.17 from Debian ships no CMake config. caf_io before caf_core: the
@@ -70,3 +92,7 @@ ftsr_system_library(caf libcaf-dev caf/all.hpp
 ftsr_dependency(libboost-serialization-dev Boost COMPONENTS serialization)
 ftsr_system_library(lmdb liblmdb-dev lmdb.h LMDB_LIBRARY:lmdb)
 ftsr_dependency(libtomlplusplus-dev tomlplusplus)
+ftsr_dependency(libssl-dev OpenSSL)
+ftsr_dependency(libfmt-dev fmt)
+ftsr_dependency(libspdlog-dev spdlog)
+ftsr_pkg_config_module(libcpp-httplib-dev HTTPLIB cpp-httplib)

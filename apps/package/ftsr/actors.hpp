@@ -8,6 +8,8 @@
 #include <ftsr/actors/capability.hpp>
 #include <ftsr/actors/cluster_config.hpp>
 #include <ftsr/actors/errors.hpp>
+#include <ftsr/actors/log.hpp>
+#include <ftsr/actors/metrics.hpp>
 #include <ftsr/actors/monitor.hpp>
 #include <ftsr/actors/names.hpp>
 #include <ftsr/actors/node.hpp>

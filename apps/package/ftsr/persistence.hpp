@@ -6,6 +6,7 @@
 
 #include <ftsr/groups.hpp>
 #include <ftsr/persistence/checkpoint.hpp>
+#include <ftsr/persistence/invocation_log.hpp>
 #include <ftsr/persistence/persistent.hpp>
 #include <ftsr/persistence/snapshot.hpp>
 #include <ftsr/persistence/stable_store.hpp>
