@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   }
   auto& n = **client;
 
-  auto g = ftsr::create_group(n, {"inventory", {"host1", "host2", "host3"}, 1});
+  // Placed by the resource's declaration (inventory.cpp) on live nodes.
+  auto g = ftsr::create_group(n, "inventory");
   if (!g) {
     std::cerr << "create_group: " << ftsr::describe(g.error()) << std::endl;
     return 1;

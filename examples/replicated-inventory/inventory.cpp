@@ -40,6 +40,14 @@ struct stock : ftsr::resource<stock> {
   void serialize(Archive& ar, unsigned) {
     ar& items& audits& last_audit_ms;
   }
+
+  // How it is replicated, declared where it is defined (CMSL: server
+  // inventory model crash tolerate (1) hosts (host1)): three replicas on
+  // distinct live nodes, host1 preferred as the first primary, the others
+  // picked by the runtime.
+  static ftsr::group_declaration declaration() {
+    return ftsr::group_declaration{}.tolerate(1).hosts({"host1"});
+  }
 };
 
 } // namespace

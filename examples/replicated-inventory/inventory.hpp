@@ -1,5 +1,6 @@
 // The inventory resource: how many of each item a warehouse holds,
-// replicated on three nodes.
+// replicated on three nodes as its declaration says (one crash tolerated,
+// host1 preferred as the first primary).
 //
 //   (add, delivery) -> int64      the item's new count (every replica)
 //   (count, item) -> int64        the item's count
