@@ -184,6 +184,11 @@ public:
 
   using timeout = std::chrono::milliseconds;
 
+  /// What is left of a wait that ends at `deadline`, for a blocking helper
+  /// made of several requests that share one timeout (at least 1 ms, so
+  /// an expired wait still ends in the request's timeout error).
+  static timeout time_left(std::chrono::steady_clock::time_point deadline);
+
   /// Spawns actor type `type` with `args` on node `on` (remote spawn).
   caf::expected<capability_ref> spawn(const std::string& on,
                                       const std::string& type,
@@ -210,6 +215,20 @@ public:
   restart(const capability_ref& cap, caf::message args,
           const std::vector<std::string>& nodes,
           timeout t = std::chrono::seconds(10));
+
+  /// Checks, before `args` are sent to `nodes` (spawns, group creation),
+  /// that this process and every node of `nodes` that is up registered the
+  /// application message types in `args` (message_types.hpp): otherwise
+  /// errc::invalid_argument naming the type and the node, at once (CAF
+  /// would drop the message and the caller wait for its timeout). `what`
+  /// says whose arguments they are. This node and nodes down or unknown are
+  /// not checked (the spawn reports them). Sends nothing when `args` holds
+  /// only CAF's built-in types. spawn, spawn_persistent, restart and
+  /// create_group call it.
+  caf::error check_message_types(const std::vector<std::string>& nodes,
+                                 const caf::message& args,
+                                 const std::string& what,
+                                 timeout t = std::chrono::seconds(10));
 
   /// FT-SR `destroy`: kills the actor; its monitors fire. Returns once the
   /// actor is gone.

@@ -23,6 +23,7 @@
 #include "actors/errors.hpp"
 #include "actors/log.hpp"
 #include "actors/membership_core.hpp"
+#include "actors/message_types.hpp"
 #include "actors/node.hpp"
 #include "actors/persistent_catalog.hpp"
 #include "actors/protocol.hpp"
@@ -534,12 +535,21 @@ spawn_local(manager_actor* self, const std::string& type, caf::message args,
             uint64_t generation) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
+  auto arg_types = cpp_type_names(args);
   auto hdl = self->system().spawn<caf::actor>(type, std::move(args), nullptr,
                                               false);
+  if (!hdl && hdl.error() == caf::sec::cannot_spawn_actor_from_arguments)
+    return make_error(errc::invalid_argument,
+                      "actor type '" + type + "' on node " + ctx.self.name
+                        + " cannot be created from the arguments "
+                        + arg_types);
   if (!hdl)
     return make_error(errc::unknown_actor_type,
-                      "cannot spawn '" + type + "' on node " + ctx.self.name
-                        + ": " + self->system().render(hdl.error()));
+                      "node " + ctx.self.name + " hosts no actor type '"
+                        + type + "' (" + self->system().render(hdl.error())
+                        + "): a node hosts the types its add_types function "
+                          "registers; ftsr-node hosts only the samples, run "
+                          "a node with ftsr::node_main for your own");
   // Unique cluster-wide: incarnations are unique per name and never reused.
   capability_ref ref{spec != nullptr ? spec->id : new_trace_id(),
                      type, ctx.self.name, ctx.self.incarnation, *hdl, {},
@@ -958,6 +968,24 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       self->delegate(p->manager, spawn_atom::value, on, type, std::move(args),
                      std::move(backups), tc);
       return caf::delegated<capability_ref>{};
+    },
+    [self](types_atom, const std::string& on,
+           const std::vector<std::string>& names)
+      -> caf::result<std::vector<std::string>> {
+      auto& st = self->state;
+      auto& ctx = *st.ctx;
+      if (ctx.member && on == ctx.self.name)
+        return unknown_type_names(self->system(), names);
+      auto p = find_peer(st, on);
+      if (p == nullptr)
+        return make_error(errc::unknown_node,
+                          "node '" + on + "' is not part of cluster '"
+                            + ctx.cluster.name + "'");
+      if (p->state != member_state::up)
+        return make_error(errc::node_unavailable,
+                          "node '" + on + "' is " + to_string(p->state));
+      self->delegate(p->manager, types_atom::value, on, names);
+      return caf::delegated<std::vector<std::string>>{};
     },
     [self](respawn_atom, const restart_spec& spec, uint64_t generation,
            const trace_context& tc) -> caf::result<capability_ref> {

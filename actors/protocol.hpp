@@ -179,6 +179,10 @@ using name_unregister_atom = caf::atom_constant<caf::atom("ftsr_nunrg")>;
 using name_bind_atom = caf::atom_constant<caf::atom("ftsr_nbind")>;
 /// (name_look, string name) -> capability_ref (errc::unknown_name).
 using name_lookup_atom = caf::atom_constant<caf::atom("ftsr_nlook")>;
+/// (types, string on, vector<string> names) -> vector<string>: the names
+/// of application message types among `names` that node `on` has not
+/// registered (message_types.hpp); forwarded to `on` like spawn.
+using types_atom = caf::atom_constant<caf::atom("ftsr_types")>;
 /// Internal tick of the failure detector.
 using tick_atom = caf::atom_constant<caf::atom("ftsr_tick")>;
 

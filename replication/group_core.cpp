@@ -6,6 +6,8 @@
 
 #include "caf/deep_to_string.hpp"
 
+#include "actors/message_types.hpp"
+
 namespace ftsr {
 
 namespace {
@@ -262,9 +264,17 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
   detail::primary_op_flag() = false;
   if (!res) {
     // Deterministic: no replica would understand it; nothing is ordered.
+    auto expected = res_->signatures();
+    std::string hint;
+    for (auto& sig : expected)
+      hint += (hint.empty() ? "; the operations are " : ", ") + sig;
+    if (hint.empty())
+      hint = "; its resource declares no interface (ftsr::resource<T, "
+             "Interface> checks calls at compile time)";
     out.error = make_error(errc::invalid_argument,
                            "group operation not understood: "
-                             + caf::to_string(inv.payload));
+                             + caf::to_string(inv.payload) + ", of types "
+                             + cpp_type_names(inv.payload) + hint);
     return out;
   }
   ++next_seq_;
