@@ -30,6 +30,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/introspection.hpp"
 #include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
@@ -99,6 +100,10 @@ struct node_context {
   std::function<void(const std::string&)> on_fenced;
   std::function<void(const std::string&)> on_refused;
   span_buffer spans;
+  /// The failure events among the spans, kept longer (ftsr-ctl events).
+  event_journal journal;
+  /// The group replicas hosted here, as they last published themselves.
+  replica_board replicas;
   directory dir;
   /// Named capabilities (register_name / lookup_name).
   name_registry names;
@@ -214,6 +219,12 @@ public:
 
   /// This node's view of the cluster (itself included if a member).
   caf::expected<std::vector<member_status>> view(timeout t = std::chrono::seconds(5));
+
+  /// The report (introspection.hpp) of node `q.node` (empty: this one),
+  /// asked through this node's manager. Errors: unknown_node (not in the
+  /// cluster), node_unavailable (not connected), a timeout after `t`.
+  caf::expected<node_report> introspect(introspect_query q,
+                                        timeout t = std::chrono::seconds(5));
 
   /// Waits until every node in `names` is up in this node's view.
   caf::expected<void> await_up(const std::vector<std::string>& names,

@@ -23,6 +23,11 @@ namespace ftsr {
 namespace {
 
 struct replica_state {
+  ~replica_state() {
+    if (ctx != nullptr && core)
+      ctx->replicas.remove(core->self());
+  }
+
   node_context* ctx = nullptr;
   resource_factory factory;
   capability_ref group;
@@ -129,11 +134,33 @@ void send_flush(Self* self, uint64_t view,
 template <class Self>
 void restarted(Self* self, uint64_t newcomer, bool joined);
 
+/// Shows this replica's view on its node's replica board (introspection).
+template <class Self>
+void publish_status(Self* self) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  std::vector<group_member_ref> refs;
+  for (auto& m : st.group.members)
+    refs.push_back({m.id, m.node, m.incarnation});
+  st.ctx->replicas.publish({st.group.id, st.group.type, std::move(refs),
+                            core.self(), core.view(), core.members(),
+                            core.delivered(), core.serving()});
+}
+
+/// Shows the delivered sequence number on the replica board.
+template <class Self>
+void publish_progress(Self* self) {
+  auto& core = *self->state.core;
+  self->state.ctx->replicas.progress(core.self(), core.delivered(),
+                                     core.serving());
+}
+
 /// Answers the clients of completed entries; every path answers alike:
 /// the reply (first, vote) or the collated replies (quorum, all).
 template <class Self>
 void deliver(Self* self, std::vector<group_core::completion> done) {
   auto& st = self->state;
+  publish_progress(self);
   for (auto& c : done) {
     if (c.newcomer != 0) {
       // A join held by max_sf backups: the newcomer gets its state.
@@ -687,6 +714,7 @@ caf::behavior serving(Self* self) {
         self->delayed_send(self, ack_delay, group_flush_acks_atom::value);
       }
       perform_outgoing(self);
+      publish_progress(self);
       if (!core.is_member()) {
         send_acks(self); // the primary forgets the clients it answered
         quit_group(self); // delivered the view without itself
@@ -786,6 +814,7 @@ caf::behavior serving(Self* self) {
       st.ctx->spans.event({}, "view_installed", to_string(st.group),
                           "view " + std::to_string(view) + ", primary "
                             + std::to_string(st.core->primary()));
+      publish_status(self);
       after_install(self);
     },
     // A view change sent the state again (it had none when it answered
@@ -841,6 +870,7 @@ caf::behavior serving(Self* self) {
                 std::vector<log_entry>{out->entry}, core.stable());
       st.ctx->spans.event({}, "view_change", to_string(st.group),
                           "member " + std::to_string(member) + " left");
+      publish_status(self);
       deliver(self, std::move(out->done));
       if (!core.is_member()) {
         // The primary itself left: its clients retry at the new primary,
@@ -864,6 +894,7 @@ caf::behavior serving(Self* self) {
 
 template <class Self>
 void become_serving(Self* self) {
+  publish_status(self);
   // Malformed or unknown messages get sec::unexpected_message, silently.
   self->set_default_handler(caf::drop);
   self->become(serving(self));
