@@ -18,6 +18,10 @@ packages=(
   libgtest-dev
   libbenchmark-dev
   libcpp-httplib-dev
+  pkg-config
+  chromium
+  chromium-driver
+  python3-selenium
   iproute2
 )
 
