@@ -175,8 +175,8 @@ def main():
         text = failure_text()
         print("timeline:", text.replace("\n", " | "))
         assert "detected" in text, text
-        node_classes = states()
-        assert "health-failed" in node_classes["host2"], node_classes
+        wait_for("host2 failed in the nodes panel",
+                 lambda: "health-failed" in states()["host2"], 30)
         wait_for("the counter on host3 at generation 1 in the actors panel",
                  lambda: any(re.search(r" counter host3 \d+ 1 alive ", r) for r in actor_rows()), 30)
 

@@ -91,6 +91,33 @@ TEST(cluster_model, a_recovery_still_running_and_a_second_failure) {
   EXPECT_TRUE(fs[1].restarts.empty());
 }
 
+TEST(cluster_model, a_node_removed_by_the_view_is_failed_before_acted_on) {
+  cluster_config cfg;
+  cfg.name = "c";
+  cfg.nodes = {{"host1", "127.0.0.1", 1}, {"host2", "127.0.0.1", 2}};
+  node_report r;
+  r.self = {"host1", 5};
+  r.member = true;
+  r.view_number = 3;
+  // host2 left the view; host1 has not acted on it yet (no "failed").
+  r.members = {{"host1", 5, member_state::up, {}},
+               {"host2", 4, member_state::unknown, {}}};
+  std::vector<member_answer> answers{{"host1", r, {}},
+                                     {"host2", std::nullopt, "gone"}};
+  auto m = build_model(cfg, answers, {});
+  EXPECT_EQ(m.nodes[1].state, "unknown") << "no failure known";
+  std::vector<event_row> events{
+    {"host1/5", make_span(7, 1, 0, "failure_detected", "host2/4", "host1/5",
+                          1000, 1000, "removed by view 3")}};
+  m = build_model(cfg, answers, events);
+  EXPECT_EQ(m.nodes[0].state, "up");
+  EXPECT_EQ(m.nodes[1].state, "failed");
+  EXPECT_EQ(m.nodes[1].reason, "removed by view 3");
+  EXPECT_FALSE(m.nodes[1].answered);
+  EXPECT_EQ(m.nodes[1].error, "gone");
+  EXPECT_EQ(m.view_source, "host1/5");
+}
+
 TEST(cluster_model, hex_ids_round_trip_and_reject_garbage) {
   EXPECT_EQ(hex_id(0xabc), "0000000000000abc");
   EXPECT_EQ(parse_hex_id("0000000000000abc"), 0xabcu);

@@ -136,6 +136,7 @@ cluster_model build_model(const cluster_config& cluster,
                           std::vector<event_row> events) {
   cluster_model m;
   m.cluster = cluster.name;
+  m.failures = failure_timeline(events);
   auto ref = best_view(answers);
   if (ref != nullptr) {
     m.view_number = ref->view_number;
@@ -168,6 +169,14 @@ cluster_model build_model(const cluster_config& cluster,
             && h.state == "up")
           h.state = "suspected";
     }
+    // Removed by an agreed view that this member has not acted on yet
+    // (its failure is acted on once its lease ended): failed all the same.
+    if (h.state == "unknown")
+      for (auto& f : m.failures)
+        if (f.member == addr.name + "/" + std::to_string(h.incarnation)) {
+          h.state = "failed";
+          h.reason = f.reason;
+        }
     auto own = std::find_if(answers.begin(), answers.end(),
                             [&](auto& a) { return a.node == addr.name; });
     if (own != answers.end()) {
@@ -223,7 +232,6 @@ cluster_model build_model(const cluster_config& cluster,
     }
     m.actors = ref->persistent;
   }
-  m.failures = failure_timeline(events);
   m.events = std::move(events);
   return m;
 }
