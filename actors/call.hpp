@@ -19,7 +19,12 @@
 // restarted incarnation and is sent again there (at most
 // node_options::restart_wait, then errc::timeout). A call never hangs on a
 // failed callee; with_timeout() also bounds it on a live callee that does
-// not answer (errc::timeout). Not thread-safe: use from the actor `self` only.
+// not answer (errc::timeout). A call to a persistent actor carries an
+// invocation id kept across re-sends (actors/invocation_ids.hpp): an actor
+// that records its replies in an invocation log answers a re-sent call
+// with the recorded reply instead of running it again (exactly once, see
+// persistence/invocation_log.hpp). Not thread-safe: use from the actor
+// `self` only.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +50,7 @@
 #include "actors/capability.hpp"
 #include "actors/errors.hpp"
 #include "actors/group_invocation.hpp"
+#include "actors/invocation_ids.hpp"
 #include "actors/node.hpp"
 
 namespace ftsr {
@@ -93,20 +99,25 @@ auto run_before(F f, Before before) {
   return run_before(std::move(f), std::move(before), args{});
 }
 
-/// Records the invocation span when the call completes.
+/// Records the invocation's metrics and span when the call completes.
 struct call_span {
   node_context* ctx = nullptr;
   trace_context tc;
   uint64_t parent = 0;
   int64_t start = 0;
+  std::chrono::steady_clock::time_point began;
   bool sampled = false;
 
-  void finish(const capability_ref& target, const char* outcome) const {
+  void finish(const capability_ref& target, bool ok) const {
+    auto& m = ctx->meters;
+    (ok ? m.invocations_ok : m.invocations_failed).inc();
+    m.invocation_latency.observe(std::chrono::steady_clock::now() - began);
     if (!sampled)
       return;
+    const char* outcome = ok ? "ok" : "error";
     ctx->spans.record(span{tc.trace_id, tc.span_id, parent, "invocation",
                            to_string(target), {}, start, wall_clock_ns(),
-                           outcome});
+                           outcome, outcome});
   }
 
   void backup_switch(const capability_ref& from, const capability_ref& to,
@@ -188,6 +199,17 @@ void await_reply(H& h, F& on_reply, G& on_error) {
     h.then(on_reply, on_error);
 }
 
+/// The member list to use for `group`: the last one the directory
+/// published (restarts of failed replicas on other nodes and resizes
+/// change it), else the capability's own. A capability held since the
+/// group's creation names its first members only; once they all failed,
+/// only the published list reaches the group.
+inline const capability_ref&
+current_members(const capability_ref& group,
+                const std::optional<capability_ref>& latest) {
+  return latest && !latest->members.empty() ? *latest : group;
+}
+
 /// The member of `group` to send to: `preferred` if alive, else the first
 /// live member in rank order (any member redirects to the primary).
 inline const capability_ref* pick_member(node_context* ctx,
@@ -261,14 +283,18 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
                  call_limit lim) {
   auto fail = [&](caf::error err) {
     sp.sampled = true;
-    sp.finish(group, "error");
+    sp.finish(group, false);
     g(err);
   };
   if (lim.passed())
     return fail(lim.expired());
   if (auto err = ctx->dir.failure_of(group))
     return fail(std::move(err));
-  auto member = pick_member(ctx, group, preferred);
+  auto latest = ctx->dir.lookup(group.id);
+  auto& members = current_members(group, latest);
+  auto member = pick_member(ctx, members, preferred);
+  if (member == nullptr && &members != &group)
+    member = pick_member(ctx, group, preferred);
   if (member == nullptr || attempts_left == 0)
     return fail(make_error(errc::fail_stop, "group " + to_string(group)
                                               + " has no reachable primary"));
@@ -278,7 +304,6 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   // this attempt fails over like one whose primary failed. Members of the
   // caller's capability and of the last published member list (restarts
   // and resizes change it; either may be the newer one).
-  auto latest = ctx->dir.lookup(group.id);
   std::vector<const capability_ref*> watched;
   inv->watching.clear();
   auto watch = [&](const capability_ref& x) {
@@ -310,7 +335,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
   };
   auto on_reply = run_before(f, [unwatch, sp, group] {
     unwatch();
-    sp.finish(group, "ok");
+    sp.finish(group, true);
   });
   // Blocking actors: the retry to run after receive() returned.
   auto retry_later = std::make_shared<std::function<void()>>();
@@ -322,7 +347,7 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     unwatch();
     auto give_up = [&](caf::error why) {
       sp.sampled = true;
-      sp.finish(group, "error");
+      sp.finish(group, false);
       g(why);
     };
     if (lim.expired_by(err))
@@ -346,7 +371,19 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
       // Ask the next member: this one may be gone without this node
       // knowing (a client that connected after its node had failed never
       // heard of that failure); any member redirects to the primary.
-      next = member_after(ctx, group, m.id);
+      next = member_after(
+        ctx, current_members(group, ctx->dir.lookup(group.id)), m.id);
+    } else if (is(err, errc::no_quorum)
+               && (!ctx->member || ctx->in_majority())) {
+      // The member's node lost its lease and refused without running the
+      // invocation, while this caller is not cut off itself: the majority
+      // is about to remove that node and the group goes on with the
+      // others, or with a replica restarted elsewhere if there is no other
+      // (a DM whose store primary was frozen by SIGSTOP must not take the
+      // refusal for its store's failure). Retried like a failed member,
+      // within the same bound.
+      next = member_after(
+        ctx, current_members(group, ctx->dir.lookup(group.id)), m.id);
     } else if (!member_failed()) {
       // The operation's own error reply (even a fail_stop it passes on).
       return give_up(err);
@@ -369,17 +406,19 @@ void issue_group(Self* self, node_context* ctx, const capability_ref& group,
     (*retry_later)();
 }
 
-/// Waits for persistent actor `ref` to be bound alive at a generation above
-/// `failed`, polling this node's directory with back-off, then runs
-/// `resend`; `fail` gets errc::timeout once `deadline` or the call's limit
-/// passed.
+/// Waits for persistent actor `ref` to be bound alive, with a handle, at
+/// generation `at_least` or later, polling this node's directory with
+/// back-off, then runs `resend`; `fail` gets errc::timeout once `deadline`
+/// or the call's limit passed.
 template <class Self, class R, class G>
 void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
-                   uint64_t failed, std::chrono::steady_clock::time_point deadline,
+                   uint64_t at_least,
+                   std::chrono::steady_clock::time_point deadline,
                    const call_limit& lim, uint32_t delay_ms, R resend, G fail) {
   auto now = std::chrono::steady_clock::now();
   if (auto cur = ctx->dir.lookup(ref.id);
-      cur && cur->generation > failed && !ctx->dir.failure_of(*cur))
+      cur && cur->handle && cur->generation >= at_least
+      && !ctx->dir.failure_of(*cur))
     return resend();
   if (lim.passed())
     return fail(lim.expired());
@@ -392,20 +431,48 @@ void await_restart(Self* self, node_context* ctx, const capability_ref& ref,
   after_delay(
     self, ctx, lim.clamp(delay_ms), nullptr,
     [=] {
-      await_restart(self, ctx, ref, failed, deadline, lim,
+      await_restart(self, ctx, ref, at_least, deadline, lim,
                     std::min<uint32_t>(2 * delay_ms + 1, 50), resend, fail);
     },
     [fail](caf::error& e) mutable { fail(e); });
+}
+
+using call_ticket = std::shared_ptr<invocation_ids::ticket>;
+
+/// Sends one attempt to `dest`. To a persistent actor (untyped handles)
+/// it goes in the persistent_call envelope under the call's ticket, taken
+/// at the first attempt that reaches one and kept for every re-send, so the
+/// actor's invocation log runs it once (persistence/invocation_log.hpp).
+template <class Self, class Handle, class Args>
+auto send_attempt(Self* self, node_context* ctx, const Handle& dest,
+                  uint64_t id, const call_limit& lim, const Args& args,
+                  call_ticket& ticket) {
+  if constexpr (std::is_same<Handle, caf::actor>::value) {
+    if (ctx->dir.restart_spec_of(id)) {
+      if (!ticket)
+        ticket = ctx->invocations.issue();
+      return self->request(
+        dest, lim.remaining(), persistent_call_atom::value, ticket->caller(),
+        ticket->seq(), ctx->invocations.floor(),
+        std::apply([](const auto&... xs) { return caf::make_message(xs...); },
+                   args));
+    }
+  }
+  return std::apply(
+    [&](const auto&... xs) {
+      return self->request(dest, lim.remaining(), xs...);
+    },
+    args);
 }
 
 template <class Self, class Handle, class Args, class F, class G>
 void issue(Self* self, node_context* ctx, const capability<Handle>& target,
            std::optional<capability<Handle>> backup,
            std::shared_ptr<Args> args, F f, G g, call_span sp,
-           call_limit lim) {
+           call_limit lim, call_ticket ticket = nullptr) {
   if (lim.passed()) {
     sp.sampled = true;
-    sp.finish(target.ref(), "error");
+    sp.finish(target.ref(), false);
     auto err = lim.expired();
     g(err);
     return;
@@ -416,23 +483,31 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
   auto generation = std::max(target.ref().generation,
                              bound ? bound->generation : 0);
   auto dest = caf::actor_cast<Handle>(ctx->dir.resolve(target.ref()));
-  auto h = std::apply(
-    [&](auto&... xs) { return self->request(dest, lim.remaining(), xs...); },
-    *args);
-  auto token = ctx->dir.watch_call(target.ref(), self->ctrl(), h.id(),
+  auto ref = target.ref();
+  auto fail = [=](caf::error err) mutable {
+    sp.sampled = true; // failures are always traced
+    sp.finish(ref, false);
+    g(err);
+  };
+  if (!dest && ctx->dir.restart_spec_of(ref.id)) {
+    // Bound from this node's persistent catalog after a restart: the live
+    // handle comes from a member that knows it, or from the next restart.
+    auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
+    auto resend = [=] {
+      issue(self, ctx, target, backup, args, f, g, sp, lim, ticket);
+    };
+    await_restart(self, ctx, ref, generation, deadline, lim, 1, resend, fail);
+    return;
+  }
+  auto h = send_attempt(self, ctx, dest, ref.id, lim, *args, ticket);
+  auto token = ctx->dir.watch_call(ref, self->ctrl(), h.id(),
                                    std::chrono::steady_clock::time_point::max(),
                                    generation);
-  auto ref = target.ref();
   auto unwatch = [ctx, id = ref.id, token] { ctx->dir.unwatch_call(id, token); };
   auto on_reply = run_before(f, [unwatch, sp, ref] {
     unwatch();
-    sp.finish(ref, "ok");
+    sp.finish(ref, true);
   });
-  auto fail = [=](caf::error err) mutable {
-    sp.sampled = true; // failures are always traced
-    sp.finish(ref, "error");
-    g(err);
-  };
   // Blocking actors: the wait for a restart runs after receive() returned.
   auto later = std::make_shared<std::function<void()>>();
   auto on_error = [=](caf::error& err) mutable {
@@ -447,20 +522,20 @@ void issue(Self* self, node_context* ctx, const capability<Handle>& target,
       sp.sampled = true;
       sp.backup_switch(ref, backup->ref(), err);
       issue(self, ctx, *backup, std::optional<capability<Handle>>{}, args, f,
-            g, sp, lim);
+            g, sp, lim, ticket);
       return;
     }
     if (failed && ctx->dir.restart_spec_of(ref.id)) {
       // FT-SR persistent callee: the call waits for its restart.
       auto deadline = std::chrono::steady_clock::now() + ctx->restart_wait;
       auto resend = [=] {
-        issue(self, ctx, target, backup, args, f, g, sp, lim);
+        issue(self, ctx, target, backup, args, f, g, sp, lim, ticket);
       };
       after_delay(
         self, ctx, 0, later.get(),
         [=] {
-          await_restart(self, ctx, ref, generation, deadline, lim, 1, resend,
-                        fail);
+          await_restart(self, ctx, ref, generation + 1, deadline, lim, 1,
+                        resend, fail);
         },
         fail);
       return;
@@ -551,6 +626,7 @@ private:
     }
     detail::call_span sp;
     sp.ctx = ctx;
+    sp.began = std::chrono::steady_clock::now();
     sp.sampled = ctx->sample_call();
     if (sp.sampled) {
       sp.tc = span_buffer::child_of({});

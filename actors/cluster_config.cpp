@@ -79,10 +79,62 @@ caf::expected<std::string> get_string(const toml::table& tbl, const char* key,
   return std::string{*node->value<std::string>()};
 }
 
+// A TLS file named by `key`: resolved against `base_dir` and checked to be a
+// readable regular file, so that a typo fails here and not at the first
+// connection.
+caf::expected<std::string> get_file(const toml::table& tbl, const char* key,
+                                    const std::string& where,
+                                    const std::string& base_dir) {
+  auto name = get_string(tbl, key, where);
+  if (!name)
+    return name.error();
+  if (name->empty())
+    return make_error(errc::bad_config,
+                      where + ": field '" + key + "' is empty");
+  namespace fs = std::filesystem;
+  fs::path path{*name};
+  if (path.is_relative() && !base_dir.empty())
+    path = fs::path{base_dir} / path;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return make_error(errc::bad_config,
+                      where + ": " + key + " file '" + path.string() + "' "
+                        + (fs::exists(path, ec) ? "is not a regular file"
+                                                : "not found"));
+  if (!std::ifstream{path})
+    return make_error(errc::bad_config, where + ": " + key + " file '"
+                                          + path.string()
+                                          + "' cannot be read");
+  return path.string();
+}
+
+// Optional cert/key pair of a table: both or neither.
+caf::expected<tls_identity> get_identity(const toml::table& tbl,
+                                         const std::string& where,
+                                         const std::string& base_dir) {
+  tls_identity id;
+  if (!tbl.contains("cert") && !tbl.contains("key"))
+    return id;
+  if (!tbl.contains("cert") || !tbl.contains("key"))
+    return make_error(errc::bad_config,
+                      where + ": 'cert' and 'key' go together (missing '"
+                        + (tbl.contains("cert") ? "key" : "cert") + "')");
+  auto cert = get_file(tbl, "cert", where, base_dir);
+  if (!cert)
+    return cert.error();
+  auto key = get_file(tbl, "key", where, base_dir);
+  if (!key)
+    return key.error();
+  id.cert = std::move(*cert);
+  id.key = std::move(*key);
+  return id;
+}
+
 } // namespace
 
 caf::expected<cluster_config> parse_cluster_config(const std::string& text,
-                                                   const std::string& origin) {
+                                                   const std::string& origin,
+                                                   const std::string& base_dir) {
   toml::table root;
   try {
     root = toml::parse(text, origin);
@@ -101,7 +153,7 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text,
   auto where = origin + ": [cluster]";
   if (auto err = check_keys(*cluster,
                             {"name", "heartbeat_interval_ms",
-                             "failure_timeout_ms", "lease_ms"},
+                             "failure_timeout_ms", "lease_ms", "tls"},
                             where))
     return err;
   auto name = get_string(*cluster, "name", where);
@@ -139,6 +191,22 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text,
                       where + ": lease_ms must be at least twice "
                               "heartbeat_interval_ms and at most 600000");
   cfg.lease = std::chrono::milliseconds{*lease};
+  if (cluster->contains("tls")) {
+    auto tls = (*cluster)["tls"].as_table();
+    auto twhere = origin + ": [cluster.tls]";
+    if (tls == nullptr)
+      return make_error(errc::bad_config, twhere + ": must be a table");
+    if (auto err = check_keys(*tls, {"ca", "cert", "key"}, twhere))
+      return err;
+    auto ca = get_file(*tls, "ca", twhere, base_dir);
+    if (!ca)
+      return ca.error();
+    cfg.tls_ca = std::move(*ca);
+    auto id = get_identity(*tls, twhere, base_dir);
+    if (!id)
+      return id.error();
+    cfg.tls_default = std::move(*id);
+  }
   auto nodes = root["node"].as_array();
   if (root.contains("node") && nodes == nullptr)
     return make_error(errc::bad_config,
@@ -157,7 +225,8 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text,
     auto nwhere = origin + ": [[node]] #" + std::to_string(index);
     if (tbl == nullptr)
       return make_error(errc::bad_config, nwhere + ": must be a table");
-    if (auto err = check_keys(*tbl, {"name", "host", "port"}, nwhere))
+    if (auto err = check_keys(*tbl, {"name", "host", "port", "cert", "key"},
+                              nwhere))
       return err;
     node_address addr;
     auto nname = get_string(*tbl, "name", nwhere);
@@ -183,6 +252,18 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& text,
                         nwhere + ": port " + std::to_string(*port)
                           + " out of range 1..65535");
     addr.port = static_cast<uint16_t>(*port);
+    auto id = get_identity(*tbl, nwhere, base_dir);
+    if (!id)
+      return id.error();
+    if (!cfg.tls() && !id->cert.empty())
+      return make_error(errc::bad_config,
+                        nwhere + ": 'cert'/'key' given but the cluster has no "
+                                 "[cluster.tls] table (with its 'ca')");
+    addr.tls = id->cert.empty() ? cfg.tls_default : std::move(*id);
+    if (cfg.tls() && addr.tls.cert.empty())
+      return make_error(errc::bad_config,
+                        nwhere + ": no certificate: give 'cert' and 'key' in "
+                                 "this entry or in [cluster.tls]");
     if (!names.insert(addr.name).second)
       return make_error(errc::bad_config,
                         nwhere + ": duplicate node name '" + addr.name + "'");
@@ -210,7 +291,8 @@ caf::expected<cluster_config> load_cluster_config(const std::string& path) {
   if (in.bad())
     return make_error(errc::bad_config,
                       "cannot read cluster file '" + path + "'");
-  return parse_cluster_config(buf.str(), path);
+  return parse_cluster_config(
+    buf.str(), path, std::filesystem::path{path}.parent_path().string());
 }
 
 } // namespace ftsr

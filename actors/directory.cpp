@@ -2,6 +2,7 @@
 #include "actors/directory.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include "caf/mailbox_element.hpp"
 
@@ -10,10 +11,23 @@
 namespace ftsr {
 
 std::string to_string(const capability_ref& x) {
-  return x.type + "#" + std::to_string(x.id) + "@" + x.node;
+  // One allocation and no printf: every traced call renders its callee's
+  // name (snprintf alone cost ~1,000 instructions per call).
+  char id[24];
+  auto end = std::to_chars(id, id + sizeof(id), x.id).ptr;
+  auto n = static_cast<size_t>(end - id);
+  std::string result;
+  result.reserve(x.type.size() + x.node.size() + n + 2);
+  result += x.type;
+  result += '#';
+  result.append(id, n);
+  result += '@';
+  result += x.node;
+  return result;
 }
 
-directory::directory(span_buffer& spans) : spans_(spans) {
+directory::directory(span_buffer& spans, counter* monitors_fired)
+  : spans_(spans), monitors_fired_(monitors_fired) {
   // nop
 }
 
@@ -135,8 +149,11 @@ void directory::bind(const capability_ref& ref) {
     }
     return;
   }
-  // A newer incarnation rebinds; an older one never overrides.
-  if ((ref.incarnation > e.ref.incarnation || ref.node != e.ref.node)
+  // A newer incarnation rebinds; an older one never overrides. A binding
+  // restored from disk (persistent_catalog.hpp) has no handle until a
+  // member that knows the live one tells.
+  if ((ref.incarnation > e.ref.incarnation || ref.node != e.ref.node
+       || (!e.ref.handle && ref.handle))
       && e.st == state::alive)
     e.ref = ref;
 }
@@ -214,7 +231,7 @@ std::vector<capability_ref> directory::alive() const {
   std::lock_guard<std::mutex> guard{mtx_};
   std::vector<capability_ref> result;
   for (auto& [id, e] : entries_)
-    if (e.st == state::alive)
+    if (e.st == state::alive && (e.ref.handle || e.ref.is_group()))
       result.push_back(e.ref);
   return result;
 }
@@ -321,6 +338,8 @@ void directory::deliver(notifications& out, const trace_context& tc) {
                        nullptr);
   for (auto& [m, what] : out.monitors) {
     spans_.event(m.tc.trace_id != 0 ? m.tc : tc, "monitor_fired", what);
+    if (monitors_fired_ != nullptr)
+      monitors_fired_->inc();
     if (m.dest)
       m.dest->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(),
                                                 {}, std::move(m.handler)),

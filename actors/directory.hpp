@@ -23,13 +23,16 @@
 #include "caf/message_id.hpp"
 
 #include "actors/capability.hpp"
+#include "actors/metrics.hpp"
 #include "actors/trace.hpp"
 
 namespace ftsr {
 
 class directory {
 public:
-  explicit directory(span_buffer& spans);
+  /// `monitors_fired`, if given, counts the monitor notifications
+  /// delivered.
+  explicit directory(span_buffer& spans, counter* monitors_fired = nullptr);
 
   /// Adds or refreshes a binding. A binding to an incarnation already known
   /// as failed is recorded as failed right away. A binding at a higher
@@ -152,6 +155,7 @@ private:
   bool node_incarnation_failed(const std::string& node, uint64_t inc) const;
 
   span_buffer& spans_;
+  counter* monitors_fired_;
   mutable std::mutex mtx_;
   uint64_t next_token_ = 1;
   std::unordered_map<uint64_t, entry> entries_;

@@ -26,6 +26,7 @@ const char* to_string(errc x) {
     case errc::checkpoint_aborted: return "checkpoint_aborted";
     case errc::no_answer: return "no_answer";
     case errc::unknown_name: return "unknown_name";
+    case errc::unauthenticated: return "unauthenticated";
   }
   return "unknown_error";
 }

@@ -59,6 +59,9 @@ enum class errc : uint8_t {
   no_answer,
   /// No capability is registered under a name (actors/name_registry.hpp).
   unknown_name,
+  /// A peer could not be authenticated: its TLS handshake failed (no
+  /// certificate, one not signed by the cluster CA, or not speaking TLS).
+  unauthenticated,
 };
 
 /// Category atom of all ftsr errors.

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -17,6 +19,7 @@
 #include "actors/errors.hpp"
 #include "actors/membership.hpp"
 #include "actors/node_manager.hpp"
+#include "actors/transport.hpp"
 
 namespace ftsr {
 
@@ -73,13 +76,93 @@ void write_lock_owner(int fd, const member_id& self) {
     (void) !::pwrite(fd, text.data(), text.size(), 0);
 }
 
+/// Reports refused connections on stderr and as "peer_refused" spans. A
+/// peer that keeps retrying (a misconfigured member reconnects at every
+/// heartbeat) or a flood would drown the log and the span buffer: the same
+/// (direction, peer host, reason) is reported at most once per `quiet`,
+/// with the number of repeats it stood for.
+class refusal_log {
+public:
+  static constexpr auto quiet = std::chrono::seconds(5);
+
+  explicit refusal_log(std::weak_ptr<node_context> ctx) : ctx_(std::move(ctx)) {
+    // nop
+  }
+
+  void operator()(bool incoming, const std::string& peer,
+                  const std::string& reason) {
+    auto ctx = ctx_.lock();
+    if (ctx == nullptr)
+      return;
+    // Incoming connections come from ephemeral ports: key on the host.
+    auto host = incoming ? peer.substr(0, peer.rfind(':')) : peer;
+    auto key = (incoming ? "from " : "to ") + host + " " + reason;
+    auto now = std::chrono::steady_clock::now();
+    size_t repeats = 0;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto& e = seen_[key];
+      if (e.count > 0 && now - e.last < quiet) {
+        ++e.count;
+        return;
+      }
+      repeats = e.count > 0 ? e.count - 1 : 0;
+      e = entry{now, 1};
+    }
+    auto detail = std::string{incoming ? "refused connection from "
+                                       : "TLS connection failed to "}
+                  + peer + ": " + reason;
+    if (repeats > 0)
+      detail += " (and " + std::to_string(repeats)
+                + " more like it in the last period)";
+    fprintf(stderr, "ftsr %s: %s\n",
+            ctx->member ? ctx->self.name.c_str() : "client", detail.c_str());
+    ctx->spans.event({}, "peer_refused", peer, detail);
+  }
+
+private:
+  struct entry {
+    std::chrono::steady_clock::time_point last;
+    size_t count = 0;
+  };
+  std::weak_ptr<node_context> ctx_;
+  std::mutex mtx_;
+  std::map<std::string, entry> seen_;
+};
+
+/// The TLS credentials this node presents, loaded; null for plain TCP.
+caf::expected<std::shared_ptr<const tls_context>>
+tls_credentials(const node_options& opts, const node_address* addr) {
+  auto& cluster = opts.cluster;
+  if (!cluster.tls()) {
+    if (!opts.tls.cert.empty())
+      return make_error(errc::bad_config,
+                        "TLS credentials given, but cluster '" + cluster.name
+                          + "' has no [cluster.tls] table");
+    return std::shared_ptr<const tls_context>{};
+  }
+  if (addr != nullptr && !opts.tls.cert.empty())
+    return make_error(errc::bad_config,
+                      "member " + addr->name + " takes its TLS credentials "
+                        + "from its cluster file entry, not from options");
+  auto id = addr != nullptr         ? addr->tls
+            : opts.tls.cert.empty() ? cluster.tls_default
+                                    : opts.tls;
+  if (id.cert.empty() || id.key.empty())
+    return make_error(errc::bad_config,
+                      "cluster '" + cluster.name + "' uses TLS: a client "
+                        + "needs a certificate and key (its own, or "
+                        + "[cluster.tls] cert/key)");
+  return load_tls_context(cluster.tls_ca, id);
+}
+
 } // namespace
 
 node_context::node_context(node_options opts, uint64_t incarnation)
   : cluster(std::move(opts.cluster)),
     self{opts.name, opts.name.empty() ? 0 : incarnation},
     member(!opts.name.empty()),
-    trace_sample_every(std::max<uint32_t>(1, opts.trace_sample_every)),
+    trace_sample_every(opts.trace_sample_every),
     data_dir(std::move(opts.data_dir)),
     restart_wait(opts.restart_wait),
     group_attempt_timeout(opts.group_attempt_timeout),
@@ -87,7 +170,7 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     on_fenced(std::move(opts.on_fenced)),
     on_refused(std::move(opts.on_refused)),
     spans(opts.span_capacity),
-    dir(spans) {
+    dir(spans, &meters.monitors_fired) {
   spans.set_node(member ? to_string(self) : "client");
   // Whatever an earlier incarnation of this node hosted is gone: bindings
   // to it that arrive from peers are failed on arrival.
@@ -98,11 +181,26 @@ node_context::node_context(node_options opts, uint64_t incarnation)
     if (f)
       f(s);
   });
+  // Queue lengths and counts kept elsewhere, read at each scrape.
+  metrics.add_callback_gauge(
+    "ftsr_pending_calls", "Calls from this node waiting for a reply",
+    [this] { return static_cast<double>(dir.pending_calls()); });
+  metrics.add_callback_gauge(
+    "ftsr_monitors", "Monitors registered in this node's directory",
+    [this] { return static_cast<double>(dir.monitors()); });
+  metrics.add_callback_gauge(
+    "ftsr_spans_buffered", "Spans in this node's span buffer",
+    [this] { return static_cast<double>(spans.size()); });
+  metrics.add_callback_counter(
+    "ftsr_spans_dropped_total",
+    "Spans dropped because this node's span buffer was full",
+    [this] { return static_cast<double>(spans.dropped()); });
 }
 
 bool node_context::sample_call() {
-  return calls_.fetch_add(1, std::memory_order_relaxed) % trace_sample_every
-         == 0;
+  return trace_sample_every != 0
+         && calls_.fetch_add(1, std::memory_order_relaxed) % trace_sample_every
+              == 0;
 }
 
 bool node_context::in_majority() const {
@@ -144,6 +242,9 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
                           + opts.cluster.name + "' (known: " + known + ")");
     }
   }
+  auto tls = tls_credentials(opts, addr);
+  if (!tls)
+    return tls.error();
   // The data directory: locked first (a second process for the same data
   // is refused before it can disturb anything), then the membership state.
   int lock_fd = -1;
@@ -165,6 +266,9 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   }
   auto cfg = std::make_unique<node_config>();
   cfg->load<caf::io::middleman>();
+  // Every connection goes through the node's transport: BASP must never
+  // open connections of its own (with TLS they would be plain TCP).
+  cfg->set("middleman.enable-automatic-connections", false);
   add_error_category(*cfg);
   add_protocol_types(*cfg);
   if (opts.scheduler_threads > 0)
@@ -189,6 +293,7 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
                           membership.fenced_of(opts.name) + 1});
   if (auto m = membership.view.find(opts.name))
     incarnation = std::max(incarnation, m->incarnation + 1);
+  auto handshake_timeout = opts.tls_handshake_timeout;
   auto ctx = std::make_shared<node_context>(std::move(opts), incarnation);
   if (lock_fd >= 0)
     write_lock_owner(lock_fd, ctx->self);
@@ -198,11 +303,19 @@ caf::expected<std::unique_ptr<node>> node::start(node_options opts) {
   result->lock_fd_ = lock_fd;
   result->sys_ = std::make_unique<caf::actor_system>(*cfg_ptr);
   auto& sys = *result->sys_;
+  if (*tls != nullptr)
+    result->transport_ = spawn_tls_transport(
+      sys, std::move(*tls),
+      [log = std::make_shared<refusal_log>(ctx)](
+        bool incoming, const std::string& peer, const std::string& reason) {
+        (*log)(incoming, peer, reason);
+      },
+      handshake_timeout);
+  ctx->transport = result->transport_.address();
   ctx->manager = spawn_node_manager(sys, ctx, std::move(membership),
                                     membership_found);
   if (addr != nullptr) {
-    auto port = sys.middleman().publish(ctx->manager, addr->port,
-                                        addr->host.c_str(), true);
+    auto port = publish(sys, ctx->manager, addr->host, addr->port);
     if (!port)
       return make_error(errc::node_unavailable,
                         "node " + addr->name + " cannot listen on "
@@ -218,6 +331,10 @@ node::~node() {
   if (sys_) {
     caf::anon_send_exit(ctx_->manager, caf::exit_reason::user_shutdown);
     ctx_->manager = nullptr;
+    if (transport_) {
+      caf::anon_send_exit(transport_, caf::exit_reason::user_shutdown);
+      transport_ = nullptr;
+    }
     sys_.reset();
   }
   if (lock_fd_ >= 0)

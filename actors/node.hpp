@@ -25,12 +25,15 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/expected.hpp"
+#include "caf/io/middleman_actor.hpp"
 #include "caf/message.hpp"
 
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
 #include "actors/introspection.hpp"
+#include "actors/metrics.hpp"
+#include "actors/invocation_ids.hpp"
 #include "actors/name_registry.hpp"
 #include "actors/protocol.hpp"
 #include "actors/trace.hpp"
@@ -58,8 +61,10 @@ struct node_options {
   /// Sees every span as it is recorded (from the start, before any peer is
   /// contacted), e.g. to log failures; see span_buffer::set_observer.
   std::function<void(const span&)> span_observer;
-  /// Record one in `trace_sample_every` successful invocations as a span
-  /// (failures, backups and monitor firings are always recorded).
+  /// Record one in `trace_sample_every` invocations as a trace (the
+  /// caller's span, and the callees' spans where the context travels:
+  /// group invocations); 0 traces none. Failures, backups and monitor
+  /// firings are always recorded.
   uint32_t trace_sample_every = 1;
   /// How long a call without backup to a failed persistent actor waits for
   /// its restart before failing with errc::timeout.
@@ -74,6 +79,13 @@ struct node_options {
   /// lost with a failing primary (a replacement spawned just before the
   /// primary died) would otherwise stay idle forever.
   std::chrono::milliseconds replica_state_timeout = std::chrono::seconds(30);
+  /// A client's own TLS certificate and key when the cluster uses TLS
+  /// (empty: the cluster file's [cluster.tls] cert/key). Members use their
+  /// entry's credentials and must leave this empty.
+  tls_identity tls{};
+  /// Bound on each TLS handshake, accepted or initiated; a peer that has
+  /// not completed it by then is refused.
+  std::chrono::milliseconds tls_handshake_timeout = std::chrono::seconds(2);
   /// CAF scheduler threads; 0 = CAF's default.
   size_t scheduler_threads = 0;
   /// Directory for this node's stable storage (persistence/) and its
@@ -104,6 +116,10 @@ struct node_context {
   event_journal journal;
   /// The group replicas hosted here, as they last published themselves.
   replica_board replicas;
+  /// This node's metrics (ftsr-node serves them on --metrics).
+  metrics_registry metrics;
+  /// The runtime's own series in `metrics`, for recording without lookups.
+  node_metrics meters{metrics};
   directory dir;
   /// Named capabilities (register_name / lookup_name).
   name_registry names;
@@ -115,6 +131,13 @@ struct node_context {
   /// its first one; one that lost its lease refuses).
   std::atomic<bool> leased{false};
   caf::actor manager;
+  /// The TLS transport when the cluster uses TLS (see transport.hpp's
+  /// transport_handle); null for plain TCP. Weak: the node holds the
+  /// strong handle (a detached actor's thread ends only when its last
+  /// strong reference is gone).
+  caf::actor_addr transport;
+  /// Ids of this process's calls to persistent actors (ftsr::call).
+  invocation_ids invocations;
 
   /// True while this member is in the agreed cluster view and holds a lease
   /// renewed by a majority of it: the primary partition. Everything that
@@ -141,8 +164,10 @@ class node {
 public:
   /// Starts a node: validates options, starts the actor system, listens on
   /// the member's address and begins connecting to the other members.
-  /// Errors: errc::unknown_node (name not in the cluster), or a CAF error
-  /// when the address cannot be bound (rendered with the address).
+  /// Errors: errc::unknown_node (name not in the cluster), errc::bad_config
+  /// (TLS credentials that do not load or do not match the cluster CA;
+  /// a client without credentials in a TLS cluster), or
+  /// errc::node_unavailable when the address cannot be bound.
   static caf::expected<std::unique_ptr<node>> start(node_options opts);
 
   /// Stops the manager and all local actors, then the actor system.
@@ -249,6 +274,7 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   /// Lock on the data directory (-1: none).
   int lock_fd_ = -1;
+  caf::io::middleman_actor transport_;
 };
 
 } // namespace ftsr

@@ -21,10 +21,12 @@
 #include "caf/io/middleman_actor.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/log.hpp"
 #include "actors/membership_core.hpp"
 #include "actors/node.hpp"
 #include "actors/persistent_catalog.hpp"
 #include "actors/protocol.hpp"
+#include "actors/transport.hpp"
 
 namespace ftsr {
 
@@ -83,13 +85,14 @@ struct manager_state {
   uint64_t next_timer = 0;
   uint64_t next_cap_seq = 1;
   std::vector<pending_failure> failures;
-  /// Members of the view this node suspects (journaled when it changes).
-  std::set<std::string> suspected;
   std::map<uint64_t, pending_restart> restarts;
   /// The view the last applied step left installed.
   cluster_view last_view;
   /// The persistent catalog as last written to the data directory.
   std::vector<char> saved_catalog;
+  /// Members of the view this node suspected at the last tick (journaled and
+  /// logged: one event and line when suspicion starts, one when it ends).
+  std::vector<member_id> suspected;
   bool catalog_loaded = false;
   /// Requests for this node to host an actor that arrived before it was
   /// admitted (a client may learn the view first): run at admission, or
@@ -130,6 +133,7 @@ void self_fence(manager_actor* self, const std::string& reason) {
     return;
   ctx.lease_until = std::numeric_limits<int64_t>::min();
   ctx.spans.event({}, "fenced", to_string(ctx.self), reason);
+  FTSR_LOG(error, "{}: fenced: {}", log_name(ctx.self), reason);
   for (auto& [addr, ref] : self->state.local_actors)
     self->send_exit(ref.handle, caf::exit_reason::kill);
   if (ctx.on_fenced)
@@ -181,10 +185,17 @@ void apply(manager_actor* self, gms_step step) {
   if (!step.refused.empty()) {
     ctx.fenced = true;
     ctx.spans.event({}, "refused", to_string(ctx.self), step.refused);
+    FTSR_LOG(error, "{}: cannot join: {}", log_name(ctx.self), step.refused);
     if (ctx.on_refused)
       ctx.on_refused(step.refused);
     self->quit(make_error(errc::node_unavailable, step.refused));
   }
+}
+
+void catalog_error(node_context& ctx, const caf::error& err) {
+  ctx.spans.event({}, "catalog_error", to_string(ctx.self), describe(err));
+  FTSR_LOG(error, "{}: persistent catalog: {}", log_name(ctx.self),
+           describe(err));
 }
 
 /// Keeps the persistent catalog on disk in step with the directory (only
@@ -196,14 +207,13 @@ void save_catalog_if_changed(manager_actor* self) {
     return;
   auto bytes = encode_catalog(self->context(), catalog_of(ctx.dir));
   if (!bytes) {
-    ctx.spans.event({}, "catalog_error", to_string(ctx.self),
-                    describe(bytes.error()));
+    catalog_error(ctx, bytes.error());
     return;
   }
   if (*bytes == st.saved_catalog)
     return;
   if (auto err = save_catalog(ctx.data_dir, *bytes))
-    ctx.spans.event({}, "catalog_error", to_string(ctx.self), describe(err));
+    catalog_error(ctx, err);
   else
     st.saved_catalog = std::move(*bytes);
 }
@@ -216,6 +226,11 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
   auto& ctx = *st.ctx;
   auto now = clock_type::now();
   auto tc = ctx.spans.event({}, "view_installed", to_string(v));
+  FTSR_LOG(info, "{}: view {} installed: {}", log_name(ctx.self), v.number,
+           to_string(v));
+  ctx.meters.membership_views.inc();
+  ctx.meters.view_number.set(static_cast<int64_t>(v.number));
+  ctx.meters.nodes_up.set(static_cast<int64_t>(v.members.size()));
   for (auto& c : st.clients)
     self->send(c, cluster_view_atom::value, v);
   for (auto& m : v.members) {
@@ -226,6 +241,8 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
     p.incarnation = m.incarnation;
     p.reason.clear();
     ctx.spans.event(tc, "node_up", to_string(m));
+    FTSR_LOG(info, "{}: peer {} up (view {})", log_name(ctx.self),
+             to_string(m), v.number);
     publish_event(self, node_event{m, true, {}});
   }
   for (auto& m : prev.members) {
@@ -237,6 +254,9 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
       reason += " (process gone)";
     // Shown as failed once the removal takes effect (act_on_due).
     auto ftc = ctx.spans.event(tc, "failure_detected", to_string(m), reason);
+    FTSR_LOG(warn, "{}: peer {} {}", log_name(ctx.self), to_string(m),
+             reason);
+    ctx.meters.node_failures.inc();
     st.failures.push_back({m, now + delay, reason, ftc});
     for (auto& spec : ctx.dir.restart_specs()) {
       auto cur = ctx.dir.lookup(spec.id);
@@ -275,6 +295,8 @@ void act_on_due(manager_actor* self) {
       p->reason = f.reason;
     }
     ctx.spans.event(f.tc, "node_failed", to_string(f.member), f.reason);
+    FTSR_LOG(warn, "{}: peer {} failed ({})", log_name(ctx.self),
+             to_string(f.member), f.reason);
     ctx.dir.node_failed(f.member.name, f.member.incarnation, f.reason, f.tc);
     publish_event(self, node_event{f.member, false, f.reason});
     for (auto& c : st.clients)
@@ -293,9 +315,12 @@ void act_on_due(manager_actor* self) {
       if (err && !is(err, errc::destroyed)) {
         auto ref = spawn_local(self, spec->type, spec->args, r.tc, &*spec,
                                cur->generation + 1);
-        if (!ref)
+        if (!ref) {
           ctx.spans.event({}, "restart_failed", to_string(*cur),
                           describe(ref.error()));
+          FTSR_LOG(error, "{}: cannot restart {}: {}", log_name(ctx.self),
+                   to_string(*cur), describe(ref.error()));
+        }
       }
     }
     i = st.restarts.erase(i);
@@ -387,7 +412,7 @@ void connect(manager_actor* self, peer& p) {
     return;
   p.connecting = true;
   auto name = p.addr.name;
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = transport_handle(self->system());
   auto& ctx = *self->state.ctx;
   auto timeout = std::max(std::chrono::milliseconds{2000},
                           2 * ctx.cluster.failure_timeout);
@@ -398,10 +423,12 @@ void connect(manager_actor* self, peer& p) {
     p->connecting = false;
     if (!p->reported_unreachable) {
       p->reported_unreachable = true;
-      self->state.ctx->spans.event({}, "peer_unreachable", name,
-                                   p->addr.host + ":"
-                                     + std::to_string(p->addr.port) + ": "
-                                     + self->system().render(err));
+      auto& ctx = *self->state.ctx;
+      auto what = p->addr.host + ":" + std::to_string(p->addr.port) + ": "
+                  + self->system().render(err);
+      ctx.spans.event({}, "peer_unreachable", name, what);
+      FTSR_LOG(warn, "{}: peer {} unreachable at {}", log_name(ctx.self),
+               name, what);
     }
   };
   self->request(mm, timeout, caf::connect_atom::value, p.addr.host, p.addr.port)
@@ -441,21 +468,31 @@ void connect(manager_actor* self, peer& p) {
       [on_error](caf::error& err) { on_error(err); });
 }
 
-/// Records a span when this member starts or stops suspecting a member of
-/// its view (the dashboard's "suspected" health).
+/// Records a span (the dashboard's "suspected" health) and a log line where
+/// this node's suspicion of a view member began or ended.
 void note_suspicions(manager_actor* self, clock_type::time_point now) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
-  std::set<std::string> now_suspected;
+  auto in = [](const std::vector<member_id>& xs, const member_id& x) {
+    return std::find(xs.begin(), xs.end(), x) != xs.end();
+  };
+  std::vector<member_id> now_suspected;
   for (auto& m : st.gms->view().members)
-    if (!(m == ctx.self) && st.gms->suspects(m, now)) {
-      now_suspected.insert(m.name);
-      if (st.suspected.count(m.name) == 0)
-        ctx.spans.event({}, "suspected", to_string(m));
+    if (!(m == ctx.self) && st.gms->suspects(m, now))
+      now_suspected.push_back(m);
+  for (auto& m : now_suspected)
+    if (!in(st.suspected, m)) {
+      ctx.spans.event({}, "suspected", to_string(m));
+      FTSR_LOG(warn, "{}: peer {} suspected", log_name(ctx.self),
+               to_string(m));
     }
-  for (auto& name : st.suspected)
-    if (now_suspected.count(name) == 0)
-      ctx.spans.event({}, "unsuspected", name);
+  for (auto& m : st.suspected)
+    if (!in(now_suspected, m)) {
+      ctx.spans.event({}, "unsuspected", to_string(m));
+      if (st.gms->view().contains(m))
+        FTSR_LOG(info, "{}: peer {} no longer suspected", log_name(ctx.self),
+                 to_string(m));
+    }
   st.suspected = std::move(now_suspected);
 }
 
@@ -520,6 +557,13 @@ spawn_local(manager_actor* self, const std::string& type, caf::message args,
                                                     + std::to_string(generation)
                                                 : std::string{});
   broadcast(self, bind_atom::value, ctx.self, ref, span_tc);
+  if (generation > 0) {
+    ctx.meters.persistent_restarts.inc();
+    FTSR_LOG(info, "{}: restarted persistent actor {} (generation {})",
+             log_name(ctx.self), to_string(ref), generation);
+  } else {
+    FTSR_LOG(debug, "{}: spawned {}", log_name(ctx.self), to_string(ref));
+  }
   return ref;
 }
 
@@ -557,6 +601,13 @@ void on_down(manager_actor* self, const caf::down_msg& dm) {
                             : "terminated: " + self->system().render(dm.reason);
     auto tc = ctx.spans.event({}, destroyed ? "destroyed" : "actor_failed",
                               to_string(ref), reason);
+    if (destroyed) {
+      FTSR_LOG(debug, "{}: {} destroyed", log_name(ctx.self), to_string(ref));
+    } else {
+      ctx.meters.actor_failures.inc();
+      FTSR_LOG(warn, "{}: actor {} {}", log_name(ctx.self), to_string(ref),
+               reason);
+    }
     ctx.dir.actor_failed(ref.id, ref.generation, reason, destroyed, tc);
     broadcast(self, actor_down_atom::value, ctx.self, ref.id, ref.generation,
               reason, destroyed, tc);
@@ -752,8 +803,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         if (auto xs = load_catalog(self->context(), ctx.data_dir))
           restore_catalog(ctx.dir, *xs);
         else
-          ctx.spans.event({}, "catalog_error", to_string(ctx.self),
-                          describe(xs.error()));
+          catalog_error(ctx, xs.error());
       }
       tick(self);
     },

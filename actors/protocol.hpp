@@ -143,6 +143,11 @@ using restart_atom = caf::atom_constant<caf::atom("ftsr_rstrt")>;
 /// message a persistent actor receives; generation > 0 means it was
 /// restarted and its recovery handler runs (persistence/persistent.hpp).
 using persistent_start_atom = caf::atom_constant<caf::atom("ftsr_pstrt")>;
+/// (persistent_call, uint64 caller, uint64 seq, uint64 floor, message op)
+///   -> op's reply: ftsr::call's envelope of an invocation of a persistent
+///   actor (actors/invocation_ids.hpp), unwrapped by the actor's invocation
+///   log (persistence/invocation_log.hpp).
+using persistent_call_atom = caf::atom_constant<caf::atom("ftsr_pcall")>;
 /// (destroy, capability_ref, trace_context) -> unit
 using destroy_atom = caf::atom_constant<caf::atom("ftsr_destr")>;
 /// (subscribe, actor): node_event messages go to the actor from now on.

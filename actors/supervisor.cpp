@@ -11,6 +11,7 @@
 #include "caf/all.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/log.hpp"
 #include "actors/trace.hpp"
 
 namespace ftsr {
@@ -263,6 +264,8 @@ bool is_abnormal(const caf::error& reason) {
 void record(supervisor_actor* self, const char* kind, const std::string& name,
             std::string detail) {
   auto& st = self->state;
+  FTSR_LOG(info, "supervisor {}: {} {}: {}", st.spec.name, kind, name,
+           detail);
   if (st.spans != nullptr)
     st.spans->event(st.restart_tc, kind, name, std::move(detail));
 }

@@ -31,9 +31,9 @@ trace_context span_buffer::child_of(const trace_context& parent) {
 
 void span_buffer::record(span s) {
   {
+    // The node's own name is filled in when spans are read (snapshot): no
+    // string copy per span on the recording path.
     std::lock_guard<std::mutex> guard{mtx_};
-    if (s.node.empty())
-      s.node = node_;
     if (spans_.size() >= capacity_) {
       spans_.pop_front();
       ++dropped_;
@@ -43,6 +43,8 @@ void span_buffer::record(span s) {
       return;
     }
     spans_.push_back(s);
+    if (s.node.empty())
+      s.node = node_;
   }
   observer_(s);
 }
@@ -57,19 +59,29 @@ trace_context span_buffer::event(const trace_context& parent, std::string kind,
   auto ctx = child_of(parent);
   auto now = wall_clock_ns();
   record(span{ctx.trace_id, ctx.span_id, parent.span_id, std::move(kind),
-              std::move(name), {}, now, now, std::move(detail)});
+              std::move(name), {}, now, now, std::move(detail), {}, 0});
   return ctx;
 }
 
 std::vector<span> span_buffer::snapshot(size_t max) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto n = std::min(max, spans_.size());
-  return {spans_.end() - static_cast<std::ptrdiff_t>(n), spans_.end()};
+  std::vector<span> result{spans_.end() - static_cast<std::ptrdiff_t>(n),
+                           spans_.end()};
+  for (auto& s : result)
+    if (s.node.empty())
+      s.node = node_;
+  return result;
 }
 
 uint64_t span_buffer::dropped() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return dropped_;
+}
+
+size_t span_buffer::size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return spans_.size();
 }
 
 void span_buffer::set_node(std::string node) {

@@ -33,16 +33,21 @@ struct span {
   uint64_t parent_id = 0;
   std::string kind;   // e.g. "invocation", "failure_detected"
   std::string name;   // what it concerns, e.g. a capability or node name
-  std::string node;   // node that recorded it
+  std::string node;   // node that recorded it: "name/incarnation"
   int64_t start_ns = 0; // wall clock, ns since epoch
   int64_t end_ns = 0;
   std::string detail;
+  /// How the work ended, where it can fail: "ok" or "error" (invocations,
+  /// group sequencing and delivery); empty for events.
+  std::string outcome;
+  /// The group view the work ran in (group spans); 0 elsewhere.
+  uint64_t group_view = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, span& x) {
   return f(x.trace_id, x.span_id, x.parent_id, x.kind, x.name, x.node,
-           x.start_ns, x.end_ns, x.detail);
+           x.start_ns, x.end_ns, x.detail, x.outcome, x.group_view);
 }
 
 /// Wall clock in ns since the epoch (spans from different nodes line up).
@@ -73,6 +78,9 @@ public:
 
   /// Number of spans dropped because the buffer was full.
   uint64_t dropped() const;
+
+  /// Number of spans buffered now.
+  size_t size() const;
 
   void set_node(std::string node);
 

@@ -233,8 +233,9 @@ void participant_base::apply(ckpt_step st) {
   if (st.snapshot) {
     auto state = save_state();
     if (!state) {
-      ckpt_precommit_reply r{participant_id(), core_.holder(), core_.lock(),
-                             false, describe(state.error()), {}};
+      ckpt_precommit_reply r{participant_id(), core_.holder(),
+                             core_.join_count(), false,
+                             describe(state.error()), {}};
       send(initiators_.at(core_.holder()), r, std::string{},
            std::vector<ckpt_recorded>{});
     } else {
@@ -266,7 +267,8 @@ void participant_base::apply(ckpt_step st) {
           wall_clock_ns(),
           core_.epoch() > span_epoch_
             ? "committed, epoch " + std::to_string(core_.epoch())
-            : "aborted, epoch " + std::to_string(core_.epoch()) + " kept"});
+            : "aborted, epoch " + std::to_string(core_.epoch()) + " kept",
+          core_.epoch() > span_epoch_ ? "ok" : "error", 0});
       span_start_ = 0;
     }
   }
@@ -419,7 +421,7 @@ uint64_t draw_initiator_id() {
 }
 
 /// Records the "checkpoint" span if we run in an ftsr node.
-void record_span(coordinator* self, const std::string& outcome) {
+void record_span(coordinator* self, const std::string& outcome, bool ok) {
   auto& s = self->state;
   auto ctx = find_context(self->system());
   if (ctx == nullptr || s.started == 0)
@@ -433,12 +435,13 @@ void record_span(coordinator* self, const std::string& outcome) {
                          "checkpoint " + std::to_string(id), {}, s.started,
                          wall_clock_ns(),
                          outcome + "; members: "
-                           + (members.empty() ? "none" : members)});
+                           + (members.empty() ? "none" : members),
+                         ok ? "ok" : "error", 0});
   s.started = 0;
 }
 
 void fail(coordinator* self, caf::error err) {
-  record_span(self, "failed: " + describe(err));
+  record_span(self, "failed: " + describe(err), false);
   self->state.rp.deliver(std::move(err));
   self->quit();
 }
@@ -564,7 +567,7 @@ void finish(coordinator* self) {
                       + ", "
                   : std::string{};
   if (!core.committed()) {
-    record_span(self, merged + "aborted: " + describe(core.error()));
+    record_span(self, merged + "aborted: " + describe(core.error()), false);
     self->state.rp.deliver(core.error());
     self->quit();
     return;
@@ -574,8 +577,10 @@ void finish(coordinator* self) {
   for (auto& m : core.members())
     res.epochs[m.id] = m.epoch + 1;
   res.in_flight = self->state.in_flight;
-  record_span(self, merged + "committed; in flight stored: "
-                      + std::to_string(res.in_flight));
+  record_span(self,
+              merged + "committed; in flight stored: "
+                + std::to_string(res.in_flight),
+              true);
   self->state.rp.deliver(std::move(res));
   self->quit();
 }

@@ -113,7 +113,7 @@ ckpt_build_reply checkpoint_participant::reply(ckpt_answer a,
   r.asked_epoch = m.epoch;
   r.asked_of = m.of;
   r.epoch = epoch_;
-  r.lock = lock_;
+  r.lock = join_count_;
   r.holder = holder_;
   if (a == ckpt_answer::joined) {
     for (auto [peer, epoch] : cur_.preds)
@@ -143,17 +143,18 @@ ckpt_step checkpoint_participant::on_build(const ckpt_build& m) {
 void checkpoint_participant::take(uint64_t initiator) {
   holder_ = initiator;
   phase_ = phase::joined;
-  ++lock_;
+  ++join_count_;
   markers_.clear(); // meant for older joins
 }
 
 ckpt_step checkpoint_participant::on_precommit(const ckpt_precommit& m) {
   ckpt_step st;
-  if (holder_ != m.initiator || phase_ != phase::joined || lock_ != m.lock) {
+  if (holder_ != m.initiator || phase_ != phase::joined
+      || join_count_ != m.lock) {
     std::string why;
     if (holder_ != m.initiator)
       why = "not a member (holder " + std::to_string(holder_) + ")";
-    else if (lock_ != m.lock)
+    else if (join_count_ != m.lock)
       why = "freed and taken again since it joined";
     else
       why = "duplicate precommit";
@@ -173,8 +174,8 @@ ckpt_step checkpoint_participant::on_precommit(const ckpt_precommit& m) {
   // everything we sent before the snapshot on each channel, ours to
   // ourselves included.
   mark(m.peers, st);
-  expect_[id_] = lock_;
-  st.out.push_back({id_, ckpt_marker{id_, lock_, lock_}});
+  expect_[id_] = join_count_;
+  st.out.push_back({id_, ckpt_marker{id_, join_count_, join_count_}});
   st.snapshot = true;
   return st;
 }
@@ -185,7 +186,7 @@ void checkpoint_participant::mark(const std::vector<ckpt_peer>& peers,
     if (p.id == id_)
       continue;
     expect_[p.id] = p.lock;
-    st.out.push_back({p.id, ckpt_marker{id_, lock_, p.lock}});
+    st.out.push_back({p.id, ckpt_marker{id_, join_count_, p.lock}});
   }
 }
 
@@ -208,7 +209,7 @@ ckpt_step checkpoint_participant::on_snapshot() {
 ckpt_step checkpoint_participant::on_mark(const ckpt_mark& m) {
   ckpt_step st;
   if (phase_ != phase::precommitted || holder_ != m.initiator
-      || lock_ != m.lock)
+      || join_count_ != m.lock)
     return st; // stale: the initiator learns from our precommit reply
   mark(m.peers, st);
   report(st);
@@ -217,7 +218,7 @@ ckpt_step checkpoint_participant::on_mark(const ckpt_mark& m) {
 
 ckpt_step checkpoint_participant::on_marker(const ckpt_marker& m) {
   ckpt_step st;
-  if (m.to_lock != lock_ || phase_ == phase::idle)
+  if (m.to_lock != join_count_ || phase_ == phase::idle)
     return st; // meant for an earlier join
   auto& x = markers_[m.from];
   x.lock = m.from_lock;
@@ -242,11 +243,11 @@ void checkpoint_participant::report(ckpt_step& st) {
     reported_.emplace(c.from, c.lock);
   if (!replied_) {
     replied_ = true;
-    st.out.push_back({holder_, ckpt_precommit_reply{id_, holder_, lock_, true,
-                                                    {}, std::move(cs)}});
+    st.out.push_back({holder_, ckpt_precommit_reply{id_, holder_, join_count_,
+                                                    true, {}, std::move(cs)}});
   } else if (!cs.empty()) {
     st.out.push_back(
-      {holder_, ckpt_channels{id_, holder_, lock_, std::move(cs)}});
+      {holder_, ckpt_channels{id_, holder_, join_count_, std::move(cs)}});
   }
 }
 

@@ -459,9 +459,10 @@ public:
     return holder_;
   }
 
-  /// Counts the times it was taken by a checkpoint.
-  uint64_t lock() const noexcept {
-    return lock_;
+  /// How many times a checkpoint took (joined) this participant: the
+  /// number of its latest join, which the messages carry as `lock`.
+  uint64_t join_count() const noexcept {
+    return join_count_;
   }
 
   /// Predecessors of the current recovery unit (peer -> latest epoch).
@@ -593,7 +594,7 @@ private:
   uint64_t epoch_;
   phase phase_ = phase::idle;
   uint64_t holder_ = 0;
-  uint64_t lock_ = 0;
+  uint64_t join_count_ = 0;
   unit cur_;
   unit next_; // receives after the snapshot
   std::set<uint64_t> deferred_;

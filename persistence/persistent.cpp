@@ -2,9 +2,13 @@
 #include "persistence/persistent.hpp"
 
 #include "caf/all.hpp"
+#include "caf/detail/behavior_impl.hpp"
+#include "caf/detail/invoke_result_visitor.hpp"
 
 #include "actors/errors.hpp"
 #include "actors/lease_gate.hpp"
+#include "actors/log.hpp"
+#include "actors/node.hpp"
 #include "actors/trace.hpp"
 #include "replication/group.hpp"
 
@@ -23,11 +27,64 @@ namespace detail {
 
 namespace {
 
+/// Unwraps ftsr::call's persistent_call envelope: a recorded invocation is
+/// answered from the invocation log, any other runs the operations with
+/// the log's current() set to its id. Other messages go to the operations
+/// as they are.
+class dispatcher : public caf::detail::behavior_impl {
+public:
+  explicit dispatcher(std::shared_ptr<persistent_behavior> def)
+    : behavior_impl(def->operations.timeout()), def_(std::move(def)) {
+    // nop
+  }
+
+  caf::match_case::result invoke(caf::detail::invoke_result_visitor& f,
+                                 caf::type_erased_tuple& xs) override {
+    auto& ops = *def_->operations.as_behavior_impl();
+    if (!xs.match_elements<persistent_call_atom, uint64_t, uint64_t,
+                           uint64_t, caf::message>())
+      return ops.invoke(f, xs);
+    invocation_key k{xs.get_as<uint64_t>(1), xs.get_as<uint64_t>(2)};
+    auto floor = xs.get_as<uint64_t>(3);
+    auto payload = xs.get_as<caf::message>(4);
+    auto& log = def_->invocations;
+    if (log) {
+      auto a = log->admit(k, floor);
+      if (a.error) {
+        f(a.error);
+        return caf::match_case::match;
+      }
+      if (a.what == invocation_table::verdict::replay) {
+        f(a.reply);
+        return caf::match_case::match;
+      }
+      log->begin(k);
+    }
+    auto result = ops.invoke(f, payload);
+    if (log)
+      log->end();
+    if (result == caf::match_case::no_match) {
+      caf::error err = caf::sec::unexpected_message;
+      f(err);
+      return caf::match_case::match;
+    }
+    return result;
+  }
+
+  void handle_timeout() override {
+    def_->operations.handle_timeout();
+  }
+
+private:
+  std::shared_ptr<persistent_behavior> def_;
+};
+
 void serve(caf::event_based_actor* self,
            const std::shared_ptr<persistent_behavior>& def) {
   // CAF re-offers the skipped (queued) messages to the new behavior.
   self->set_default_handler(caf::print_and_drop);
-  self->become(lease_gated(context_of(self->system()), def->operations));
+  caf::behavior::impl_ptr impl = caf::make_counted<dispatcher>(def);
+  self->become(lease_gated(context_of(self->system()), caf::behavior{impl}));
 }
 
 } // namespace
@@ -48,8 +105,12 @@ caf::behavior persistent_start(caf::event_based_actor* self,
       auto name = to_string(me);
       auto finished = std::make_shared<bool>(false);
       auto record = [&ctx, tc, name, start](const std::string& outcome) {
+        auto end = wall_clock_ns();
         ctx.spans.record(span{tc.trace_id, tc.span_id, 0, "recovery", name, {},
-                              start, wall_clock_ns(), outcome});
+                              start, end, outcome,
+                              outcome == "ok" ? "ok" : "error", 0});
+        FTSR_LOG(info, "{}: recovery of {} done in {} ms: {}",
+                 log_name(ctx.self), name, (end - start) / 1000000, outcome);
       };
       recovery_done done{
         [self, def, record, finished] {

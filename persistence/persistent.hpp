@@ -24,6 +24,10 @@
 // actor's own requests made during recovery are delivered as usual. On the
 // first start (generation 0) the recovery handler does not run. done.fail()
 // ends the actor with the error (fail-stop: it counts as a failure).
+// Exactly once: ftsr::call sends invocations of a persistent actor with an
+// id kept across re-sends; with an invocation log
+// (persistence/invocation_log.hpp) the actor answers a re-sent invocation
+// whose reply it recorded with that reply instead of running it again.
 // Like any actor state, the actor's memory is lost with its node: state
 // that must survive is kept in stable storage (the FT-SR stableStore group,
 // persistence/stable_store_group.hpp) and read back during recovery.
@@ -46,6 +50,7 @@
 #include "actors/capability.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
+#include "persistence/invocation_log.hpp"
 
 namespace ftsr {
 
@@ -80,11 +85,13 @@ private:
   std::function<void(caf::error)> err_;
 };
 
-/// A persistent actor's definition: its operations and its recovery
-/// handler (optional).
+/// A persistent actor's definition: its operations, its recovery handler
+/// (optional) and its invocation log (optional; without one, invocations
+/// re-sent after a failover run again: at least once).
 struct persistent_behavior {
   caf::behavior operations;
   std::function<void(const recovery_info&, recovery_done)> recovery;
+  std::shared_ptr<invocation_log> invocations;
 };
 
 namespace detail {

@@ -9,10 +9,13 @@
 // `store` is a stable_store group capability
 // (persistence/stable_store_group.hpp); the calls go through ftsr::call, so
 // they survive a store replica's failure. A snapshot is written atomically:
-// the load sees the old or the new one, never a mix. Errors are values:
-// the store's error, or errc::corrupted for an archive that does not parse.
+// the load sees the old or the new one, never a mix. With an invocation
+// log, the snapshot and the log are written and read together. Errors are
+// values: the store's error, or errc::corrupted for an archive that does
+// not parse.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -27,6 +30,7 @@
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "persistence/invocation_log.hpp"
 #include "persistence/stable_store_group.hpp"
 
 namespace ftsr {
@@ -40,6 +44,12 @@ inline std::string snapshot_prefix(uint64_t id) {
 /// Key of actor `id`'s snapshot in a stable store.
 inline std::string snapshot_key(uint64_t id) {
   return snapshot_prefix(id) + "state";
+}
+
+/// Key of actor `id`'s invocation log (persistence/invocation_log.hpp),
+/// written in the same batch as its snapshot.
+inline std::string invocations_key(uint64_t id) {
+  return snapshot_prefix(id) + "invocations";
 }
 
 template <class T>
@@ -75,21 +85,46 @@ void save_snapshot(Self* self, const capability<>& store, uint64_t id,
     .then([on_saved](bool) mutable { on_saved(); }, std::move(on_error));
 }
 
-/// Reads actor `id`'s last snapshot: `on_loaded(std::optional<T>&)` gets
-/// nullopt if none was ever stored.
+/// Stores `state` and the invocation log `log` in one atomic write, so a
+/// recorded reply is stored if and only if the state change it answers is
+/// (exactly-once invocations, persistence/invocation_log.hpp).
+template <class Self, class T, class F, class G>
+void save_snapshot(Self* self, const capability<>& store, uint64_t id,
+                   const T& state, const invocation_log& log, F on_saved,
+                   G on_error) {
+  std::vector<std::string> keys{snapshot_key(id), invocations_key(id)};
+  std::vector<std::string> values{to_snapshot(state), log.encode()};
+  call(self, store, ss_write_atom::value, std::move(keys), std::move(values),
+       std::vector<std::string>{})
+    .then([on_saved](bool) mutable { on_saved(); }, std::move(on_error));
+}
+
+namespace detail {
+
 template <class T, class Self, class F, class G>
 void load_snapshot(Self* self, const capability<>& store, uint64_t id,
-                   F on_loaded, G on_error) {
+                   std::shared_ptr<invocation_log> log, F on_loaded,
+                   G on_error) {
   // A scan, not a get: "absent" is a normal answer here, not an error.
   call(self, store, ss_scan_atom::value, snapshot_prefix(id))
     .then(
-      [on_loaded, on_error, key = snapshot_key(id)](
-        std::vector<std::string>& kvs) mutable {
+      [on_loaded, on_error, log, key = snapshot_key(id),
+       log_key = invocations_key(id)](std::vector<std::string>& kvs) mutable {
         std::optional<T> result;
         const std::string* blob = nullptr;
-        for (size_t i = 0; i + 1 < kvs.size(); i += 2)
+        const std::string* log_blob = nullptr;
+        for (size_t i = 0; i + 1 < kvs.size(); i += 2) {
           if (kvs[i] == key)
             blob = &kvs[i + 1];
+          else if (kvs[i] == log_key)
+            log_blob = &kvs[i + 1];
+        }
+        if (log && log_blob != nullptr) {
+          if (auto err = log->decode(*log_blob)) {
+            on_error(err);
+            return;
+          }
+        }
         if (blob != nullptr) {
           auto st = from_snapshot<T>(*blob);
           if (!st) {
@@ -102,6 +137,27 @@ void load_snapshot(Self* self, const capability<>& store, uint64_t id,
         on_loaded(result);
       },
       on_error);
+}
+
+} // namespace detail
+
+/// Reads actor `id`'s last snapshot: `on_loaded(std::optional<T>&)` gets
+/// nullopt if none was ever stored.
+template <class T, class Self, class F, class G>
+void load_snapshot(Self* self, const capability<>& store, uint64_t id,
+                   F on_loaded, G on_error) {
+  detail::load_snapshot<T>(self, store, id, nullptr, std::move(on_loaded),
+                           std::move(on_error));
+}
+
+/// Reads actor `id`'s last snapshot and the invocation log stored with it
+/// into `log` (left as it is if none was stored).
+template <class T, class Self, class F, class G>
+void load_snapshot(Self* self, const capability<>& store, uint64_t id,
+                   std::shared_ptr<invocation_log> log, F on_loaded,
+                   G on_error) {
+  detail::load_snapshot<T>(self, store, id, std::move(log),
+                           std::move(on_loaded), std::move(on_error));
 }
 
 } // namespace ftsr

@@ -1,11 +1,6 @@
 // LMDB backend of stable_store: one environment per data directory, the
-// unnamed database holding key -> record, where a record is
-//
-//   [version:1 = 1][payload length:4 LE][crc32c:4 LE][payload]
-//
-// and the CRC-32C covers the key, the version and length bytes and the
-// payload, so that a record moved under another key, torn or bit-flipped
-// fails its check.
+// unnamed database holding key -> record (persistence/stable_record.hpp:
+// versioned, length-prefixed and checksummed with the key).
 #include "persistence/stable_store.hpp"
 
 #include <fcntl.h>
@@ -16,23 +11,23 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <system_error>
 
-#include <boost/crc.hpp>
 #include <lmdb.h>
 
 #include "actors/errors.hpp"
+#include "persistence/stable_record.hpp"
 
 namespace ftsr {
 
 namespace {
 
-constexpr uint8_t record_version = 1;
-constexpr size_t record_header = 9;
-constexpr uint64_t max_payload = UINT32_MAX - record_header;
+constexpr size_t record_header = stable_record::header;
+constexpr uint64_t max_payload = stable_record::max_payload;
 
 std::string errno_text(int err) {
   return std::generic_category().message(err);
@@ -58,85 +53,10 @@ std::string printable(std::string_view key) {
   return out + "'";
 }
 
-// CRC-32C (Castagnoli, as in LevelDB): the SSE4.2 instruction where the
-// CPU has it (about ten times faster than a table, which made checksums
-// most of the cost of a read), Boost's table-driven version otherwise;
-// both compute the same values.
-using crc32c_table = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF,
-                                        0xFFFFFFFF, true, true>;
-
-#if defined(__x86_64__)
-/// Continues the (pre-inverted) CRC-32C register `reg` over `p[0..n)`.
-__attribute__((target("sse4.2"))) uint32_t
-crc32c_sse42(uint32_t reg, const char* p, size_t n) {
-  uint64_t r = reg;
-  for (; n >= 8; n -= 8, p += 8) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    r = __builtin_ia32_crc32di(r, word);
-  }
-  auto r32 = static_cast<uint32_t>(r);
-  for (; n > 0; --n, ++p)
-    r32 = __builtin_ia32_crc32qi(r32, static_cast<unsigned char>(*p));
-  return r32;
-}
-#endif
-
-uint32_t record_crc(std::string_view key, const uint8_t* header,
-                    const char* payload, size_t n) {
-  auto* head = reinterpret_cast<const char*>(header);
-#if defined(__x86_64__)
-  static const bool sse42 = __builtin_cpu_supports("sse4.2");
-  if (sse42) {
-    auto reg = crc32c_sse42(0xFFFFFFFF, key.data(), key.size());
-    reg = crc32c_sse42(reg, head, 5);
-    return ~crc32c_sse42(reg, payload, n);
-  }
-#endif
-  crc32c_table crc;
-  crc.process_bytes(key.data(), key.size());
-  crc.process_bytes(head, 5);
-  crc.process_bytes(payload, n);
-  return crc.checksum();
-}
-
-void store_le32(uint8_t* out, uint32_t x) {
-  for (int i = 0; i < 4; ++i)
-    out[i] = static_cast<uint8_t>(x >> (8 * i));
-}
-
-uint32_t load_le32(const uint8_t* in) {
-  uint32_t x = 0;
-  for (int i = 0; i < 4; ++i)
-    x |= static_cast<uint32_t>(in[i]) << (8 * i);
-  return x;
-}
-
-void encode_record(std::string_view key, const std::string& payload,
-                   void* out) {
-  auto* p = static_cast<uint8_t*>(out);
-  p[0] = record_version;
-  store_le32(p + 1, static_cast<uint32_t>(payload.size()));
-  store_le32(p + 5, record_crc(key, p, payload.data(), payload.size()));
-  std::memcpy(p + record_header, payload.data(), payload.size());
-}
-
 /// Why the stored bytes of `key` are not a valid record; empty if valid.
 std::string check_record(std::string_view key, const MDB_val& v) {
-  if (v.mv_size < record_header)
-    return "truncated record (" + std::to_string(v.mv_size) + " bytes)";
-  auto* p = static_cast<const uint8_t*>(v.mv_data);
-  if (p[0] != record_version)
-    return "unknown record format " + std::to_string(p[0]);
-  auto n = load_le32(p + 1);
-  if (n != v.mv_size - record_header)
-    return "torn record: header says " + std::to_string(n)
-           + " payload bytes, found "
-           + std::to_string(v.mv_size - record_header);
-  auto* payload = static_cast<const char*>(v.mv_data) + record_header;
-  if (load_le32(p + 5) != record_crc(key, p, payload, n))
-    return "checksum mismatch";
-  return {};
+  return stable_record::check(
+    key, {static_cast<const char*>(v.mv_data), v.mv_size});
 }
 
 /// Maps an LMDB (or errno) code to an ftsr error; `what` names the
@@ -396,7 +316,7 @@ public:
         MDB_val v{record_header + op.value->size(), nullptr};
         if (auto rc = mdb_put(txn, dbi_, &k, &v, MDB_RESERVE))
           return put_error(rc, op.key);
-        encode_record(op.key, *op.value, v.mv_data);
+        stable_record::encode(op.key, *op.value, v.mv_data);
       } else if (auto rc = mdb_del(txn, dbi_, &k, nullptr);
                  rc != 0 && rc != MDB_NOTFOUND) {
         return lmdb_error(rc, opts_.dir, "erase " + printable(op.key));
@@ -404,7 +324,14 @@ public:
     }
     // mdb_txn_commit frees the transaction, also when it fails.
     guard.txn = nullptr;
-    if (auto rc = mdb_txn_commit(txn))
+    auto began = std::chrono::steady_clock::now();
+    auto rc = mdb_txn_commit(txn);
+    if (auto* m = opts_.metrics) {
+      m->store_commit_latency.observe(std::chrono::steady_clock::now()
+                                      - began);
+      (rc == 0 ? m->store_writes : m->store_write_errors).inc();
+    }
+    if (rc != 0)
       return commit_error(rc, opts_.dir,
                           "commit of " + std::to_string(batch.ops().size())
                             + " ops");

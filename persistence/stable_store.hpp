@@ -31,6 +31,8 @@
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 
+#include "actors/metrics.hpp"
+
 namespace ftsr {
 
 /// When a successful write reaches the disk.
@@ -124,6 +126,10 @@ struct lmdb_options {
   durability mode = durability::sync;
   /// Upper bound of the store size; writes beyond it fail with no_space.
   uint64_t max_bytes = uint64_t{1} << 30;
+  /// If given (a node's metrics, which must outlive the store): counts
+  /// write batches by outcome and times their commits (the fsync included
+  /// in sync mode).
+  node_metrics* metrics = nullptr;
 };
 
 /// Opens (or creates) the LMDB-backed store in `opts.dir`. Checks the data

@@ -92,7 +92,7 @@ public:
     remove_stale_replica_dirs(ctx, group, replica_id);
     auto s = open_lmdb_store(
       {stable_store_dir(ctx.data_dir, group.id, replica_id), durability::sync,
-       map_bytes});
+       map_bytes, &ctx.meters});
     if (!s)
       return s.error();
     if ((*s)->max_key_size() < max_key)

@@ -69,7 +69,7 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
                           + to_string(*holder));
   capability_ref group;
   group.id = new_trace_id();
-  group.type = "group:" + spec.type;
+  group.type = group_type_of(spec.type);
   for (auto& on : spec.nodes) {
     auto ref = n.spawn(on, spec.type, {}, timeout);
     if (!ref) {
@@ -156,7 +156,7 @@ caf::error ask_primary(node& n, const std::vector<capability_ref>& members,
 caf::expected<capability_ref> add_replica(node& n, const capability_ref& group,
                                           const std::string& on,
                                           std::chrono::milliseconds timeout) {
-  auto ref = n.spawn(on, group.type.substr(6), {}, timeout);
+  auto ref = n.spawn(on, resource_type_of(group.type), {}, timeout);
   if (!ref)
     return ref.error();
   auto failure = ask_primary(n, group.members, timeout,

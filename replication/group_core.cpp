@@ -10,8 +10,6 @@ namespace ftsr {
 
 namespace {
 
-constexpr size_t dedup_capacity = 100000;
-
 uint64_t mix(uint64_t h, uint64_t x) {
   // FNV-1a over the 8 bytes of x.
   for (int i = 0; i < 8; ++i) {
@@ -88,7 +86,7 @@ std::vector<uint64_t> group_core::watched() const {
       if (std::find(result.begin(), result.end(), m) == result.end())
         result.push_back(m);
   };
-  add(answered_);
+  add(flush_survivors_);
   if (coordinating_)
     add(flush_members_);
   // Leavers: their departure is settled like a failure (see left_).
@@ -98,9 +96,7 @@ std::vector<uint64_t> group_core::watched() const {
 
 std::optional<caf::message>
 group_core::delivered_reply(uint64_t request) const {
-  if (auto i = dedup_.find(request); i != dedup_.end())
-    return i->second;
-  return std::nullopt;
+  return dedup_.find(request);
 }
 
 group_status group_core::status() const {
@@ -111,17 +107,6 @@ group_status group_core::status() const {
 void group_core::mix_digest(const log_entry& e) {
   digest_ = mix(mix(mix(digest_, e.seq), static_cast<uint64_t>(e.kind)),
                 e.request);
-}
-
-void group_core::remember(uint64_t request, const caf::message& reply) {
-  if (request == 0 || dedup_.count(request) > 0)
-    return;
-  dedup_.emplace(request, reply);
-  dedup_order_.push_back(request);
-  if (dedup_order_.size() > dedup_capacity) {
-    dedup_.erase(dedup_order_.front());
-    dedup_order_.pop_front();
-  }
 }
 
 caf::message group_core::apply(const log_entry& e) {
@@ -142,8 +127,8 @@ caf::message group_core::apply(const log_entry& e) {
     case entry_kind::retry:
       // Answered from the de-duplication table, which every replica has
       // alike (same deliveries in the same order, or a state transfer).
-      if (auto i = dedup_.find(e.request); i != dedup_.end())
-        reply = i->second;
+      if (auto r = dedup_.find(e.request))
+        reply = std::move(*r);
       break;
     case entry_kind::state_update:
       // Produced by the primary from its own state: cannot fail here unless
@@ -151,7 +136,7 @@ caf::message group_core::apply(const log_entry& e) {
       res_->restore(e.state);
       reply = e.reply;
       break;
-    case entry_kind::view_change:
+    case entry_kind::membership:
       for (auto m : members_)
         if (std::find(e.members.begin(), e.members.end(), m)
             == e.members.end()) {
@@ -165,7 +150,7 @@ caf::message group_core::apply(const log_entry& e) {
       break;
   }
   if (e.kind != entry_kind::import_done && e.kind != entry_kind::retry)
-    remember(e.request, reply);
+    dedup_.remember(e.request, reply);
   track_imports(e, false);
   delivered_ = e.seq;
   mix_digest(e);
@@ -196,7 +181,12 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
                                               caf::message reply_to) {
   invoke_outcome out;
   if (!serving() || !is_primary()) {
-    out.error = make_error(errc::invalid_argument, "not serving");
+    // The replica refuses before it asks (replica_machine): the same
+    // refusal for a caller that did not.
+    out.error = quorum_lost()
+                  ? make_error(errc::no_quorum,
+                               "group lost the majority of its replicas")
+                  : make_error(errc::not_primary, std::to_string(primary()));
     return out;
   }
   log_entry e;
@@ -215,7 +205,7 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
       e.reply_to = std::move(reply_to);
     out.replier = e.replier;
   };
-  if (dedup_.count(inv.request) > 0) {
+  if (dedup_.contains(inv.request)) {
     // Delivered before, but maybe held by this member only (it came with
     // the flush of a view whose install has not reached the backups yet,
     // or its acknowledgements are outstanding): answer once the backups
@@ -261,7 +251,7 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
       owned_.push_back(std::move(o));
   }
   // The operation already ran on this replica: record its delivery.
-  remember(e.request, *res);
+  dedup_.remember(e.request, *res);
   track_imports(e, true);
   delivered_ = e.seq;
   mix_digest(e);
@@ -534,7 +524,8 @@ group_core::suspicion group_core::suspect(uint64_t member) {
       tie = tie_breaker_ ? tie_breaker_() : false;
     return *tie;
   };
-  if (!majority_of(members_) || (flush_answered_ && !majority_of(answered_))) {
+  if (!majority_of(members_)
+      || (flush_answered_ && !majority_of(flush_survivors_))) {
     phase_ = phase::no_quorum;
     coordinating_ = false;
     out.quorum_lost = true;
@@ -599,7 +590,7 @@ group_core::on_flush(uint64_t new_view,
   phase_ = phase::flushing;
   flush_answered_ = true;
   flush_seen_ = std::max(flush_seen_, new_view);
-  answered_ = survivors;
+  flush_survivors_ = survivors;
   return f;
 }
 
@@ -628,7 +619,7 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   // this coordinator had not delivered changes them (newcomers are last).
   auto members = members_;
   for (auto& [seq, e] : all) {
-    if (e->kind != entry_kind::view_change)
+    if (e->kind != entry_kind::membership)
       continue;
     top = std::max(top, e->view + 1);
     if (seq > delivered_)
@@ -641,8 +632,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   bool asked_all = std::all_of(survivors.begin(), survivors.end(), [&](auto m) {
     return flush_replies_.count(m) > 0;
   });
-  bool leaves = survivors.empty() || survivors.front() != self_;
-  if (!leaves && (!asked_all || top >= flush_view_)) {
+  bool outside_new_view = survivors.empty() || survivors.front() != self_;
+  if (!outside_new_view && (!asked_all || top >= flush_view_)) {
     // Another round: with the members the entries name (a newcomer that
     // was not asked may hold later entries, or need its state), above
     // every view a survivor has (it would refuse the install otherwise).
@@ -656,7 +647,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   }
   out.kind = flush_step::install;
   // (The install for leavers only, which stop at it, is above their views.)
-  out.msg.view = leaves ? std::max(flush_view_, top + 1) : flush_view_;
+  out.msg.view = outside_new_view ? std::max(flush_view_, top + 1)
+                                  : flush_view_;
   out.msg.members = survivors;
   for (auto& [seq, e] : all)
     out.msg.entries.push_back(*e);
@@ -664,7 +656,7 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
   for (auto m : flush_members_) {
     bool stays = std::find(survivors.begin(), survivors.end(), m)
                  != survivors.end();
-    if (leaves && stays)
+    if (outside_new_view && stays)
       continue;
     if (flush_replies_[m].has_state)
       out.to.push_back(m);
@@ -685,8 +677,8 @@ group_core::on_flushed(uint64_t from, uint64_t new_view, const flushed& f) {
     tell(m);
   for (auto m : members_)
     tell(m);
-  // leaves: this coordinator is no member of the view (a leave entry it
-  // had not delivered removes it). It installs only at the leaving members
+  // outside_new_view: this coordinator is no member of the view (a leave entry
+  // it had not delivered removes it). It installs only at the leaving members
   // (itself included), which then stop; their departure makes the others
   // flush again, coordinated by a member of the view.
   return out;
@@ -725,13 +717,18 @@ bool group_core::install(const install_msg& m) {
   // a newer flush now, which the others answer after installing this one.
   if (coordinating_ && m.view < flush_view_)
     return false;
+  // Exactly the install's entries: an order buffered behind a gap (a
+  // failed primary's, which this member's flush reply did not report)
+  // would otherwise be delivered here only, or stand in for the install's
+  // entry of the same number.
+  out_of_order_.clear();
   for (auto& e : m.entries)
     if (e.seq > delivered_)
       out_of_order_.emplace(e.seq, e);
   deliver_buffered(nullptr);
   out_of_order_.clear();
   // The installed view is not mixed into the digest (it used to be, as a
-  // seq-0 view_change entry): a member can miss the install of a view whose
+  // seq-0 membership entry): a member can miss the install of a view whose
   // coordinator failed after reaching only some members, and then receives
   // that view's entries through the next install. Its delivery log is the
   // same, but with the skipped view mixed in at different places the
@@ -751,7 +748,7 @@ bool group_core::install(const install_msg& m) {
   suspects_.clear();
   flush_replies_.clear();
   flush_answered_ = false;
-  answered_.clear();
+  flush_survivors_.clear();
   left_.clear();
   if (coordinating_ && m.view == flush_view_)
     for (auto member : transfer_to_)
@@ -798,10 +795,7 @@ state_transfer group_core::make_transfer() const {
   st.delivered = delivered_;
   st.digest = digest_;
   st.state = res_->snapshot();
-  for (auto r : dedup_order_) {
-    st.dedup_requests.push_back(r);
-    st.dedup_replies.push_back(dedup_.at(r));
-  }
+  dedup_.export_to(st.dedup_requests, st.dedup_replies);
   for (auto& [id, imp] : imports_) {
     st.import_ids.push_back(id);
     st.imports.push_back(imp);
@@ -820,7 +814,7 @@ group_core::join(uint64_t newcomer) {
   e.seq = next_seq_++;
   e.view = view_;
   e.sequencer = self_;
-  e.kind = entry_kind::view_change;
+  e.kind = entry_kind::membership;
   e.members = members_;
   e.members.push_back(newcomer);
   apply(e);
@@ -844,7 +838,7 @@ group_core::leave(uint64_t member) {
   e.seq = next_seq_++;
   e.view = view_;
   e.sequencer = self_;
-  e.kind = entry_kind::view_change;
+  e.kind = entry_kind::membership;
   e.members = members_;
   e.members.erase(e.members.begin() + (i - members_.begin()));
   apply(e);
@@ -910,10 +904,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   delivered_ = st.delivered;
   next_seq_ = delivered_ + 1;
   digest_ = st.digest;
-  dedup_.clear();
-  dedup_order_.clear();
-  for (size_t i = 0; i < st.dedup_requests.size(); ++i)
-    remember(st.dedup_requests[i], st.dedup_replies[i]);
+  dedup_.import_from(st.dedup_requests, st.dedup_replies);
   imports_.clear();
   for (size_t i = 0; i < st.import_ids.size(); ++i)
     imports_.emplace(st.import_ids[i], st.imports[i]);
@@ -930,7 +921,7 @@ caf::error group_core::adopt(const state_transfer& st) {
   left_at_.clear();
   joins_.clear();
   flush_answered_ = false;
-  answered_.clear();
+  flush_survivors_.clear();
   left_.clear();
   untold_.clear();
   flush_seen_ = 0;

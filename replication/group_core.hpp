@@ -51,6 +51,7 @@
 #include "caf/error.hpp"
 #include "caf/message.hpp"
 
+#include "replication/dedup_table.hpp"
 #include "replication/group_protocol.hpp"
 #include "replication/resource.hpp"
 
@@ -328,7 +329,6 @@ private:
   /// install (a leaver may not know it left): its flush is answered and
   /// its quorum verdict followed.
   bool may_coordinate(uint64_t member) const;
-  void remember(uint64_t request, const caf::message& reply);
   void mix_digest(const log_entry& e);
   size_t members_at(uint64_t seq) const;
   /// Primary: the sequence number of the first leave not answered yet, or 0.
@@ -385,7 +385,7 @@ private:
   // Survivors of the last flush this member answered (until the next
   // install): that view may be installed elsewhere already, so a later
   // failure needs a majority of it as well, and its members are watched.
-  std::vector<uint64_t> answered_;
+  std::vector<uint64_t> flush_survivors_;
   // Members a leave entry removed since the last install. A leave is a view
   // change without a flush, so its departure is watched like a failure and
   // settled by one: a leaver may not have delivered its leave (the entry
@@ -421,9 +421,8 @@ private:
   std::vector<outgoing_call> owned_;
   std::map<uint64_t, outgoing_call> imports_;
   std::vector<std::pair<uint64_t, outgoing_call>> new_imports_;
-  // De-duplication: request -> reply, bounded FIFO.
-  std::unordered_map<uint64_t, caf::message> dedup_;
-  std::deque<uint64_t> dedup_order_;
+  // De-duplication: the reply of each delivered request.
+  dedup_table dedup_;
 };
 
 } // namespace ftsr

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "caf/atom.hpp"
@@ -59,7 +60,7 @@ typename Inspector::result_type inspect(Inspector& f, outgoing_call& x) {
 enum class entry_kind : uint8_t {
   invocation,   // every replica applies `payload`
   state_update, // a {primary} operation: backups install `state`
-  view_change,  // membership changed to `members` (an ordered event)
+  membership,   // a join or leave: the members become `members`
   import_done,  // the import `request` was answered by its target
   retry,        // a retry of the delivered `request`: every replica answers
                 // it from its de-duplication table, nothing runs again
@@ -89,6 +90,9 @@ struct log_entry {
   /// hop back to the primary: client -> primary -> backup -> client.
   uint64_t replier = 0;
   caf::message reply_to;
+  /// The primary's span that sequenced this entry (zero if the caller's
+  /// invocation was not traced): each replica's delivery span is its child.
+  trace_context tc;
 };
 
 template <class Inspector>
@@ -103,7 +107,21 @@ typename Inspector::result_type inspect(Inspector& f, log_entry& x) {
   return f(caf::meta::type_name("ftsr::log_entry"), x.seq, x.view,
            x.sequencer, k,
            x.request, r, x.payload, x.state, x.reply, x.members, x.imports,
-           x.replier, x.reply_to, sync);
+           x.replier, x.reply_to, x.tc, sync);
+}
+
+/// The context of the primary's sequencing span of a traced invocation
+/// (zero if untraced): derived from the invocation alone, so the machine
+/// puts it in the entry (the backups' delivery spans hang under it) and the
+/// actor records the span with the same id.
+inline trace_context sequencing_context(const invocation& inv) {
+  if (inv.tc.trace_id == 0)
+    return {};
+  // splitmix64 of the caller's span and the request: distinct per invocation.
+  auto z = inv.tc.span_id ^ (inv.request + 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return {inv.tc.trace_id, (z ^ (z >> 31)) | 1};
 }
 
 /// A replica's state as observers see it (tests, dashboard).
@@ -151,21 +169,35 @@ typename Inspector::result_type inspect(Inspector& f, state_transfer& x) {
            x.import_ids, x.imports, x.unstable);
 }
 
+/// The capability type of a group of resource type `resource_type`.
+inline std::string group_type_of(const std::string& resource_type) {
+  return "group:" + resource_type;
+}
+
+/// The resource type of group capability type `type` (group_type_of's
+/// inverse); empty if `type` is no group's.
+inline std::string resource_type_of(const std::string& type) {
+  constexpr std::string_view prefix = "group:";
+  if (type.compare(0, prefix.size(), prefix) != 0)
+    return {};
+  return type.substr(prefix.size());
+}
+
 /// (order, vector<log_entry> batch, uint64 stable): primary -> backups
 using group_order_atom = caf::atom_constant<caf::atom("ftsr_gord")>;
 /// (ack, uint64 view, vector<uint64> seqs, uint64 member,
 ///  vector<message> results): backup -> primary, one per order batch
 using group_ack_atom = caf::atom_constant<caf::atom("ftsr_gack")>;
 /// Internal: send the acknowledgements held back (backup to itself).
-using group_flush_acks_atom = caf::atom_constant<caf::atom("ftsr_gfa")>;
+using group_send_acks_atom = caf::atom_constant<caf::atom("ftsr_gfa")>;
 /// Internal: send the orders held back for lagging backups (primary to
 /// itself).
-using group_flush_lagging_atom = caf::atom_constant<caf::atom("ftsr_gfl")>;
+using group_send_lagging_atom = caf::atom_constant<caf::atom("ftsr_gfl")>;
 /// (group_lease): internal: a primary waiting for its node's first lease
 /// looks again at the invocations it held back.
 using group_lease_atom = caf::atom_constant<caf::atom("ftsr_glse")>;
 /// Internal: send the batched orders (replica to itself).
-using group_flush_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
+using group_send_orders_atom = caf::atom_constant<caf::atom("ftsr_gfo")>;
 /// (flush, uint64 new_view, vector<uint64> survivors, uint64 to):
 /// coordinator (survivors.front()) -> each survivor `to`. A newcomer still
 /// waiting for its state answers it too (it learns its id from `to`).

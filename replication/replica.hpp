@@ -22,9 +22,8 @@ enum class replica_executor {
   /// local I/O (fsync) without holding up the node's network traffic.
   scheduler,
   /// The node's network I/O thread (the replica is a CAF broker): each
-  /// message reaches the replica and leaves it without a thread hand-off,
-  /// about 25 % more synchronous invocations per second
-  /// (apps/bench/RESULTS.md, section 3). For short, non-blocking handlers
+  /// message reaches the replica and leaves it without a thread hand-off
+  /// (faster for short handlers). For short, non-blocking handlers
   /// only: while one runs, no message enters or leaves the node, its
   /// heartbeats included (a handler longer than the failure timeout gets the
   /// node declared failed), and a handler that waits for a remote answer

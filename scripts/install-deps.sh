@@ -18,11 +18,18 @@ packages=(
   libgtest-dev
   libbenchmark-dev
   libcpp-httplib-dev
-  pkg-config
+  pkgconf
+  prometheus
   chromium
   chromium-driver
   python3-selenium
   iproute2
+  libssl-dev
+  openssl
+  clang
+  libclang-rt-14-dev
+  clang-format
+  clang-tidy
 )
 
 missing=()

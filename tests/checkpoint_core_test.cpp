@@ -1050,7 +1050,7 @@ TEST(checkpoint_core, abort_keeps_the_unit_and_merges_later_receives) {
   checkpoint_participant p{1, 4};
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0});
-  EXPECT_TRUE(p.on_precommit({100, p.lock(), {}}).snapshot);
+  EXPECT_TRUE(p.on_precommit({100, p.join_count(), {}}).snapshot);
   p.on_update(modified_stamp(3));
   auto st = p.on_end({false, {100}});
   EXPECT_TRUE(st.resume);
@@ -1065,17 +1065,17 @@ TEST(checkpoint_core, abort_keeps_the_unit_and_merges_later_receives) {
 TEST(checkpoint_core, precommit_of_an_older_join_is_refused) {
   checkpoint_participant p{1};
   p.on_build({100, ckpt_any_epoch, 0});
-  auto first = p.lock();
+  auto first = p.join_count();
   p.on_initiator_down(100); // freed: it may take new dependencies now
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0}); // taken again
-  EXPECT_GT(p.lock(), first);
+  EXPECT_GT(p.join_count(), first);
   auto st = p.on_precommit({100, first, {}});
   EXPECT_FALSE(st.snapshot);
   auto r = std::get<ckpt_precommit_reply>(st.out.at(0).msg);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.reason, "freed and taken again since it joined");
-  EXPECT_TRUE(p.on_precommit({100, p.lock(), {}}).snapshot);
+  EXPECT_TRUE(p.on_precommit({100, p.join_count(), {}}).snapshot);
 }
 
 TEST(checkpoint_core, newer_join_of_a_member_is_chased_again) {
@@ -1160,7 +1160,7 @@ TEST(checkpoint_core, precommit_answer_waits_for_every_members_marker) {
   checkpoint_participant p{1};
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0});
-  auto lock = p.lock();
+  auto lock = p.join_count();
   // 2 snapshotted first: its marker comes before ours (an empty channel
   // but for what we defer). One meant for another join is ignored.
   EXPECT_TRUE(p.on_marker({2, 5, lock}).out.empty());
@@ -1368,7 +1368,7 @@ TEST(checkpoint_core, queued_request_is_answered_when_the_holder_commits) {
   checkpoint_participant p{1};
   p.on_update({});
   p.on_build({100, ckpt_any_epoch, 0});
-  p.on_precommit({100, p.lock(), {}});
+  p.on_precommit({100, p.join_count(), {}});
   // 200 needs p's unit 0 (a predecessor request): queued, busy.
   auto st = p.on_build({200, 0, 0});
   auto busy = std::get<ckpt_build_reply>(st.out.at(0).msg);
@@ -1524,7 +1524,7 @@ TEST(checkpoint_core, participant_aborts_locally_when_its_initiator_dies) {
   checkpoint_participant p{1};
   p.on_update(modified_stamp(2));
   p.on_build({100, ckpt_any_epoch, 0});
-  p.on_precommit({100, p.lock(), {}});
+  p.on_precommit({100, p.join_count(), {}});
   EXPECT_FALSE(p.on_initiator_down(99).resume); // not ours
   auto st = p.on_initiator_down(100);
   EXPECT_TRUE(st.resume);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -333,4 +334,145 @@ TEST(cluster_config, errors_in_a_loaded_file_name_its_path) {
   EXPECT_EQ(describe(cfg.error()),
             "ftsr: bad_config: " + path
               + ": [[node]] #1 ('a'): port 0 out of range 1..65535");
+}
+
+// -- [cluster.tls] ------------------------------------------------------------
+
+namespace {
+
+// A directory with (empty) files standing for the TLS files: parsing checks
+// only that they exist; their contents are checked when a node starts
+// (transport_test).
+class tls_config : public ::testing::Test {
+public:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ftsr-config-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+    for (auto f : {"ca.pem", "all.pem", "all.key", "a.pem", "a.key"})
+      std::ofstream{dir + "/" + f} << "x";
+  }
+
+  void TearDown() override {
+    std::filesystem::remove_all(dir);
+  }
+
+  caf::expected<cluster_config> parse(const std::string& text) {
+    return parse_cluster_config(text, origin, dir);
+  }
+
+  std::string error_of(const std::string& text) {
+    auto cfg = parse(text);
+    if (cfg) {
+      ADD_FAILURE() << "accepted invalid config:\n" << text;
+      return {};
+    }
+    EXPECT_TRUE(is(cfg.error(), errc::bad_config)) << describe(cfg.error());
+    return describe(cfg.error());
+  }
+
+  std::string dir;
+};
+
+const std::string tls_all = R"(
+[cluster.tls]
+ca = "ca.pem"
+cert = "all.pem"
+key = "all.key"
+)";
+
+} // namespace
+
+TEST_F(tls_config, no_tls_table_means_plain_tcp) {
+  auto cfg = parse(header + two_nodes);
+  ASSERT_TRUE(cfg) << describe(cfg.error());
+  EXPECT_FALSE(cfg->tls());
+  EXPECT_TRUE(cfg->nodes[0].tls.cert.empty());
+}
+
+TEST_F(tls_config, relative_paths_resolve_against_the_base_dir) {
+  auto cfg = parse(header + tls_all + node_entry("a", "h", "1")
+                   + "cert = \"a.pem\"\nkey = \"" + dir + "/a.key\"\n"
+                   + node_entry("b", "h", "2"));
+  ASSERT_TRUE(cfg) << describe(cfg.error());
+  EXPECT_TRUE(cfg->tls());
+  EXPECT_EQ(cfg->tls_ca, dir + "/ca.pem");
+  EXPECT_EQ(cfg->tls_default.cert, dir + "/all.pem");
+  // Its own credentials for a, the cluster-wide ones for b.
+  EXPECT_EQ(cfg->nodes[0].tls.cert, dir + "/a.pem");
+  EXPECT_EQ(cfg->nodes[0].tls.key, dir + "/a.key");
+  EXPECT_EQ(cfg->nodes[1].tls.cert, dir + "/all.pem");
+  EXPECT_EQ(cfg->nodes[1].tls.key, dir + "/all.key");
+}
+
+TEST_F(tls_config, loaded_file_resolves_against_its_directory) {
+  auto path = dir + "/cluster.toml";
+  std::ofstream{path} << header << tls_all << two_nodes;
+  auto cfg = load_cluster_config(path);
+  ASSERT_TRUE(cfg) << describe(cfg.error());
+  EXPECT_EQ(cfg->tls_ca, dir + "/ca.pem");
+}
+
+TEST_F(tls_config, missing_file_is_named) {
+  auto msg = error_of(header + "\n[cluster.tls]\nca = \"nope.pem\"\n"
+                      + "cert = \"all.pem\"\nkey = \"all.key\"\n" + two_nodes);
+  EXPECT_EQ(msg, "ftsr: bad_config: test.toml: [cluster.tls]: ca file '" + dir
+                   + "/nope.pem' not found");
+  msg = error_of(header + tls_all + node_entry("a", "h", "1")
+                 + "cert = \"a.pem\"\nkey = \"gone.key\"\n");
+  EXPECT_CONTAINS(msg, "[[node]] #1 ('a'): key file '" + dir
+                         + "/gone.key' not found");
+}
+
+TEST_F(tls_config, directory_instead_of_file) {
+  auto msg = error_of(header + "\n[cluster.tls]\nca = \".\"\n"
+                      + "cert = \"all.pem\"\nkey = \"all.key\"\n" + two_nodes);
+  EXPECT_CONTAINS(msg, "is not a regular file");
+}
+
+TEST_F(tls_config, unknown_key_in_tls_table) {
+  auto msg = error_of(header + tls_all + "cafile = \"ca.pem\"\n" + two_nodes);
+  EXPECT_EQ(msg, "ftsr: bad_config: test.toml: [cluster.tls]: unknown key "
+                 "'cafile'");
+}
+
+TEST_F(tls_config, tls_must_be_a_table_with_a_ca) {
+  auto msg = error_of(R"([cluster]
+name = "c"
+tls = "yes"
+)" + two_nodes);
+  EXPECT_CONTAINS(msg, "[cluster.tls]: must be a table");
+  msg = error_of(header + "\n[cluster.tls]\ncert = \"all.pem\"\n"
+                 + "key = \"all.key\"\n" + two_nodes);
+  EXPECT_CONTAINS(msg, "[cluster.tls]: missing field 'ca'");
+}
+
+TEST_F(tls_config, cert_and_key_go_together) {
+  auto msg = error_of(header + "\n[cluster.tls]\nca = \"ca.pem\"\n"
+                      + "cert = \"all.pem\"\n" + two_nodes);
+  EXPECT_CONTAINS(msg, "[cluster.tls]: 'cert' and 'key' go together "
+                       "(missing 'key')");
+  msg = error_of(header + tls_all + node_entry("a", "h", "1")
+                 + "key = \"a.key\"\n");
+  EXPECT_CONTAINS(msg, "('a'): 'cert' and 'key' go together (missing 'cert')");
+}
+
+TEST_F(tls_config, every_node_needs_a_certificate) {
+  auto msg = error_of(header + "\n[cluster.tls]\nca = \"ca.pem\"\n"
+                      + node_entry("a", "h", "1")
+                      + "cert = \"a.pem\"\nkey = \"a.key\"\n"
+                      + node_entry("b", "h", "2"));
+  EXPECT_CONTAINS(msg, "[[node]] #2 ('b'): no certificate");
+}
+
+TEST_F(tls_config, node_credentials_without_tls_table) {
+  auto msg = error_of(header + node_entry("a", "h", "1")
+                      + "cert = \"a.pem\"\nkey = \"a.key\"\n");
+  EXPECT_CONTAINS(msg, "('a'): 'cert'/'key' given but the cluster has no "
+                       "[cluster.tls] table");
+}
+
+TEST_F(tls_config, empty_path) {
+  auto msg = error_of(header + "\n[cluster.tls]\nca = \"\"\n" + two_nodes);
+  EXPECT_CONTAINS(msg, "[cluster.tls]: field 'ca' is empty");
 }

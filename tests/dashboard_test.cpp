@@ -29,10 +29,11 @@ namespace {
 
 span make_span(uint64_t trace, uint64_t id, uint64_t parent, std::string kind,
                std::string name, std::string node, int64_t start,
-               int64_t end, std::string detail = {}) {
+               int64_t end, std::string detail = {},
+               std::string outcome = {}, uint64_t group_view = 0) {
   return span{trace,           id,       parent, std::move(kind),
               std::move(name), std::move(node), start,  end,
-              std::move(detail)};
+              std::move(detail), std::move(outcome), group_view};
 }
 
 TEST(cluster_model, failure_timeline_links_detection_monitors_restart_and_recovery) {
@@ -130,7 +131,9 @@ TEST(cluster_model, hex_ids_round_trip_and_reject_garbage) {
 
 std::vector<span> sample_spans() {
   return {make_span(0x11, 0x21, 0, "invocation", "echo#1@host2", "host1/5",
-                    1'000'000, 3'500'000, "ok"),
+                    1'000'000, 3'500'000, "ok", "ok"),
+          make_span(0x11, 0x24, 0x21, "group_sequence", "group:kv#9@host1",
+                    "host1/5", 1'200'000, 1'400'000, {}, "error", 4),
           make_span(0x11, 0x22, 0x21, "recovery", "counter#2@host2",
                     "host2/6", 2'000'000, 3'000'000, "failed: store gone"),
           make_span(0x11, 0x23, 0x21, "monitor_fired", "echo#1@host2",
@@ -142,7 +145,7 @@ TEST(trace_export, chrome_trace_events_have_processes_durations_and_instants) {
   ASSERT_TRUE(j["traceEvents"].is_array());
   auto& evs = j["traceEvents"];
   // Two processes (nodes), each named by a metadata event, then its spans.
-  ASSERT_EQ(evs.size(), 5u);
+  ASSERT_EQ(evs.size(), 6u);
   EXPECT_EQ(evs[0]["ph"], "M");
   EXPECT_EQ(evs[0]["name"], "process_name");
   EXPECT_EQ(evs[0]["args"]["name"], "host1/5");
@@ -151,12 +154,15 @@ TEST(trace_export, chrome_trace_events_have_processes_durations_and_instants) {
   EXPECT_EQ(evs[1]["dur"], 2500.0);
   EXPECT_EQ(evs[1]["pid"], 1);
   EXPECT_EQ(evs[1]["args"]["trace_id"], "0000000000000011");
-  EXPECT_EQ(evs[2]["ph"], "M");
-  EXPECT_EQ(evs[2]["args"]["name"], "host2/6");
-  EXPECT_EQ(evs[3]["pid"], 2);
-  EXPECT_EQ(evs[3]["args"]["parent_id"], "0000000000000021");
-  EXPECT_EQ(evs[4]["ph"], "i");
-  EXPECT_FALSE(evs[4].contains("dur"));
+  EXPECT_EQ(evs[1]["args"]["outcome"], "ok");
+  EXPECT_EQ(evs[2]["args"]["outcome"], "error");
+  EXPECT_EQ(evs[2]["args"]["group_view"], 4);
+  EXPECT_EQ(evs[3]["ph"], "M");
+  EXPECT_EQ(evs[3]["args"]["name"], "host2/6");
+  EXPECT_EQ(evs[4]["pid"], 2);
+  EXPECT_EQ(evs[4]["args"]["parent_id"], "0000000000000021");
+  EXPECT_EQ(evs[5]["ph"], "i");
+  EXPECT_FALSE(evs[5].contains("dur"));
   for (auto& e : evs) {
     EXPECT_TRUE(e.contains("name") && e.contains("ph") && e.contains("pid")
                 && e.contains("tid"))
@@ -183,6 +189,18 @@ TEST(trace_export, otlp_json_has_resources_ids_and_status) {
   EXPECT_EQ(root["endTimeUnixNano"], "3500000");
   EXPECT_EQ(root["status"]["code"], 0);
   EXPECT_EQ(root["name"], "invocation");
+  // A group span that failed: its outcome sets the status, its view is an
+  // attribute.
+  auto& seq = rs[0]["scopeSpans"][0]["spans"][1];
+  EXPECT_EQ(seq["status"]["code"], 2);
+  auto attr = [](const json& s, const std::string& key) {
+    for (auto& a : s["attributes"])
+      if (a["key"] == key)
+        return a["value"];
+    return json{};
+  };
+  EXPECT_EQ(attr(seq, "ftsr.group_view")["intValue"], "4");
+  EXPECT_EQ(attr(seq, "ftsr.outcome")["stringValue"], "error");
   auto& failed = rs[1]["scopeSpans"][0]["spans"][0];
   EXPECT_EQ(failed["parentSpanId"], "0000000000000021");
   EXPECT_EQ(failed["status"]["code"], 2);
@@ -195,6 +213,14 @@ TEST(trace_export, otlp_json_has_resources_ids_and_status) {
       EXPECT_TRUE(std::regex_match(s["traceId"].get<std::string>(), hex32));
       EXPECT_TRUE(std::regex_match(s["spanId"].get<std::string>(), hex16));
     }
+}
+
+TEST(trace_export, a_span_failed_by_its_outcome_or_its_detail) {
+  auto spans = sample_spans();
+  EXPECT_FALSE(span_failed(spans[0])); // invocation, outcome ok
+  EXPECT_TRUE(span_failed(spans[1]));  // group sequencing, outcome error
+  EXPECT_TRUE(span_failed(spans[2]));  // recovery, "failed: store gone"
+  EXPECT_FALSE(span_failed(spans[3])); // an event
 }
 
 TEST(dashboard_listen, parses_host_and_port_and_names_bad_ones) {

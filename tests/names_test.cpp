@@ -26,10 +26,11 @@ namespace {
 
 /// A persistent actor answering (echo, s) with "<node>:<s>".
 persistent_behavior node_echo(caf::event_based_actor* self) {
-  return {{[self](echo_atom, const std::string& s) {
-            return context_of(self->system()).self.name + ":" + s;
-          }},
-          {}};
+  persistent_behavior result;
+  result.operations = {[self](echo_atom, const std::string& s) {
+    return context_of(self->system()).self.name + ":" + s;
+  }};
+  return result;
 }
 
 class names_test : public ftsr::testing::in_process_cluster {

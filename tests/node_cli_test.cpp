@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -416,10 +417,159 @@ TEST_F(node_cli, unreachable_peer_is_reported_and_the_node_keeps_running) {
       + std::to_string(peer_port) + "\n");
   mine.release();
   node_process p{{"--config", path, "--name", "a"}};
-  ASSERT_TRUE(p.wait_for_stderr("peer_unreachable b: 127.0.0.1:"
+  ASSERT_TRUE(p.wait_for_stderr("peer b unreachable at 127.0.0.1:"
                                 + std::to_string(peer_port)))
     << "stderr: " << p.err;
   // Not fatal: the node serves and stops normally.
   ASSERT_TRUE(p.signal(SIGTERM));
   EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
+
+// -- TLS ([cluster.tls]) --------------------------------------------------
+
+namespace {
+
+// Throw-away certificates under dir/certs, removed with the test.
+class tls_certs {
+public:
+  tls_certs(const std::string& dir, const std::string& names)
+    : dir_(dir + "/certs") {
+    auto cmd = "bash " FTSR_SOURCE_DIR "/scripts/make-test-certs.sh " + dir_
+               + " " + names;
+    ok = std::system(cmd.c_str()) == 0;
+  }
+
+  ~tls_certs() {
+    std::filesystem::remove_all(dir_);
+  }
+
+  bool ok;
+
+private:
+  std::string dir_;
+};
+
+// A one-node TLS cluster "solo" on 127.0.0.1:port with `cert` and `key`.
+std::string solo_tls(uint16_t port, const std::string& cert,
+                     const std::string& key) {
+  return "[cluster]\nname = \"solo\"\n\n[cluster.tls]\nca = \"certs/ca.pem\"\n"
+         "\n[[node]]\nname = \"solo\"\nhost = \"127.0.0.1\"\nport = "
+         + std::to_string(port) + "\ncert = \"certs/" + cert
+         + "\"\nkey = \"certs/" + key + "\"\n";
+}
+
+} // namespace
+
+TEST_F(node_cli, tls_key_of_another_certificate_exits_2) {
+  tls_certs certs{dir_, "solo other"};
+  ASSERT_TRUE(certs.ok);
+  auto path = write_file("solo.toml", solo_tls(1, "solo.pem", "other.key"));
+  auto r = run_node({"--config", path, "--name", "solo"});
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_CONTAINS(r.err, "ftsr-node: ftsr: bad_config: key file '" + dir_
+                           + "/certs/other.key' does not belong to "
+                             "certificate '"
+                           + dir_ + "/certs/solo.pem'");
+}
+
+TEST_F(node_cli, tls_node_reports_a_refused_stranger_and_keeps_serving) {
+  tls_certs certs{dir_, "solo"};
+  ASSERT_TRUE(certs.ok);
+  listener reserved;
+  auto path = write_file("solo.toml", solo_tls(reserved.port(), "solo.pem",
+                                               "solo.key"));
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo"}};
+  ASSERT_TRUE(p.wait_for_stdout("listening on"))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  // A stranger speaking something else than TLS.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(reserved.port());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0);
+  const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(::send(fd, junk, sizeof(junk) - 1, MSG_NOSIGNAL),
+            static_cast<ssize_t>(sizeof(junk) - 1));
+  // The node closes the connection without a byte of ftsr, and says why.
+  char buf[64];
+  auto got = ::recv(fd, buf, sizeof(buf), 0);
+  ::close(fd);
+  EXPECT_LE(got, 7) << "more than a TLS alert came back";
+  ASSERT_TRUE(p.wait_for_stderr("ftsr solo: refused connection from "
+                                "127.0.0.1:"))
+    << "stderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
+
+TEST_F(node_cli, bad_log_level_names_the_valid_ones) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--log-level", "verbose"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bad log level 'verbose' (expected trace, debug, "
+                         "info, warn, error or off)");
+}
+
+TEST_F(node_cli, log_level_off_keeps_stderr_quiet_and_still_serves) {
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo", "--log-level", "off",
+                  "--data-dir", dir_ + "/data-off"}};
+  ASSERT_TRUE(p.wait_for_stdout("listening on 127.0.0.1:"
+                                + std::to_string(port)))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+  EXPECT_EQ(p.err, "");
+}
+
+TEST_F(node_cli, info_log_shows_the_view_the_node_installed) {
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  node_process p{{"--config", path, "--name", "solo", "--data-dir",
+                  dir_ + "/data-info"}};
+  ASSERT_TRUE(p.wait_for_stderr(" info solo/"))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.wait_for_stderr("installed: "))
+    << "stdout: " << p.out << "\nstderr: " << p.err;
+  ASSERT_TRUE(p.signal(SIGTERM));
+  EXPECT_EQ(p.wait(), 0) << "stderr: " << p.err;
+}
+
+TEST_F(node_cli, metrics_on_a_non_loopback_address_is_refused) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--metrics", "0.0.0.0:9100"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bad metrics address '0.0.0.0:9100': host '0.0.0.0' "
+                         "is not loopback; pass --metrics-any-address");
+}
+
+TEST_F(node_cli, malformed_metrics_address_is_refused) {
+  auto r = run_node({"--config", shipped_config, "--name", "host1",
+                     "--metrics", "127.0.0.1:http"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bad metrics address '127.0.0.1:http': port must be "
+                         "a number from 0 to 65535");
+}
+
+TEST_F(node_cli, metrics_port_in_use_is_refused) {
+  listener busy;
+  listener reserved;
+  auto port = reserved.port();
+  auto path = write_solo_cluster(port);
+  reserved.release();
+  auto r = run_node({"--config", path, "--name", "solo", "--metrics",
+                     std::to_string(busy.port()), "--data-dir",
+                     dir_ + "/data-metrics"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "cannot serve metrics on 127.0.0.1:"
+                           + std::to_string(busy.port()));
 }

@@ -45,6 +45,7 @@
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
 #include "actors/node.hpp"
+#include "actors/transport.hpp"
 #include "apps/node/sample_actors.hpp"
 #include "apps/node/sample_persistent.hpp"
 #include "apps/node/sample_resources.hpp"
@@ -459,7 +460,8 @@ node_view view_of(node& n, const std::string& name) {
   node_view v;
   v.node = name;
   auto* addr = n.context().cluster.find(name);
-  auto mgr = n.system().middleman().remote_actor(addr->host, addr->port);
+  auto mgr = ftsr::remote_actor(n.system(), addr->host, addr->port,
+                                std::chrono::seconds(2));
   if (!mgr)
     return v;
   caf::scoped_actor self{n.system()};
@@ -567,8 +569,12 @@ int settle(const std::string& config, const std::string& ids_path,
                                       *g, created, latest));
       // Reads go to the members of the latest view (replacements
       // included), so that redirects to its primary can be followed.
-      if (auto cur = lookup_group(*n, group_json, latest, false))
+      if (auto cur = lookup_group(*n, group_json, latest, false)) {
         g = cur;
+        // The first member of a view is its primary.
+        if (g->members.size() == latest.size())
+          st.groups.back().primary = g->members.front().node;
+      }
     }
     st.reason = g ? unsettled(st)
                   : "no member of the group is known to this client";

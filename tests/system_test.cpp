@@ -13,6 +13,7 @@
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
 #include "actors/membership.hpp"
+#include "replication/group.hpp"
 #include "apps/node/sample_actors.hpp"
 #include "apps/node/local_cluster.hpp"
 #include "tests/support/wait.hpp"
@@ -228,4 +229,52 @@ TEST(system, sigstopped_node_is_declared_failed_and_fenced) {
              std::string{"x"})
     .receive([](std::string&) { FAIL() << "zombie answered"; },
              [](caf::error& err) { EXPECT_TRUE(is(err, errc::fail_stop)); });
+}
+
+// (f) the survivors' logs tell what a kill -9 did, in order: the view that
+// removed the node, its failure with the incarnation, the restart of the
+// persistent actor it hosted and that actor's recovery.
+TEST(system, survivor_logs_failure_view_restart_and_recovery_in_order) {
+  local_cluster c{cluster_options()};
+  auto& client = c.client();
+  auto store = create_group(client, {"stable_store", {"host1", "host2"}, 1});
+  ASSERT_TRUE(store) << describe(store.error());
+  auto counter = client.spawn_persistent(
+    "host3", {"host1"}, "counter", caf::make_message(capability<>{*store}));
+  ASSERT_TRUE(counter) << describe(counter.error());
+  auto victim = "host3/" + std::to_string(c.incarnation("host3"));
+  c.kill9("host3");
+  auto log = c.log_of("host1");
+  // Named with the node it now runs on: counter#<id>@host1.
+  auto recovered = "recovery of counter#" + std::to_string(counter->id) + "@";
+  ASSERT_TRUE(eventually(
+    [&] { return read_file(log).find(recovered) != std::string::npos; }))
+    << "no '" << recovered << "' in the log of host1:\n" << read_file(log);
+  auto text = read_file(log);
+  auto removal = "peer " + victim + " removed by view ";
+  auto removed = text.find(removal);
+  ASSERT_NE(removed, std::string::npos) << text;
+  // The view number that removed it, then that view's install line.
+  auto number = text.substr(removed + removal.size());
+  number = number.substr(0, number.find_first_not_of("0123456789"));
+  auto installed = text.find("view " + number + " installed: ");
+  auto failed = text.find("peer " + victim + " failed (removed by view "
+                          + number);
+  auto restarted = text.find("restarted persistent actor ");
+  auto recovery = text.find(recovered);
+  EXPECT_NE(installed, std::string::npos) << text;
+  EXPECT_LT(installed, removed) << text;
+  EXPECT_NE(failed, std::string::npos) << text;
+  EXPECT_LT(removed, failed) << text;
+  EXPECT_NE(restarted, std::string::npos) << text;
+  EXPECT_LT(failed, restarted) << text;
+  EXPECT_LT(restarted, recovery) << text;
+  // Every log line is timestamped: "YYYY-MM-DD HH:MM:SS.mmm level ...".
+  auto line = text.substr(text.rfind('\n', failed) + 1);
+  line = line.substr(0, line.find('\n'));
+  EXPECT_EQ(line.substr(4, 1) + line.substr(7, 1) + line.substr(13, 1)
+              + line.substr(19, 1),
+            "--:.")
+    << line;
+  EXPECT_NE(line.find(" warning "), std::string::npos) << line;
 }

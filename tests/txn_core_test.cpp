@@ -213,6 +213,19 @@ TEST(lock_core, two_readers_upgrading_deadlock) {
   EXPECT_EQ(lm.waiters(1, "x"), (std::vector<txn_id>{7}));
 }
 
+TEST(lock_core, readers_for_update_queue_instead_of_deadlocking) {
+  // Two transfers over one account read it for update: the second waits
+  // behind the first (no upgrade, no cycle), then gets the lock.
+  auto lm = serving_lm();
+  EXPECT_EQ(answers(lm.on_request(lock_req(7, "x", lock_mode::exclusive))),
+            (reasons{{7, txn_reason::none}}));
+  EXPECT_TRUE(lm.on_request(lock_req(8, "x", lock_mode::exclusive)).out.empty());
+  EXPECT_EQ(lm.waiters(1, "x"), (std::vector<txn_id>{8}));
+  EXPECT_EQ(answers(lm.on_request(release_req(7))),
+            (reasons{{8, txn_reason::none}}));
+  EXPECT_EQ(lm.held(1, "x", 8), lock_mode::exclusive);
+}
+
 TEST(lock_core, deadlock_cycle_of_three_aborts_the_youngest_not_the_last) {
   auto lm = serving_lm();
   lm.on_request(lock_req(1, "a", lock_mode::exclusive));
@@ -444,6 +457,21 @@ TEST_F(dm_fixture, reads_and_writes_take_shared_then_exclusive_locks) {
   EXPECT_TRUE(all<lm_request>(st).empty());
   EXPECT_EQ(answer(st).value, 70);
   EXPECT_EQ(dm->value("x"), 100);
+}
+
+TEST_F(dm_fixture, read_for_update_takes_the_exclusive_lock_at_once) {
+  run(dm_req(dm_op::start, t1));
+  auto m = dm_req(dm_op::read, t1, "x");
+  m.for_update = true;
+  auto st = dm->on_request(m);
+  auto l = one<lm_request>(st);
+  EXPECT_EQ(l.mode, lock_mode::exclusive);
+  st = dm->on_lock_reply({t1, l.req, "x", txn_reason::none});
+  EXPECT_EQ(answer(st).value, 100);
+  // The write that follows needs no upgrade.
+  st = dm->on_request(dm_req(dm_op::write, t1, "x", 70));
+  EXPECT_TRUE(all<lm_request>(st).empty());
+  EXPECT_EQ(answer(st).reason, txn_reason::none);
 }
 
 TEST_F(dm_fixture, a_refused_lock_is_the_operations_answer) {

@@ -227,7 +227,8 @@ void dm_core::access(const dm_request& m, txn_step& st) {
     reply(m, txn_reason::busy, st);
     return;
   }
-  auto mode = m.op == dm_op::read ? lock_mode::shared : lock_mode::exclusive;
+  auto mode = m.op == dm_op::read && !m.for_update ? lock_mode::shared
+                                                   : lock_mode::exclusive;
   auto held = e.locks.find(m.key);
   if (held != e.locks.end()
       && (held->second == lock_mode::exclusive || mode == lock_mode::shared)) {

@@ -26,7 +26,8 @@
 //   start    unknown -> active; active -> ok again; participant_failed
 //            for a transaction of a TM incarnation older than the latest
 //            that sent a tm_query (a late message of a failed TM).
-//   read     active, shared lock -> value (unknown_item if absent).
+//   read     active, shared lock (exclusive with for_update) -> value
+//            (unknown_item if absent).
 //   write    active, exclusive lock -> ok.
 //   prepare  active -> prepared (durable vote); prepared -> ok again;
 //            unknown -> unknown_transaction (a no vote: lost in a crash).

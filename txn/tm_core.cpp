@@ -186,7 +186,8 @@ void tm_core::operation(txn_id tid, txn& t, const tx_request& m,
   st.out.push_back({{txn_party::dm, m.dm},
                     dm_request{m.kind == tx_kind::read ? dm_op::read
                                                        : dm_op::write,
-                               tid, t.op_req, m.key, m.value}});
+                               tid, t.op_req, m.key, m.value,
+                               m.kind == tx_kind::read && m.for_update}});
 }
 
 void tm_core::commit(txn_id tid, txn& t, const tx_request& m, txn_step& st) {

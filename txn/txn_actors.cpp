@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -98,9 +99,12 @@ void send_to(caf::event_based_actor* self, role_state<Core>& st,
 
 /// Applies a step: messages first (client replies to the TM's own
 /// operations), then the write, whose completion feeds on_written back.
+constexpr uint32_t write_attempts = 50;
+constexpr uint32_t write_retry_ms = 200;
+
 template <class Core>
 void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
-           log_write w);
+           log_write w, uint32_t attempts = write_attempts);
 
 template <class Core>
 void apply(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
@@ -118,10 +122,11 @@ void apply(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
       write(self, std::move(st), std::move(*step.write));
 }
 
-/// Writes the batch as one atomic ss_write and feeds on_written back.
+/// Writes the batch as one atomic ss_write and feeds on_written back;
+/// a no_quorum refusal is tried again `attempts` times in all.
 template <class Core>
 void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
-           log_write w) {
+           log_write w, uint32_t attempts) {
   std::vector<std::string> keys;
   std::vector<std::string> values;
   std::vector<std::string> erased;
@@ -137,7 +142,20 @@ void write(caf::event_based_actor* self, std::shared_ptr<role_state<Core>> st,
   call(self, st->store, ss_write_atom::value, std::move(keys),
        std::move(values), std::move(erased))
     .then([self, st, id](bool) { apply(self, st, st->core->on_written(id)); },
-          [self](caf::error& err) {
+          [self, st, w, attempts](caf::error& err) mutable {
+            // A store refusing for want of a lease (this node's or its
+            // replicas' for a moment, e.g. under load) ran nothing: the
+            // same batch again, a while later (puts and erases are
+            // idempotent anyway).
+            if (is(err, errc::no_quorum) && attempts > 1) {
+              detail::after_delay(
+                self, &context_of(self->system()), write_retry_ms, nullptr,
+                [self, st, w, attempts]() mutable {
+                  write(self, st, std::move(w), attempts - 1);
+                },
+                [self](caf::error& e) { self->quit(e); });
+              return;
+            }
             // The core cannot keep its promises any more: fail-stop, the
             // restart recovers from what the store holds.
             self->quit(make_error(errc::fail_stop,
@@ -207,6 +225,12 @@ template <class Start>
 persistent_behavior with_start(caf::event_based_actor* self,
                                caf::message_handler ops, Start start) {
   auto started = std::make_shared<bool>(false);
+  // The roles talk by one-way messages (send_to); a refusal sent back for
+  // one, e.g. no_quorum from the lease gate of a role whose node was
+  // frozen and lost its lease, arrives as an error message, which would
+  // end this role by CAF's default. It is no failure of this role: the
+  // cores retry what must arrive.
+  self->set_error_handler([](caf::error&) {});
   self->send(self, txn_start_atom::value);
   persistent_behavior result;
   result.operations = caf::message_handler{
@@ -403,8 +427,9 @@ struct tm_runtime {
 
 void tm_send(caf::event_based_actor* self, tm_runtime& rt, uint64_t client,
              tx_kind kind, txn_id tid, uint64_t dm = 0, std::string key = {},
-             int64_t value = 0, uint64_t token = 0) {
-  tx_request req{client, 0, kind, tid, dm, std::move(key), value, token};
+             int64_t value = 0, uint64_t token = 0, bool for_update = false) {
+  tx_request req{client,         0,     kind,  tid,       dm,
+                 std::move(key), value, token, for_update};
   apply(self, rt.st, rt.st->core->on_request(req));
 }
 
@@ -425,6 +450,12 @@ void tm_refuse(caf::event_based_actor* self, tm_runtime& rt, uint64_t client,
   auto tid = rt.ops[client].tid;
   tm_finish(rt, client, outcome, 0);
   tm_send(self, rt, client, tx_kind::abort, tid);
+}
+
+/// True if a transfer reads (and locks) its source account first: the
+/// accounts are locked in (dm, key) order.
+bool from_first(const tm_op& op) {
+  return std::tie(op.from_dm, op.from) < std::tie(op.to_dm, op.to);
 }
 
 /// The next stage of operation `client` after reply `r`.
@@ -454,8 +485,16 @@ void tm_advance(caf::event_based_actor* self, std::shared_ptr<tm_runtime> rt,
   }
   auto stage = op.stage++;
   if (stage == 0) {
+    // A transfer or a create writes what it reads: exclusive locks from
+    // the start (reads for update), so two transfers over one account
+    // queue instead of deadlocking on an upgrade; a transfer reads its two
+    // accounts in one global order, so two transfers over the same pair in
+    // opposite directions queue too.
     op.tid = r.tid;
-    tm_send(self, *rt, c, tx_kind::read, op.tid, op.from_dm, op.from);
+    bool to_first = op.kind == tm_op::transfer && !from_first(op);
+    tm_send(self, *rt, c, tx_kind::read, op.tid,
+            to_first ? op.to_dm : op.from_dm, to_first ? op.to : op.from, 0,
+            0, op.kind != tm_op::read);
     return;
   }
   switch (op.kind) {
@@ -480,15 +519,22 @@ void tm_advance(caf::event_based_actor* self, std::shared_ptr<tm_runtime> rt,
     case tm_op::transfer:
       switch (stage) {
         case 1:
-          op.from_balance = r.value;
+          if (from_first(op)) {
+            op.from_balance = r.value;
+            tm_send(self, *rt, c, tx_kind::read, op.tid, op.to_dm, op.to, 0,
+                    0, true);
+          } else {
+            op.to_balance = r.value;
+            tm_send(self, *rt, c, tx_kind::read, op.tid, op.from_dm, op.from,
+                    0, 0, true);
+          }
+          return;
+        case 2:
+          (from_first(op) ? op.to_balance : op.from_balance) = r.value;
           if (op.from_balance < op.amount) {
             tm_refuse(self, *rt, c, "insufficient_funds");
             return;
           }
-          tm_send(self, *rt, c, tx_kind::read, op.tid, op.to_dm, op.to);
-          return;
-        case 2:
-          op.to_balance = r.value;
           tm_send(self, *rt, c, tx_kind::write, op.tid, op.from_dm, op.from,
                   op.from_balance - op.amount);
           return;

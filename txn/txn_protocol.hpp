@@ -94,7 +94,10 @@ const char* to_string(tx_kind x);
 /// `token` (commit, optional): the client's name for the transaction,
 /// logged with the commit decision and kept after the transaction ends, so
 /// that a client re-sending a transaction after a TM failure can learn it
-/// committed already (tm_core::committed).
+/// committed already (tm_core::committed). `for_update` (read): take the
+/// exclusive lock at once for an item the transaction will write, instead
+/// of a shared lock upgraded later (two transactions upgrading the same
+/// item deadlock).
 struct tx_request {
   uint64_t client = 0;
   uint64_t req = 0;
@@ -104,6 +107,7 @@ struct tx_request {
   std::string key;
   int64_t value = 0;
   uint64_t token = 0;
+  bool for_update = false;
 };
 
 /// TM -> client: the answer to request `req`. reason none: begin gave
@@ -134,13 +138,15 @@ enum class dm_op : uint8_t {
 
 const char* to_string(dm_op x);
 
-/// TM -> DM. `req` pairs read/write with their replies.
+/// TM -> DM. `req` pairs read/write with their replies; `for_update`: a
+/// read under the exclusive lock (tx_request::for_update).
 struct dm_request {
   dm_op op = dm_op::start;
   txn_id tid = 0;
   uint64_t req = 0;
   std::string key;
   int64_t value = 0;
+  bool for_update = false;
 };
 
 /// DM -> TM: the answer to `op` of `tid` (a forget is answered only when
@@ -238,7 +244,7 @@ typename Inspector::result_type inspect(Inspector& f, tx_request& x) {
   auto k = static_cast<uint8_t>(x.kind);
   auto sync = enum_sync(x.kind, k, tx_kind::abort);
   return f(caf::meta::type_name("ftsr::tx_request"), x.client, x.req, k,
-           x.tid, x.dm, x.key, x.value, x.token, sync);
+           x.tid, x.dm, x.key, x.value, x.token, x.for_update, sync);
 }
 
 template <class Inspector>
@@ -254,7 +260,7 @@ typename Inspector::result_type inspect(Inspector& f, dm_request& x) {
   auto o = static_cast<uint8_t>(x.op);
   auto sync = enum_sync(x.op, o, dm_op::forget);
   return f(caf::meta::type_name("ftsr::dm_request"), o, x.tid, x.req, x.key,
-           x.value, sync);
+           x.value, x.for_update, sync);
 }
 
 template <class Inspector>

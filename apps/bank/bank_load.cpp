@@ -148,8 +148,18 @@ caf::error destroy_role(client& c, const std::string& role) {
   if (!spec || spec->nodes.size() < 2)
     return make_error(errc::invalid_argument,
                       "role " + role + " has no restart spec");
-  if (auto res = c.cluster().destroy(*ref); !res)
-    return res.error();
+  // A node restarted by the previous fault may be up before this client
+  // can reach its manager (the destroy is then refused at once): bounded
+  // retries.
+  auto deadline = clock_type::now() + std::chrono::seconds(10);
+  for (auto res = c.cluster().destroy(*ref); !res;
+       res = c.cluster().destroy(*ref)) {
+    if (is(ctx.dir.failure_of(*ref), errc::destroyed))
+      break; // an earlier attempt did it
+    if (clock_type::now() >= deadline)
+      return res.error();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   std::vector<std::string> backups(spec->nodes.begin() + 1, spec->nodes.end());
   for (auto& home : spec->nodes) {
     auto respawned = c.cluster().spawn_persistent(home, backups, spec->type,

@@ -15,6 +15,10 @@
 // Extra option: --trace-sample-every=N sets node_options::trace_sample_every
 // of the same-node member (default 1 = ftsr's default: trace every call);
 // the cross-node client always uses ftsr's defaults.
+//
+// Tracing cost: BM_ftsr_call_same_node_untraced runs the same calls on a
+// second same-node member with tracing off (trace_sample_every = 0), in the
+// same run and interleaved; the summary prints traced / untraced.
 #include <benchmark/benchmark.h>
 
 #include <unistd.h>
@@ -55,6 +59,7 @@ struct cross_node_env {
 };
 
 std::unique_ptr<same_node_env> same_env;
+std::unique_ptr<same_node_env> untraced_env;
 std::unique_ptr<cross_node_env> cross_env;
 
 capability_ref must_spawn(node& n, const std::string& on) {
@@ -65,26 +70,35 @@ capability_ref must_spawn(node& n, const std::string& on) {
   return *ref;
 }
 
+/// A 1-node cluster in this process, tracing one call in `sample_every`.
+std::unique_ptr<same_node_env> make_same_node(uint32_t sample_every) {
+  auto env = std::make_unique<same_node_env>();
+  cluster_config cfg;
+  cfg.name = "bench";
+  cfg.nodes.push_back(node_address{"host1", "127.0.0.1", free_ports(1)[0]});
+  node_options opts;
+  opts.cluster = std::move(cfg);
+  opts.name = "host1";
+  opts.add_types = sample::add_sample_types;
+  opts.trace_sample_every = sample_every;
+  auto n = node::start(std::move(opts));
+  if (!n)
+    throw std::runtime_error("cannot start node host1: " + describe(n.error()));
+  env->host = std::move(*n);
+  env->echo = must_spawn(*env->host, "host1");
+  return env;
+}
+
 same_node_env& same_node() {
-  if (!same_env) {
-    auto env = std::make_unique<same_node_env>();
-    cluster_config cfg;
-    cfg.name = "bench";
-    cfg.nodes.push_back(node_address{"host1", "127.0.0.1", free_ports(1)[0]});
-    node_options opts;
-    opts.cluster = std::move(cfg);
-    opts.name = "host1";
-    opts.add_types = sample::add_sample_types;
-    opts.trace_sample_every = trace_sample_every;
-    auto n = node::start(std::move(opts));
-    if (!n)
-      throw std::runtime_error("cannot start node host1: "
-                               + describe(n.error()));
-    env->host = std::move(*n);
-    env->echo = must_spawn(*env->host, "host1");
-    same_env = std::move(env);
-  }
+  if (!same_env)
+    same_env = make_same_node(trace_sample_every);
   return *same_env;
+}
+
+same_node_env& untraced_same_node() {
+  if (!untraced_env)
+    untraced_env = make_same_node(0);
+  return *untraced_env;
 }
 
 cross_node_env& cross_node() {
@@ -148,6 +162,11 @@ void BM_ftsr_call_same_node(benchmark::State& state) {
   ftsr_call(state, env.host->system(), env.echo);
 }
 
+void BM_ftsr_call_same_node_untraced(benchmark::State& state) {
+  auto& env = untraced_same_node();
+  ftsr_call(state, env.host->system(), env.echo);
+}
+
 void BM_raw_request_cross_node(benchmark::State& state) {
   auto& env = cross_node();
   raw_request(state, env.cluster->client().system(), env.echo);
@@ -165,6 +184,7 @@ void BM_ftsr_call_cross_node(benchmark::State& state) {
 
 FTSR_BENCH(BM_raw_request_same_node);
 FTSR_BENCH(BM_ftsr_call_same_node);
+FTSR_BENCH(BM_ftsr_call_same_node_untraced);
 FTSR_BENCH(BM_raw_request_cross_node);
 FTSR_BENCH(BM_ftsr_call_cross_node);
 
@@ -248,6 +268,25 @@ public:
     if (!any)
       std::printf("  (no complete raw/ftsr pair was run)\n");
     std::printf("ratio = ftsr / raw; goal: wall-clock ratio <= 1.15\n");
+    std::printf("\nTracing cost, same-node ftsr::call, traced (every %u) vs "
+                "untraced, medians per call:\n",
+                trace_sample_every);
+    std::printf("  %7s %10s %10s %8s | %9s %9s %8s\n", "payload", "off [us]",
+                "on [us]", "thr.", "off cpu", "on cpu", "cpu");
+    for (auto arg : {"16", "1024"}) {
+      auto off = median_of(std::string{"BM_ftsr_call_same_node_untraced/"}
+                           + arg);
+      auto on = median_of(std::string{"BM_ftsr_call_same_node/"} + arg);
+      if (off.real <= 0 || on.real <= 0)
+        continue;
+      // Throughput of one caller is 1 / latency: on/off throughput is
+      // off.real / on.real.
+      std::printf("  %7s %10.2f %10.2f %8.3f | %9.2f %9.2f %8.3f\n", arg,
+                  off.real, on.real, off.real / on.real, off.cpu, on.cpu,
+                  off.cpu > 0 ? on.cpu / off.cpu : 0.0);
+    }
+    std::printf("thr. = traced throughput / untraced (goal >= 0.95); cpu = "
+                "traced caller cpu / untraced (goal <= 1.10)\n");
     std::fflush(stdout);
   }
 
@@ -308,6 +347,7 @@ int main(int argc, char** argv) {
   }
   cross_env.reset();
   same_env.reset();
+  untraced_env.reset();
   benchmark::Shutdown();
   return rc;
 }

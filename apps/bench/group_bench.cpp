@@ -158,6 +158,10 @@ int main(int argc, char** argv) {
   app.add_option("--window", opts.window, "outstanding requests, async run");
   app.add_option("--payload", opts.payload, "bytes per write");
   app.add_option("--node-bin", node_bin, "ftsr-node executable");
+  std::string config_path;
+  app.add_option("--config", config_path,
+                 "cluster file naming host1..host3 (default: plain TCP on "
+                 "free ports), e.g. one with [cluster.tls]");
   size_t node_threads = 0;
   app.add_option("--node-threads", node_threads,
                  "scheduler threads per ftsr-node (0 = CAF default)");
@@ -167,6 +171,7 @@ int main(int argc, char** argv) {
   {
     local_cluster_options copts;
     copts.node_bin = node_bin;
+    copts.config_path = config_path;
     if (node_threads > 0)
       copts.node_args = {"--threads", std::to_string(node_threads)};
     local_cluster c{copts};

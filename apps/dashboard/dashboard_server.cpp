@@ -79,7 +79,8 @@ json span_json(const span& s) {
           {"parent", hex_id(s.parent_id)}, {"kind", s.kind},
           {"name", s.name},             {"node", s.node},
           {"start_ns", s.start_ns},     {"end_ns", s.end_ns},
-          {"detail", s.detail}};
+          {"detail", s.detail},         {"outcome", s.outcome},
+          {"group_view", s.group_view}, {"failed", span_failed(s)}};
 }
 
 } // namespace
@@ -309,7 +310,7 @@ void dashboard_server::routes() {
       t.end = std::max(t.end, std::max(s.end_ns, s.start_ns));
       ++t.count;
       t.nodes.insert(s.node);
-      t.failed |= s.detail.rfind("failed", 0) == 0;
+      t.failed |= span_failed(s);
     }
     std::vector<std::pair<uint64_t, const summary*>> order;
     for (auto& [id, t] : traces)

@@ -27,16 +27,15 @@ by_node(const std::vector<span>& spans) {
   return result;
 }
 
-/// A span whose detail says it failed (outcomes are "ok" or "failed: ...").
-bool failed(const span& s) {
-  return s.detail.rfind("failed", 0) == 0;
-}
-
 json string_attribute(const std::string& key, const std::string& value) {
   return {{"key", key}, {"value", {{"stringValue", value}}}};
 }
 
 } // namespace
+
+bool span_failed(const span& s) {
+  return s.outcome == "error" || s.detail.rfind("failed", 0) == 0;
+}
 
 std::vector<span> merge_spans(const std::vector<member_answer>& answers) {
   std::vector<span> result;
@@ -89,7 +88,9 @@ json chrome_trace(const std::vector<span>& spans) {
                {"span_id", hex_id(s->span_id)},
                {"parent_id", hex_id(s->parent_id)},
                {"node", s->node},
-               {"detail", s->detail}}}};
+               {"detail", s->detail},
+               {"outcome", s->outcome},
+               {"group_view", s->group_view}}}};
       if (s->end_ns > s->start_ns) {
         e["ph"] = "X";
         e["dur"] = static_cast<double>(s->end_ns - s->start_ns) / 1000.0;
@@ -119,9 +120,12 @@ json otlp_trace(const std::vector<span>& spans) {
              {"attributes",
               {string_attribute("ftsr.subject", s->name),
                string_attribute("ftsr.node", s->node),
-               string_attribute("ftsr.detail", s->detail)}},
+               string_attribute("ftsr.detail", s->detail),
+               string_attribute("ftsr.outcome", s->outcome),
+               {{"key", "ftsr.group_view"},
+                {"value", {{"intValue", std::to_string(s->group_view)}}}}}},
              {"status",
-              failed(*s) ? json{{"code", 2}, {"message", s->detail}}
+              span_failed(*s) ? json{{"code", 2}, {"message", s->detail}}
                          : json{{"code", 0}}}};
       if (s->parent_id != 0)
         o["parentSpanId"] = hex_id(s->parent_id);

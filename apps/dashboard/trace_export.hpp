@@ -15,6 +15,11 @@
 
 namespace ftsr::dashboard {
 
+/// Whether `s` records work that failed: its outcome is "error" (calls,
+/// group sequencing and delivery) or its detail starts with "failed"
+/// (recoveries, checkpoints).
+bool span_failed(const span& s);
+
 /// The spans of every answer, each once (by trace and span id), oldest
 /// first.
 std::vector<span> merge_spans(const std::vector<member_answer>& answers);

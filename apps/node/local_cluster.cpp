@@ -17,6 +17,7 @@
 #include "caf/io/all.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/transport.hpp"
 #include "apps/node/sample_actors.hpp"
 
 namespace ftsr {
@@ -180,8 +181,8 @@ uint64_t local_cluster::incarnation(const std::string& name) {
 
 caf::actor local_cluster::manager_of(const std::string& name) {
   auto addr = config_.find(name);
-  auto hdl = client_->system().middleman().remote_actor(addr->host,
-                                                        addr->port);
+  auto hdl = remote_actor(client_->system(), addr->host, addr->port,
+                         std::chrono::seconds(10));
   if (!hdl)
     throw std::runtime_error("cannot reach manager of " + name + ": "
                              + client_->system().render(hdl.error()));

@@ -11,13 +11,41 @@
 #include <cstring>
 #include <vector>
 #include <iostream>
-#include <set>
+#include <memory>
+#include <optional>
+
+#include "caf/node_id.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/log.hpp"
 #include "actors/node.hpp"
+#include "apps/node/metrics_server.hpp"
 #include "persistence/stable_store.hpp"
 
 namespace ftsr {
+
+namespace {
+
+/// Environment variable counting the CAF node ids that earlier processes
+/// of this PID used (see skip_used_node_ids).
+constexpr const char* node_ids_used_env = "FTSR_CAF_NODE_IDS_USED";
+
+/// CAF names a node by host, process id and a per-process counter of actor
+/// systems. A rejoining incarnation runs in its predecessor's process (an
+/// exec keeps the PID), so without this it would get the same node id, and
+/// a peer still holding a connection to the predecessor (its close lost in
+/// a partition) would refuse its handshake as a duplicate forever. Advances
+/// the counter past the ids used before; returns how many that was.
+unsigned skip_used_node_ids() {
+  auto* env = std::getenv(node_ids_used_env);
+  auto used = env != nullptr ? std::strtoul(env, nullptr, 10) : 0ul;
+  caf::actor_system_config probe;
+  for (unsigned long i = 0; i < used; ++i)
+    (void) caf::node_id::default_data::local(probe);
+  return static_cast<unsigned>(used);
+}
+
+} // namespace
 
 void add_node_options(CLI::App& app, node_process_options& opts) {
   app.add_option("--config", opts.config_path, "cluster file (TOML)")
@@ -28,6 +56,18 @@ void add_node_options(CLI::App& app, node_process_options& opts) {
                  "scheduler threads (0 = CAF default)");
   app.add_option("--data-dir", opts.data_dir,
                  "stable storage directory (default: ftsr-data/<name>)");
+  app
+    .add_option("--log-level", opts.log_level,
+                "trace|debug|info|warn|error|off (default info)")
+    ->check([](const std::string& x) {
+      auto lvl = parse_log_level(x);
+      return lvl ? std::string{} : describe(lvl.error());
+    });
+  app.add_option("--metrics", opts.metrics,
+                 "serve GET /metrics (Prometheus) on HOST:PORT, or PORT on "
+                 "127.0.0.1");
+  app.add_flag("--metrics-any-address", opts.metrics_any_address,
+               "allow --metrics on a non-loopback address");
   app.add_flag("--rejoin", opts.rejoin,
                "when the cluster removes this incarnation, start over as a "
                "new one instead of exiting with code 3");
@@ -35,6 +75,21 @@ void add_node_options(CLI::App& app, node_process_options& opts) {
 
 int run_node_process(const std::string& prog, node_process_options po,
                      std::function<void(caf::actor_system_config&)> add_types) {
+  auto lvl = parse_log_level(po.log_level);
+  if (!lvl) {
+    std::cerr << prog << ": " << describe(lvl.error()) << "\n";
+    return 2;
+  }
+  set_log_level(*lvl);
+  std::optional<http_endpoint> metrics_at;
+  if (!po.metrics.empty()) {
+    auto at = parse_http_endpoint(po.metrics, po.metrics_any_address);
+    if (!at) {
+      std::cerr << prog << ": " << describe(at.error()) << "\n";
+      return 2;
+    }
+    metrics_at = std::move(*at);
+  }
   auto cluster = load_cluster_config(po.config_path);
   if (!cluster) {
     std::cerr << prog << ": " << describe(cluster.error()) << "\n";
@@ -53,14 +108,15 @@ int run_node_process(const std::string& prog, node_process_options po,
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto name = po.name;
+  auto node_ids_used = skip_used_node_ids();
   node_options opts;
   opts.cluster = std::move(*cluster);
   opts.name = name;
   opts.scheduler_threads = po.threads;
   opts.data_dir = po.data_dir;
   opts.add_types = std::move(add_types);
-  opts.on_fenced = [prog, name, rejoin = po.rejoin,
-                    argv = po.argv](const std::string& reason) {
+  opts.on_fenced = [prog, name, rejoin = po.rejoin, argv = po.argv,
+                    node_ids_used](const std::string& reason) {
     std::cerr << prog << " " << name << ": fenced (" << reason << "); "
               << (rejoin ? "rejoining as a new incarnation"
                          : "stopping as fail-stop")
@@ -79,6 +135,9 @@ int run_node_process(const std::string& prog, node_process_options po,
         for (auto fd : fds)
           fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
       }
+      // This process used one node id more (CAF's counter wraps at 256).
+      auto used = std::to_string((node_ids_used + 1) % 256);
+      setenv(node_ids_used_env, used.c_str(), 1);
       execv("/proc/self/exe", argv);
       std::cerr << prog << " " << name << ": cannot restart: "
                 << std::strerror(errno) << std::endl;
@@ -90,21 +149,24 @@ int run_node_process(const std::string& prog, node_process_options po,
               << std::endl;
     std::_Exit(2);
   };
-  // Membership changes and unreachable peers go to stderr as they happen.
-  opts.span_observer = [prog, name](const span& s) {
-    static const std::set<std::string> logged{
-      "node_up", "failure_detected", "peer_unreachable", "fenced",
-      "view_installed", "refused", "catalog_error", "actor_failed", "restart", "escalate"};
-    if (logged.count(s.kind) != 0)
-      std::cerr << prog << " " << name << ": " << s.kind << " " << s.name
-                << (s.detail.empty() ? "" : ": " + s.detail) << std::endl;
-  };
   auto n = node::start(std::move(opts));
   if (!n) {
     std::cerr << prog << ": " << describe(n.error()) << std::endl;
     // Without the actor system's orderly shutdown: nothing was started
     // that needs it, and it can wait on connection attempts in flight.
     std::_Exit(2);
+  }
+  std::unique_ptr<metrics_server> metrics;
+  if (metrics_at) {
+    auto srv = metrics_server::start(*metrics_at, (*n)->context().metrics);
+    if (!srv) {
+      std::cerr << prog << ": " << describe(srv.error()) << std::endl;
+      return 2;
+    }
+    metrics = std::move(*srv);
+    std::cout << prog << " " << name << ": metrics on http://"
+              << metrics_at->host << ":" << metrics->port() << "/metrics"
+              << std::endl;
   }
   auto* addr = (*n)->context().cluster.find(name);
   std::cout << prog << " " << to_string((*n)->self()) << " listening on "

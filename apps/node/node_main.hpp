@@ -1,11 +1,13 @@
 // The body of a node process (ftsr-node, `ftsr-bank node`): parses
-// --config, --name, --threads, --data-dir, --rejoin, runs the node until
-// SIGINT or SIGTERM. Exit codes: 0 after SIGINT/SIGTERM; 2 for a bad
-// command line, config or data directory, an address it cannot listen on,
-// or a name in use by a live member; 3 when the cluster removed this
-// incarnation (fail-stop). With --rejoin the process instead starts over as
-// a new incarnation (same PID, same arguments) and asks to join again.
-// Each executable passes the actor types its nodes host.
+// --config, --name, --threads, --data-dir, --rejoin, --log-level and
+// --metrics, runs the node until SIGINT or SIGTERM. Exit codes: 0 after
+// SIGINT/SIGTERM; 2 for a bad command line, config or data directory, an
+// address it cannot listen on, a metrics address that is malformed, not
+// loopback (without --metrics-any-address) or cannot be bound, or a name in
+// use by a live member; 3 when the cluster removed this incarnation
+// (fail-stop). With --rejoin the process instead starts over as a new
+// incarnation (same PID, same arguments) and asks to join again. Each
+// executable passes the actor types its nodes host.
 #pragma once
 
 #include <functional>
@@ -24,6 +26,16 @@ struct node_process_options {
   size_t threads = 0;
   std::string data_dir;
   bool rejoin = false;
+  /// trace|debug|info|warn|error|off (actors/log.hpp); the node's life
+  /// (peers up / suspected / failed, views, fencing, restarts, recoveries)
+  /// goes to stderr as timestamped lines. The "listening on" line on
+  /// stdout is printed at every level: scripts wait for it.
+  std::string log_level = "info";
+  /// Where to serve GET /metrics (HOST:PORT, or PORT on 127.0.0.1; see
+  /// metrics_server.hpp); empty: no metrics endpoint. Non-loopback hosts
+  /// need metrics_any_address.
+  std::string metrics;
+  bool metrics_any_address = false;
   /// The process's own arguments, for --rejoin.
   char** argv = nullptr;
 };

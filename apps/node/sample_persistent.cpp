@@ -41,6 +41,8 @@ struct counter_runtime {
   std::vector<caf::typed_response_promise<int64_t>> waiting;
   bool writing = false;
   uint64_t id = 0;
+  /// Replies recorded with the state (exactly-once invocations).
+  std::shared_ptr<invocation_log> log;
 };
 
 /// Stores the current state, then answers every add it covers; adds that
@@ -55,7 +57,7 @@ void commit(caf::event_based_actor* self, const capability<>& store,
   rt->waiting.clear();
   auto total = rt->state.total;
   save_snapshot(
-    self, store, rt->id, rt->state,
+    self, store, rt->id, rt->state, *rt->log,
     [self, store, rt, batch, total]() mutable {
       for (auto& rp : batch)
         rp.deliver(total);
@@ -70,21 +72,26 @@ void commit(caf::event_based_actor* self, const capability<>& store,
     });
 }
 
-persistent_behavior counter(caf::event_based_actor* self, capability<> store) {
+/// `by_token`: "counter" applies each token once itself; "visits" applies
+/// every invocation and leaves re-sends to the invocation log.
+persistent_behavior counter(caf::event_based_actor* self, capability<> store,
+                            bool by_token) {
   auto rt = std::make_shared<counter_runtime>();
+  rt->log = std::make_shared<invocation_log>(self->system());
   rt->history.push_back("start");
   persistent_behavior result;
   result.operations = {
-    [self, store, rt](add_atom, uint64_t token,
-                      int64_t amount) -> caf::result<int64_t> {
+    [self, store, rt, by_token](add_atom, uint64_t token,
+                                int64_t amount) -> caf::result<int64_t> {
       if (rt->id == 0)
         if (auto me = myresource(self))
           rt->id = me->id();
       rt->history.push_back("op");
-      if (rt->state.applied.insert(token).second) {
+      if (!by_token || rt->state.applied.insert(token).second) {
         rt->state.total += amount;
         rt->state.tokens.push_back(token);
       }
+      rt->log->record_current(rt->state.total);
       auto rp = self->make_response_promise<int64_t>();
       rt->waiting.push_back(rp);
       commit(self, store, rt);
@@ -106,7 +113,7 @@ persistent_behavior counter(caf::event_based_actor* self, capability<> store) {
     auto g = std::to_string(info.generation);
     rt->history.push_back("recovery_begin g" + g);
     load_snapshot<counter_state>(
-      self, store, info.self.id,
+      self, store, info.self.id, rt->log,
       [rt, g, done](std::optional<counter_state>& st) {
         if (st)
           rt->state = std::move(*st);
@@ -115,13 +122,21 @@ persistent_behavior counter(caf::event_based_actor* self, capability<> store) {
       },
       [done](caf::error& err) { done.fail(std::move(err)); });
   };
+  result.invocations = rt->log;
   return result;
 }
 
 } // namespace
 
 void add_sample_persistent(caf::actor_system_config& cfg) {
-  add_persistent_type(cfg, "counter", counter);
+  add_persistent_type(cfg, "counter",
+                      [](caf::event_based_actor* self, capability<> store) {
+                        return counter(self, store, true);
+                      });
+  add_persistent_type(cfg, "visits",
+                      [](caf::event_based_actor* self, capability<> store) {
+                        return counter(self, store, false);
+                      });
 }
 
 } // namespace ftsr::sample

@@ -403,7 +403,8 @@ std::string to_json(const final_state& st) {
                           {"state_hash", x.state_hash}});
     groups.push_back({{"name", g.name},
                       {"created_replicas", g.created_replicas},
-                      {"replicas", replicas}});
+                      {"replicas", replicas},
+                      {"primary", g.primary}});
   }
   json j{{"settled", st.settled}, {"reason", st.reason},
          {"nodes", st.nodes},     {"views", views},
@@ -437,6 +438,7 @@ final_state final_from_json(const std::string& text) {
     group_state gs;
     gs.name = required<std::string>(g, "name");
     gs.created_replicas = required<size_t>(g, "created_replicas");
+    gs.primary = optional_field<std::string>(g, "primary", "");
     for (auto& x : node_at(g, "replicas"))
       gs.replicas.push_back({required<uint64_t>(x, "member"),
                              required<uint64_t>(x, "view"),

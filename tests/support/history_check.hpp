@@ -79,6 +79,9 @@ struct group_state {
   /// the end (a failed replica need not be replaced by then).
   size_t created_replicas = 0;
   std::vector<replica_state> replicas;
+  /// Node of the latest view's primary as the settling client saw it
+  /// (empty if unknown).
+  std::string primary;
 };
 
 /// What node `node` reports of every member: name -> (up, incarnation).

@@ -200,10 +200,11 @@ function drawWaterfall(spans) {
     const instant = s.end_ns <= s.start_ns;
     const left = ((s.start_ns - t0) / total) * 100;
     const width = instant ? 0 : ((s.end_ns - s.start_ns) / total) * 100;
-    const failed = s.detail.startsWith("failed");
+    const failed = s.failed;
     const bar = el("div", {
       class: "span-bar" + (instant ? " instant" : "") + (failed ? " failed" : ""),
       title: s.kind + " " + s.name + " on " + s.node + (s.detail ? " — " + s.detail : "")
+        + (s.group_view ? " (view " + s.group_view + ")" : "")
         + (instant ? "" : " (" + ms(s.end_ns - s.start_ns) + ")"),
     });
     bar.style.left = Math.min(left, 99.5) + "%";
