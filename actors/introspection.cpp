@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string_view>
 
 #include "caf/actor_system_config.hpp"
 
@@ -14,15 +15,17 @@ event_journal::event_journal(size_t capacity) : capacity_(capacity) {
 
 bool event_journal::is_failure_event(const std::string& kind) {
   // Everything on the way from a failure to its repair; invocations,
-  // spawns and name changes stay in the span buffer only.
-  static constexpr std::array<const char*, 19> kinds{
+  // spawns and name changes stay in the span buffer only. Asked for every
+  // span recorded (span_buffer's observer filter): string_views compare
+  // lengths first.
+  static constexpr std::array<std::string_view, 19> kinds{
     "suspected",      "unsuspected",   "peer_unreachable", "failure_detected",
     "node_failed",    "node_up",       "view_installed",   "monitor_fired",
     "actor_failed",   "backup_switch", "restart",          "restart_failed",
     "recovery",       "fenced",        "refused",          "view_change",
     "quorum_lost",    "replica_failed", "state_transfer"};
   return std::any_of(kinds.begin(), kinds.end(),
-                     [&](const char* k) { return kind == k; });
+                     [&](std::string_view k) { return kind == k; });
 }
 
 void event_journal::observe(const span& s) {

@@ -176,11 +176,17 @@ node_context::node_context(node_options opts, uint64_t incarnation)
   // to it that arrive from peers are failed on arrival.
   if (member)
     dir.node_failed(self.name, self.incarnation - 1, "restarted");
-  spans.set_observer([this, f = std::move(opts.span_observer)](const span& s) {
-    journal.observe(s);
-    if (f)
+  // The journal keeps failure events; the caller's observer, if any, sees
+  // every span.
+  if (opts.span_observer)
+    spans.set_observer([this, f = std::move(opts.span_observer)](
+                         const span& s) {
+      journal.observe(s);
       f(s);
-  });
+    });
+  else
+    spans.set_observer([this](const span& s) { journal.observe(s); },
+                       &event_journal::is_failure_event);
   // Queue lengths and counts kept elsewhere, read at each scrape.
   metrics.add_callback_gauge(
     "ftsr_pending_calls", "Calls from this node waiting for a reply",
