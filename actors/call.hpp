@@ -134,9 +134,19 @@ struct call_span {
     if (!sampled)
       return;
     const char* outcome = ok ? "ok" : "error";
-    ctx->spans.record(span{tc.trace_id, tc.span_id, parent, "invocation",
-                           to_string(target), {}, start, wall_clock_ns(),
-                           outcome, outcome});
+    auto end = wall_clock_ns();
+    // In place: a full buffer reuses the oldest span's strings.
+    ctx->spans.record_with([&](span& s) {
+      s.trace_id = tc.trace_id;
+      s.span_id = tc.span_id;
+      s.parent_id = parent;
+      s.kind = "invocation";
+      append_to(s.name, target);
+      s.start_ns = start;
+      s.end_ns = end;
+      s.detail = outcome;
+      s.outcome = outcome;
+    });
   }
 
   void backup_switch(const capability_ref& from, const capability_ref& to,

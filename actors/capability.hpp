@@ -72,6 +72,10 @@ typename Inspector::result_type inspect(Inspector& f, restart_spec& x) {
 /// "type#id@node" for error messages and traces.
 std::string to_string(const capability_ref& x);
 
+/// Appends to_string(x) to `out` (no allocation when `out` has the room:
+/// the per-call invocation span renders into a reused string).
+void append_to(std::string& out, const capability_ref& x);
+
 /// A capability for actors of interface `Handle` (a caf::typed_actor<...> or
 /// caf::actor for dynamically typed actors).
 template <class Handle = caf::actor>

@@ -178,8 +178,17 @@ node_context::node_context(node_options opts, uint64_t incarnation)
   // to it that arrive from peers are failed on arrival.
   if (member)
     dir.node_failed(self.name, self.incarnation - 1, "restarted");
+  // The journal keeps failure events; the caller's observer, if any, sees
+  // every span.
   if (opts.span_observer)
-    spans.set_observer(std::move(opts.span_observer));
+    spans.set_observer([this, f = std::move(opts.span_observer)](
+                         const span& s) {
+      journal.observe(s);
+      f(s);
+    });
+  else
+    spans.set_observer([this](const span& s) { journal.observe(s); },
+                       &event_journal::is_failure_event);
   // Queue lengths and counts kept elsewhere, read at each scrape.
   metrics.add_callback_gauge(
     "ftsr_pending_calls", "Calls from this node waiting for a reply",
@@ -475,6 +484,15 @@ caf::expected<std::vector<member_status>> node::view(timeout t) {
         result = std::move(xs);
       },
       [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<node_report> node::introspect(introspect_query q, timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<node_report> result{caf::none};
+  self->request(ctx_->manager, t, introspect_atom::value, std::move(q))
+    .receive([&](node_report& r) { result = std::move(r); },
+             [&](caf::error& err) { result = std::move(err); });
   return result;
 }
 

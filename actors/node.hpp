@@ -31,6 +31,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/introspection.hpp"
 #include "actors/metrics.hpp"
 #include "actors/invocation_ids.hpp"
 #include "actors/name_registry.hpp"
@@ -111,6 +112,10 @@ struct node_context {
   std::function<void(const std::string&)> on_fenced;
   std::function<void(const std::string&)> on_refused;
   span_buffer spans;
+  /// The failure events among the spans, kept longer (ftsr-ctl events).
+  event_journal journal;
+  /// The group replicas hosted here, as they last published themselves.
+  replica_board replicas;
   /// This node's metrics (ftsr-node serves them on --metrics).
   metrics_registry metrics;
   /// The runtime's own series in `metrics`, for recording without lookups.
@@ -258,6 +263,12 @@ public:
 
   /// This node's view of the cluster (itself included if a member).
   caf::expected<std::vector<member_status>> view(timeout t = std::chrono::seconds(5));
+
+  /// The report (introspection.hpp) of node `q.node` (empty: this one),
+  /// asked through this node's manager. Errors: unknown_node (not in the
+  /// cluster), node_unavailable (not connected), a timeout after `t`.
+  caf::expected<node_report> introspect(introspect_query q,
+                                        timeout t = std::chrono::seconds(5));
 
   /// Waits until every node in `names` is up in this node's view.
   caf::expected<void> await_up(const std::vector<std::string>& names,

@@ -156,6 +156,9 @@ using subscribe_atom = caf::atom_constant<caf::atom("ftsr_sub")>;
 using view_atom = caf::atom_constant<caf::atom("ftsr_view")>;
 /// (spans, uint64 max) -> vector<span>
 using spans_atom = caf::atom_constant<caf::atom("ftsr_spans")>;
+/// (introspect, introspect_query) -> node_report (introspection.hpp): the
+///   report of the node the query names, asked through its manager.
+using introspect_atom = caf::atom_constant<caf::atom("ftsr_intro")>;
 /// (stats) -> manager_stats
 using stats_atom = caf::atom_constant<caf::atom("ftsr_stats")>;
 /// (monitor, capability_ref, actor dest, message handler) -> uint64 id

@@ -42,6 +42,11 @@ using group_restore_atom = caf::atom_constant<caf::atom("ftsr_grst")>;
 constexpr auto restore_retry = std::chrono::milliseconds(500);
 
 struct replica_state {
+  ~replica_state() {
+    if (ctx != nullptr && machine && machine->has_state())
+      ctx->replicas.remove(machine->core().self());
+  }
+
   node_context* ctx = nullptr;
   resource_factory factory;
   size_t max_sf = 0;
@@ -57,6 +62,10 @@ struct replica_state {
   caf::message args;
   /// The group view last written to this node's group catalog.
   std::optional<uint64_t> recorded_view;
+  /// The view and members last shown on the node's replica board.
+  bool on_board = false;
+  uint64_t board_view = 0;
+  std::vector<uint64_t> board_members;
 
   static inline const char* name = "ftsr.replica";
 };
@@ -217,6 +226,32 @@ void record_view(Self* self) {
     return;
   }
   st.recorded_view = core.view();
+/// Shows this replica on its node's replica board (introspection): the
+/// whole entry when its view or members changed, or `regroup` (the group
+/// capability was rebound), else only the delivered sequence number and
+/// serving flag (no allocation per invocation). The machine knows nothing
+/// of the board: this reads its state after a step.
+template <class Self>
+void publish_board(Self* self, bool regroup = false) {
+  auto& st = self->state;
+  if (!st.machine->has_state())
+    return;
+  auto& core = st.machine->core();
+  if (!regroup && st.on_board && core.view() == st.board_view
+      && core.members() == st.board_members) {
+    st.ctx->replicas.progress(core.self(), core.delivered(), core.serving());
+    return;
+  }
+  st.on_board = true;
+  st.board_view = core.view();
+  st.board_members = core.members();
+  auto& group = st.machine->group();
+  std::vector<group_member_ref> refs;
+  for (auto& m : group.members)
+    refs.push_back({m.id, m.node, m.incarnation});
+  st.ctx->replicas.publish({group.id, group.type, std::move(refs), core.self(),
+                            core.view(), core.members(), core.delivered(),
+                            core.serving()});
 }
 
 /// Performs a step of the machine (replica_step says the order).
@@ -270,6 +305,7 @@ void apply(Self* self, replica_step s) {
                 std::find(ms.begin(), ms.end(), member) != ms.end());
     restore_size(self);
   }
+  publish_board(self);
   if (s.quit)
     self->quit(s.quit);
 }
@@ -293,6 +329,7 @@ void rebind_group(Self* self) {
   group.handle = group.members.front().handle;
   group.generation = st.machine->core().view();
   st.machine->set_group(group);
+  publish_board(self, true);
   self->send(st.ctx->manager, publish_atom::value, group);
 }
 
