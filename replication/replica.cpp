@@ -226,6 +226,8 @@ void record_view(Self* self) {
     return;
   }
   st.recorded_view = core.view();
+}
+
 /// Shows this replica on its node's replica board (introspection): the
 /// whole entry when its view or members changed, or `regroup` (the group
 /// capability was rebound), else only the delivered sequence number and
