@@ -1,13 +1,11 @@
-// Test fixture: three member nodes (three actor systems; node_names() for
-// another number) in one process, talking BASP over loopback on ephemeral
-// ports, hosting the sample actors and resources. Fast to start; real
-// sockets, no real process faults.
+// Test fixture: three member nodes (three actor systems) in one process,
+// talking BASP over loopback on ephemeral ports, hosting the sample actors
+// and resources. Fast to start; real sockets, no real process faults.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "actors/errors.hpp"
@@ -32,20 +30,13 @@ public:
     (void) opts;
   }
 
-  /// The member nodes' names (the cluster file's order); override for
-  /// another cluster size.
-  virtual std::vector<std::string> node_names() const {
-    return {"host1", "host2", "host3"};
-  }
-
   void SetUp() override {
-    auto names = node_names();
-    auto ports = free_ports(names.size());
+    auto ports = free_ports(3);
     auto dir = make_temp_dir();
-    auto cfg = load_cluster_config(write_cluster_file(dir, names, ports, 50,
-                                                      300));
+    auto cfg = load_cluster_config(write_cluster_file(
+      dir, {"host1", "host2", "host3"}, ports, 50, 300));
     ASSERT_TRUE(cfg) << describe(cfg.error());
-    for (auto& name : names) {
+    for (auto name : {"host1", "host2", "host3"}) {
       node_options opts;
       opts.cluster = *cfg;
       opts.name = name;
@@ -57,7 +48,7 @@ public:
       nodes.push_back(std::move(*n));
     }
     for (auto& n : nodes)
-      ASSERT_TRUE(n->await_up(names));
+      ASSERT_TRUE(n->await_up({"host1", "host2", "host3"}));
   }
 
   node& at(size_t i) {
