@@ -255,6 +255,19 @@ protected:
     return path;
   }
 
+  /// A cluster file of "solo" on a loopback port free a moment ago.
+  struct solo_cluster {
+    std::string path;
+    uint16_t port = 0;
+  };
+
+  solo_cluster solo_on_free_port() {
+    listener reserved;
+    solo_cluster x{write_solo_cluster(reserved.port()), reserved.port()};
+    reserved.release();
+    return x;
+  }
+
   // A one-node cluster "solo" on 127.0.0.1:port.
   std::string write_solo_cluster(uint16_t port) {
     return write_file("solo.toml", "[cluster]\nname = \"solo\"\n"
@@ -376,10 +389,7 @@ TEST_F(node_cli, port_already_in_use) {
 }
 
 TEST_F(node_cli, sigterm_stops_a_running_node_with_code_zero) {
-  listener reserved;
-  auto port = reserved.port();
-  auto path = write_solo_cluster(port);
-  reserved.release();
+  auto [path, port] = solo_on_free_port();
   node_process p{{"--config", path, "--name", "solo"}};
   ASSERT_TRUE(p.wait_for_stdout("listening on 127.0.0.1:"
                                 + std::to_string(port)))
@@ -390,10 +400,7 @@ TEST_F(node_cli, sigterm_stops_a_running_node_with_code_zero) {
 }
 
 TEST_F(node_cli, sigint_stops_a_running_node_with_code_zero) {
-  listener reserved;
-  auto port = reserved.port();
-  auto path = write_solo_cluster(port);
-  reserved.release();
+  auto [path, port] = solo_on_free_port();
   node_process p{{"--config", path, "--name", "solo"}};
   ASSERT_TRUE(p.wait_for_stdout("listening on"))
     << "stdout: " << p.out << "\nstderr: " << p.err;
@@ -515,10 +522,7 @@ TEST_F(node_cli, bad_log_level_names_the_valid_ones) {
 }
 
 TEST_F(node_cli, log_level_off_keeps_stderr_quiet_and_still_serves) {
-  listener reserved;
-  auto port = reserved.port();
-  auto path = write_solo_cluster(port);
-  reserved.release();
+  auto [path, port] = solo_on_free_port();
   node_process p{{"--config", path, "--name", "solo", "--log-level", "off",
                   "--data-dir", dir_ + "/data-off"}};
   ASSERT_TRUE(p.wait_for_stdout("listening on 127.0.0.1:"
@@ -530,10 +534,7 @@ TEST_F(node_cli, log_level_off_keeps_stderr_quiet_and_still_serves) {
 }
 
 TEST_F(node_cli, info_log_shows_the_view_the_node_installed) {
-  listener reserved;
-  auto port = reserved.port();
-  auto path = write_solo_cluster(port);
-  reserved.release();
+  auto [path, port] = solo_on_free_port();
   node_process p{{"--config", path, "--name", "solo", "--data-dir",
                   dir_ + "/data-info"}};
   ASSERT_TRUE(p.wait_for_stderr(" info solo/"))
@@ -562,10 +563,7 @@ TEST_F(node_cli, malformed_metrics_address_is_refused) {
 
 TEST_F(node_cli, metrics_port_in_use_is_refused) {
   listener busy;
-  listener reserved;
-  auto port = reserved.port();
-  auto path = write_solo_cluster(port);
-  reserved.release();
+  auto [path, port] = solo_on_free_port();
   auto r = run_node({"--config", path, "--name", "solo", "--metrics",
                      std::to_string(busy.port()), "--data-dir",
                      dir_ + "/data-metrics"});
