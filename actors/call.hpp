@@ -40,6 +40,9 @@
 #include <utility>
 
 #include "caf/blocking_actor.hpp"
+#include "caf/check_typed_input.hpp"
+#include "caf/response_type.hpp"
+#include "caf/detail/implicit_conversions.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/deep_to_string.hpp"
 #include "caf/detail/type_traits.hpp"
@@ -82,6 +85,22 @@ inline bool callee_failed(node_context* ctx, const capability_ref& callee,
          && (bound->generation > generation || ctx->dir.failure_of(*bound));
 }
 
+/// True if an actor of interface `Handle` takes a message of `Ts` (as CAF
+/// sends them: integers squashed to fixed width, string literals as
+/// std::string); always for dynamically typed actors. Checked by
+/// ftsr::call, for single actors and groups alike (a group capability
+/// typed with its resource's interface, replication/resource.hpp).
+template <class Handle, class... Ts>
+constexpr bool accepts() {
+  if constexpr (std::is_same<Handle, caf::actor>::value)
+    return true;
+  else
+    return caf::response_type_unbox<
+      caf::signatures_of_t<Handle>,
+      caf::detail::type_list<typename caf::detail::implicit_conversions<
+        std::decay_t<Ts>>::type...>>::valid;
+}
+
 /// Wraps `f` into a handler of exactly the same signature and result that
 /// runs `before` first (CAF checks handler signatures against the
 /// interface).
@@ -115,9 +134,19 @@ struct call_span {
     if (!sampled)
       return;
     const char* outcome = ok ? "ok" : "error";
-    ctx->spans.record(span{tc.trace_id, tc.span_id, parent, "invocation",
-                           to_string(target), {}, start, wall_clock_ns(),
-                           outcome, outcome});
+    auto end = wall_clock_ns();
+    // In place: a full buffer reuses the oldest span's strings.
+    ctx->spans.record_with([&](span& s) {
+      s.trace_id = tc.trace_id;
+      s.span_id = tc.span_id;
+      s.parent_id = parent;
+      s.kind = "invocation";
+      append_to(s.name, target);
+      s.start_ns = start;
+      s.end_ns = end;
+      s.detail = outcome;
+      s.outcome = outcome;
+    });
   }
 
   void backup_switch(const capability_ref& from, const capability_ref& to,
@@ -595,7 +624,9 @@ public:
   void then(F f, G g) {
     static_assert(!std::is_base_of<caf::blocking_actor, Self>::value,
                   "blocking actors use receive()");
-    start(std::move(f), std::move(g));
+    // A mismatch was reported by ftsr::call: no cascade of CAF errors.
+    if constexpr (detail::accepts<Handle, Ts...>())
+      start(std::move(f), std::move(g));
   }
 
   /// Blocking: waits for the reply (or the failure) before returning.
@@ -603,7 +634,8 @@ public:
   void receive(F f, G g) {
     static_assert(std::is_base_of<caf::blocking_actor, Self>::value,
                   "event-based actors use then()");
-    start(std::move(f), std::move(g));
+    if constexpr (detail::accepts<Handle, Ts...>())
+      start(std::move(f), std::move(g));
   }
 
 private:
@@ -663,6 +695,9 @@ private:
 template <class Self, class Handle, class... Ts>
 call_builder<Self, Handle, std::decay_t<Ts>...>
 call(Self* self, const capability<Handle>& target, Ts&&... xs) {
+  static_assert(detail::accepts<Handle, Ts...>(),
+                "ftsr::call: no operation of the capability's interface "
+                "takes these argument types");
   return {self, target, std::make_tuple(std::forward<Ts>(xs)...)};
 }
 
@@ -670,6 +705,9 @@ call(Self* self, const capability<Handle>& target, Ts&&... xs) {
 template <class Handle, class... Ts>
 call_builder<caf::blocking_actor, Handle, std::decay_t<Ts>...>
 call(caf::scoped_actor& self, const capability<Handle>& target, Ts&&... xs) {
+  static_assert(detail::accepts<Handle, Ts...>(),
+                "ftsr::call: no operation of the capability's interface "
+                "takes these argument types");
   return {self.ptr(), target, std::make_tuple(std::forward<Ts>(xs)...)};
 }
 

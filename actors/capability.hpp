@@ -35,7 +35,9 @@ struct capability_ref {
   /// actor). The group fails when a majority of them failed.
   std::vector<capability_ref> members;
   /// Restarts of a persistent actor: each restart binds the same id at a
-  /// higher generation, which overrides any older binding everywhere.
+  /// higher generation, which overrides any older binding everywhere. For
+  /// a group: the view its member list is from, so that a list published
+  /// later but from an older view never replaces a newer one.
   uint64_t generation = 0;
 
   bool is_group() const noexcept {
@@ -69,6 +71,10 @@ typename Inspector::result_type inspect(Inspector& f, restart_spec& x) {
 
 /// "type#id@node" for error messages and traces.
 std::string to_string(const capability_ref& x);
+
+/// Appends to_string(x) to `out` (no allocation when `out` has the room:
+/// the per-call invocation span renders into a reused string).
+void append_to(std::string& out, const capability_ref& x);
 
 /// A capability for actors of interface `Handle` (a caf::typed_actor<...> or
 /// caf::actor for dynamically typed actors).

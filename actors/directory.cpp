@@ -10,19 +10,23 @@
 
 namespace ftsr {
 
-std::string to_string(const capability_ref& x) {
-  // One allocation and no printf: every traced call renders its callee's
-  // name (snprintf alone cost ~1,000 instructions per call).
+void append_to(std::string& out, const capability_ref& x) {
+  // No printf: every traced call renders its callee's name (snprintf alone
+  // cost ~1,000 instructions per call).
   char id[24];
   auto end = std::to_chars(id, id + sizeof(id), x.id).ptr;
   auto n = static_cast<size_t>(end - id);
+  out.reserve(out.size() + x.type.size() + x.node.size() + n + 2);
+  out += x.type;
+  out += '#';
+  out.append(id, n);
+  out += '@';
+  out += x.node;
+}
+
+std::string to_string(const capability_ref& x) {
   std::string result;
-  result.reserve(x.type.size() + x.node.size() + n + 2);
-  result += x.type;
-  result += '#';
-  result.append(id, n);
-  result += '@';
-  result += x.node;
+  append_to(result, x);
   return result;
 }
 
@@ -129,9 +133,12 @@ void directory::bind(const capability_ref& ref) {
         groups.push_back(id);
     }
     auto& g = entries_.at(id);
-    if (g.st == state::alive) {
+    // Member lists arrive from every replica and node, in any order: the
+    // one from the newest view wins.
+    if (g.st == state::alive && ref.generation >= g.ref.generation) {
       g.ref.members = ref.members;
       g.ref.handle = ref.handle;
+      g.ref.generation = ref.generation;
     }
     return;
   }

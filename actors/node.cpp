@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/membership.hpp"
+#include "actors/message_types.hpp"
 #include "actors/node_manager.hpp"
 #include "actors/transport.hpp"
 
@@ -176,8 +178,17 @@ node_context::node_context(node_options opts, uint64_t incarnation)
   // to it that arrive from peers are failed on arrival.
   if (member)
     dir.node_failed(self.name, self.incarnation - 1, "restarted");
+  // The journal keeps failure events; the caller's observer, if any, sees
+  // every span.
   if (opts.span_observer)
-    spans.set_observer(std::move(opts.span_observer));
+    spans.set_observer([this, f = std::move(opts.span_observer)](
+                         const span& s) {
+      journal.observe(s);
+      f(s);
+    });
+  else
+    spans.set_observer([this](const span& s) { journal.observe(s); },
+                       &event_journal::is_failure_event);
   // Queue lengths and counts kept elsewhere, read at each scrape.
   metrics.add_callback_gauge(
     "ftsr_pending_calls", "Calls from this node waiting for a reply",
@@ -348,11 +359,57 @@ caf::expected<capability_ref> node::ask_manager(timeout t, Ts&&... xs) {
   return result;
 }
 
+node::timeout node::time_left(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<timeout>(
+    deadline - std::chrono::steady_clock::now());
+  return std::max(left, timeout{1});
+}
+
+caf::error node::check_message_types(const std::vector<std::string>& nodes,
+                                     const caf::message& args,
+                                     const std::string& what, timeout t) {
+  // Arguments for this very node never leave the process.
+  std::vector<std::string> remote;
+  for (auto& on : nodes)
+    if (!ctx_->member || on != ctx_->self.name)
+      remote.push_back(on);
+  if (remote.empty())
+    return caf::none;
+  auto names = application_type_names(*sys_, args, what);
+  if (!names)
+    return std::move(names.error());
+  if (names->empty())
+    return caf::none;
+  auto deadline = std::chrono::steady_clock::now() + t;
+  caf::scoped_actor self{*sys_};
+  caf::error result;
+  for (auto& on : remote) {
+    self->request(ctx_->manager, time_left(deadline), types_atom::value, on,
+                  *names)
+      .receive(
+        [&](std::vector<std::string>& missing) {
+          if (!missing.empty())
+            result = missing_types_error(on, what, missing);
+        },
+        [](caf::error&) {
+          // Down, unknown or not answering: the spawn itself reports it.
+        });
+    if (result)
+      return result;
+  }
+  return caf::none;
+}
+
 caf::expected<capability_ref> node::spawn(const std::string& on,
                                           const std::string& type,
                                           caf::message args, timeout t) {
-  return ask_manager(t, spawn_atom::value, on, type, std::move(args),
-                     std::vector<std::string>{}, trace_context{});
+  auto deadline = std::chrono::steady_clock::now() + t;
+  if (auto err = check_message_types({on}, args,
+                                     "the arguments of '" + type + "'", t))
+    return err;
+  return ask_manager(time_left(deadline), spawn_atom::value, on, type,
+                     std::move(args), std::vector<std::string>{},
+                     trace_context{});
 }
 
 caf::expected<capability_ref>
@@ -362,16 +419,27 @@ node::spawn_persistent(const std::string& on,
   if (backups.empty())
     return make_error(errc::invalid_argument,
                       "a persistent actor needs at least one backup node");
-  return ask_manager(t, spawn_atom::value, on, type, std::move(args), backups,
-                     trace_context{});
+  auto deadline = std::chrono::steady_clock::now() + t;
+  // The backups restart it with the same arguments: they need the types too.
+  auto nodes = backups;
+  nodes.insert(nodes.begin(), on);
+  if (auto err = check_message_types(nodes, args,
+                                     "the arguments of '" + type + "'", t))
+    return err;
+  return ask_manager(time_left(deadline), spawn_atom::value, on, type,
+                     std::move(args), backups, trace_context{});
 }
 
 caf::expected<capability_ref> node::restart(const capability_ref& cap,
                                             caf::message args,
                                             const std::vector<std::string>& nodes,
                                             timeout t) {
-  return ask_manager(t, restart_atom::value, cap, std::move(args), nodes,
-                     trace_context{});
+  auto deadline = std::chrono::steady_clock::now() + t;
+  if (auto err = check_message_types(nodes, args,
+                                     "the arguments of '" + cap.type + "'", t))
+    return err;
+  return ask_manager(time_left(deadline), restart_atom::value, cap,
+                     std::move(args), nodes, trace_context{});
 }
 
 caf::expected<void> node::destroy(const capability_ref& cap, timeout t) {
@@ -416,6 +484,15 @@ caf::expected<std::vector<member_status>> node::view(timeout t) {
         result = std::move(xs);
       },
       [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<node_report> node::introspect(introspect_query q, timeout t) {
+  caf::scoped_actor self{*sys_};
+  caf::expected<node_report> result{caf::none};
+  self->request(ctx_->manager, t, introspect_atom::value, std::move(q))
+    .receive([&](node_report& r) { result = std::move(r); },
+             [&](caf::error& err) { result = std::move(err); });
   return result;
 }
 

@@ -31,6 +31,7 @@
 #include "actors/capability.hpp"
 #include "actors/cluster_config.hpp"
 #include "actors/directory.hpp"
+#include "actors/introspection.hpp"
 #include "actors/metrics.hpp"
 #include "actors/invocation_ids.hpp"
 #include "actors/name_registry.hpp"
@@ -111,6 +112,10 @@ struct node_context {
   std::function<void(const std::string&)> on_fenced;
   std::function<void(const std::string&)> on_refused;
   span_buffer spans;
+  /// The failure events among the spans, kept longer (ftsr-ctl events).
+  event_journal journal;
+  /// The group replicas hosted here, as they last published themselves.
+  replica_board replicas;
   /// This node's metrics (ftsr-node serves them on --metrics).
   metrics_registry metrics;
   /// The runtime's own series in `metrics`, for recording without lookups.
@@ -184,6 +189,11 @@ public:
 
   using timeout = std::chrono::milliseconds;
 
+  /// What is left of a wait that ends at `deadline`, for a blocking helper
+  /// made of several requests that share one timeout (at least 1 ms, so
+  /// an expired wait still ends in the request's timeout error).
+  static timeout time_left(std::chrono::steady_clock::time_point deadline);
+
   /// Spawns actor type `type` with `args` on node `on` (remote spawn).
   caf::expected<capability_ref> spawn(const std::string& on,
                                       const std::string& type,
@@ -210,6 +220,20 @@ public:
   restart(const capability_ref& cap, caf::message args,
           const std::vector<std::string>& nodes,
           timeout t = std::chrono::seconds(10));
+
+  /// Checks, before `args` are sent to `nodes` (spawns, group creation),
+  /// that this process and every node of `nodes` that is up registered the
+  /// application message types in `args` (message_types.hpp): otherwise
+  /// errc::invalid_argument naming the type and the node, at once (CAF
+  /// would drop the message and the caller wait for its timeout). `what`
+  /// says whose arguments they are. This node and nodes down or unknown are
+  /// not checked (the spawn reports them). Sends nothing when `args` holds
+  /// only CAF's built-in types. spawn, spawn_persistent, restart and
+  /// create_group call it.
+  caf::error check_message_types(const std::vector<std::string>& nodes,
+                                 const caf::message& args,
+                                 const std::string& what,
+                                 timeout t = std::chrono::seconds(10));
 
   /// FT-SR `destroy`: kills the actor; its monitors fire. Returns once the
   /// actor is gone.
@@ -239,6 +263,12 @@ public:
 
   /// This node's view of the cluster (itself included if a member).
   caf::expected<std::vector<member_status>> view(timeout t = std::chrono::seconds(5));
+
+  /// The report (introspection.hpp) of node `q.node` (empty: this one),
+  /// asked through this node's manager. Errors: unknown_node (not in the
+  /// cluster), node_unavailable (not connected), a timeout after `t`.
+  caf::expected<node_report> introspect(introspect_query q,
+                                        timeout t = std::chrono::seconds(5));
 
   /// Waits until every node in `names` is up in this node's view.
   caf::expected<void> await_up(const std::vector<std::string>& names,

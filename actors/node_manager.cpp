@@ -23,6 +23,7 @@
 #include "actors/errors.hpp"
 #include "actors/log.hpp"
 #include "actors/membership_core.hpp"
+#include "actors/message_types.hpp"
 #include "actors/node.hpp"
 #include "actors/persistent_catalog.hpp"
 #include "actors/protocol.hpp"
@@ -63,6 +64,8 @@ struct pending_failure {
 struct pending_restart {
   std::string assignee;
   clock_type::time_point due;
+  /// The failure that orphaned it: the restart joins its trace.
+  trace_context tc;
 };
 
 struct manager_state {
@@ -88,8 +91,8 @@ struct manager_state {
   cluster_view last_view;
   /// The persistent catalog as last written to the data directory.
   std::vector<char> saved_catalog;
-  /// Members of the view this node suspected at the last tick (for the log:
-  /// one line when suspicion starts and one when it ends).
+  /// Members of the view this node suspected at the last tick (journaled and
+  /// logged: one event and line when suspicion starts, one when it ends).
   std::vector<member_id> suspected;
   bool catalog_loaded = false;
   /// Requests for this node to host an actor that arrived before it was
@@ -106,6 +109,17 @@ using manager_actor = caf::stateful_actor<manager_state>;
 peer* find_peer(manager_state& st, const std::string& name) {
   auto i = st.peers.find(name);
   return i != st.peers.end() ? &i->second : nullptr;
+}
+
+/// The peer `name` if it is up and this node holds a connection to its
+/// manager. A peer can be up without one: a client learns from a member's
+/// view that a node came back before it reconnected (the old connection
+/// was dropped at the node's failure), and a member may install a view
+/// admitting a node before that node's hello reached it.
+peer* connected_peer(manager_state& st, const std::string& name) {
+  auto p = find_peer(st, name);
+  return p != nullptr && p->state == member_state::up && p->manager ? p
+                                                                   : nullptr;
 }
 
 /// Sends `xs` to every connected member or joining node and every client.
@@ -267,7 +281,7 @@ void on_view_installed(manager_actor* self, const cluster_view& prev,
         continue;
       for (auto& n : spec.nodes)
         if (auto member = v.find(n); member != nullptr) {
-          st.restarts[spec.id] = pending_restart{n, now + delay};
+          st.restarts[spec.id] = pending_restart{n, now + delay, ftc};
           break;
         }
     }
@@ -292,6 +306,7 @@ void act_on_due(manager_actor* self) {
       p->state = member_state::failed;
       p->reason = f.reason;
     }
+    ctx.spans.event(f.tc, "node_failed", to_string(f.member), f.reason);
     FTSR_LOG(warn, "{}: peer {} failed ({})", log_name(ctx.self),
              to_string(f.member), f.reason);
     ctx.dir.node_failed(f.member.name, f.member.incarnation, f.reason, f.tc);
@@ -310,7 +325,7 @@ void act_on_due(manager_actor* self) {
     if (r.assignee == ctx.self.name && spec && cur) {
       auto err = ctx.dir.failure_of(*cur);
       if (err && !is(err, errc::destroyed)) {
-        auto ref = spawn_local(self, spec->type, spec->args, {}, &*spec,
+        auto ref = spawn_local(self, spec->type, spec->args, r.tc, &*spec,
                                cur->generation + 1);
         if (!ref) {
           ctx.spans.event({}, "restart_failed", to_string(*cur),
@@ -465,8 +480,9 @@ void connect(manager_actor* self, peer& p) {
       [on_error](caf::error& err) { on_error(err); });
 }
 
-/// Logs where this node's suspicion of a view member began or ended.
-void log_suspicions(manager_actor* self, clock_type::time_point now) {
+/// Records a span (the dashboard's "suspected" health) and a log line where
+/// this node's suspicion of a view member began or ended.
+void note_suspicions(manager_actor* self, clock_type::time_point now) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
   auto in = [](const std::vector<member_id>& xs, const member_id& x) {
@@ -477,13 +493,18 @@ void log_suspicions(manager_actor* self, clock_type::time_point now) {
     if (!(m == ctx.self) && st.gms->suspects(m, now))
       now_suspected.push_back(m);
   for (auto& m : now_suspected)
-    if (!in(st.suspected, m))
+    if (!in(st.suspected, m)) {
+      ctx.spans.event({}, "suspected", to_string(m));
       FTSR_LOG(warn, "{}: peer {} suspected", log_name(ctx.self),
                to_string(m));
+    }
   for (auto& m : st.suspected)
-    if (!in(now_suspected, m) && st.gms->view().contains(m))
-      FTSR_LOG(info, "{}: peer {} no longer suspected", log_name(ctx.self),
-               to_string(m));
+    if (!in(now_suspected, m)) {
+      ctx.spans.event({}, "unsuspected", to_string(m));
+      if (st.gms->view().contains(m))
+        FTSR_LOG(info, "{}: peer {} no longer suspected", log_name(ctx.self),
+                 to_string(m));
+    }
   st.suspected = std::move(now_suspected);
 }
 
@@ -499,7 +520,7 @@ void tick(manager_actor* self) {
     apply(self, st.gms->on_tick(now));
     if (ctx.fenced)
       return;
-    log_suspicions(self, now);
+    note_suspicions(self, now);
     act_on_due(self);
     save_catalog_if_changed(self);
     auto late = std::stable_partition(st.until_admitted.begin(),
@@ -523,12 +544,21 @@ spawn_local(manager_actor* self, const std::string& type, caf::message args,
             uint64_t generation) {
   auto& st = self->state;
   auto& ctx = *st.ctx;
+  auto arg_types = cpp_type_names(args);
   auto hdl = self->system().spawn<caf::actor>(type, std::move(args), nullptr,
                                               false);
+  if (!hdl && hdl.error() == caf::sec::cannot_spawn_actor_from_arguments)
+    return make_error(errc::invalid_argument,
+                      "actor type '" + type + "' on node " + ctx.self.name
+                        + " cannot be created from the arguments "
+                        + arg_types);
   if (!hdl)
     return make_error(errc::unknown_actor_type,
-                      "cannot spawn '" + type + "' on node " + ctx.self.name
-                        + ": " + self->system().render(hdl.error()));
+                      "node " + ctx.self.name + " hosts no actor type '"
+                        + type + "' (" + self->system().render(hdl.error())
+                        + "): a node hosts the types its add_types function "
+                          "registers; ftsr-node hosts only the samples, run "
+                          "a node with ftsr::node_main for your own");
   // Unique cluster-wide: incarnations are unique per name and never reused.
   capability_ref ref{spec != nullptr ? spec->id : new_trace_id(),
                      type, ctx.self.name, ctx.self.incarnation, *hdl, {},
@@ -659,6 +689,63 @@ std::vector<member_status> view_of(const manager_state& st) {
   return result;
 }
 
+/// What introspect_atom answers about this node.
+node_report report_of(const manager_state& st, const introspect_query& q) {
+  auto& ctx = *st.ctx;
+  node_report r;
+  r.self = ctx.self;
+  r.member = ctx.member;
+  r.fenced = ctx.fenced;
+  r.in_majority = ctx.member && ctx.in_majority();
+  r.view_number = st.last_view.number;
+  r.members = view_of(st);
+  std::map<uint64_t, std::string> names;
+  for (auto& b : ctx.names.all())
+    if (b.cap.id != 0)
+      names.emplace(b.cap.id, b.name);
+  auto add_group = [&](uint64_t id, const std::string& type,
+                       std::vector<group_member_ref> members) {
+    for (auto& g : r.groups)
+      if (g.id == id)
+        return;
+    auto prefix = std::string{"group:"};
+    group_info g{id, type.rfind(prefix, 0) == 0 ? type.substr(prefix.size())
+                                                : type,
+                 {}, std::move(members)};
+    if (auto i = names.find(id); i != names.end())
+      g.name = i->second;
+    r.groups.push_back(std::move(g));
+  };
+  // Published groups (a replica was replaced since the group was created)
+  // first: their bindings are newer than the hosted replicas' copies.
+  for (auto& ref : ctx.dir.alive())
+    if (ref.is_group()) {
+      std::vector<group_member_ref> members;
+      for (auto& m : ref.members)
+        members.push_back({m.id, m.node, m.incarnation});
+      add_group(ref.id, ref.type, std::move(members));
+    }
+  r.replicas = ctx.replicas.snapshot();
+  for (auto& x : r.replicas)
+    add_group(x.group, x.type, x.group_members);
+  for (auto& spec : ctx.dir.restart_specs()) {
+    persistent_info p{spec.id, spec.type, {}, 0, 0, "unknown", spec.nodes};
+    if (auto cur = ctx.dir.lookup(spec.id)) {
+      p.node = cur->node;
+      p.incarnation = cur->incarnation;
+      p.generation = cur->generation;
+      auto err = ctx.dir.failure_of(*cur);
+      p.state = err ? describe(err) : "alive";
+    }
+    r.persistent.push_back(std::move(p));
+  }
+  r.events = ctx.journal.since(q.events_after, q.max_events);
+  r.spans = ctx.spans.snapshot(q.max_spans);
+  r.spans_dropped = ctx.spans.dropped();
+  r.now_ns = wall_clock_ns();
+  return r;
+}
+
 /// A client's name change: made by the first member up (clients hold a
 /// replica but do not speak for the cluster); its answer is merged here
 /// before the requester hears of it, so a lookup right after sees it.
@@ -734,10 +821,22 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         // them back once the first view removed their old incarnations.
         // Read here, in an actor, since their arguments may hold handles.
         st.catalog_loaded = true;
-        if (auto xs = load_catalog(self->context(), ctx.data_dir))
+        if (auto xs = load_catalog(self->context(), ctx.data_dir)) {
           restore_catalog(ctx.dir, *xs);
-        else
+        } else {
           catalog_error(ctx, xs.error());
+          if (is(xs.error(), errc::corrupted)) {
+            // persistent_catalog.hpp: set aside, start empty, learn the
+            // catalog from the other members.
+            auto aside = set_aside_catalog(ctx.data_dir);
+            if (aside)
+              FTSR_LOG(warn, "{}: damaged persistent catalog kept as {}; "
+                             "starting with an empty one",
+                       log_name(ctx.self), *aside);
+            else
+              catalog_error(ctx, aside.error());
+          }
+        }
       }
       tick(self);
     },
@@ -929,9 +1028,30 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         return make_error(errc::node_unavailable,
                           "node '" + on + "' is " + to_string(p->state)
                             + (p->reason.empty() ? "" : ": " + p->reason));
+      if (connected_peer(st, on) == nullptr)
+        return make_error(errc::node_unavailable,
+                          "node '" + on + "' is up but not connected yet");
       self->delegate(p->manager, spawn_atom::value, on, type, std::move(args),
                      std::move(backups), tc);
       return caf::delegated<capability_ref>{};
+    },
+    [self](types_atom, const std::string& on,
+           const std::vector<std::string>& names)
+      -> caf::result<std::vector<std::string>> {
+      auto& st = self->state;
+      auto& ctx = *st.ctx;
+      if (ctx.member && on == ctx.self.name)
+        return unknown_type_names(self->system(), names);
+      auto p = find_peer(st, on);
+      if (p == nullptr)
+        return make_error(errc::unknown_node,
+                          "node '" + on + "' is not part of cluster '"
+                            + ctx.cluster.name + "'");
+      if (p->state != member_state::up)
+        return make_error(errc::node_unavailable,
+                          "node '" + on + "' is " + to_string(p->state));
+      self->delegate(p->manager, types_atom::value, on, names);
+      return caf::delegated<std::vector<std::string>>{};
     },
     [self](respawn_atom, const restart_spec& spec, uint64_t generation,
            const trace_context& tc) -> caf::result<capability_ref> {
@@ -979,8 +1099,7 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         if (ctx.member && n == ctx.self.name)
           return spawn_local(self, spec->type, spec->args, tc, &*spec,
                              current->generation + 1);
-        auto p = find_peer(st, n);
-        if (p != nullptr && p->state == member_state::up) {
+        if (auto p = connected_peer(st, n); p != nullptr) {
           self->delegate(p->manager, respawn_atom::value, *spec,
                          current->generation + 1, tc);
           return caf::delegated<capability_ref>{};
@@ -1065,6 +1184,28 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         i->second.deliver(caf::unit);
         self->state.timers.erase(i);
       }
+    },
+    [self](introspect_atom,
+           introspect_query& q) -> caf::result<node_report> {
+      auto& st = self->state;
+      auto& ctx = *st.ctx;
+      if (q.node.empty() || (ctx.member && q.node == ctx.self.name))
+        return report_of(st, q);
+      auto p = find_peer(st, q.node);
+      if (p == nullptr)
+        return make_error(errc::unknown_node,
+                          "node '" + q.node + "' is not part of cluster '"
+                            + ctx.cluster.name + "'");
+      if (!p->manager)
+        return make_error(errc::node_unavailable,
+                          "node '" + q.node + "' is not connected ("
+                            + to_string(p->state)
+                            + (p->reason.empty() ? "" : ": " + p->reason)
+                            + ")");
+      auto target = p->manager;
+      q.node.clear();
+      self->delegate(target, introspect_atom::value, std::move(q));
+      return caf::delegated<node_report>{};
     },
     [self](stats_atom) {
       auto result = self->state.stats;

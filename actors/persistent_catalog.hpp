@@ -50,9 +50,16 @@ encode_catalog(caf::execution_unit* ctx, const std::vector<catalog_entry>& xs);
 caf::error save_catalog(const std::string& dir, const std::vector<char>& bytes);
 
 /// Reads the catalog of `dir` (empty if there is none). Errors name the file
-/// (errc::corrupted when it cannot be decoded).
+/// (errc::corrupted when it is truncated, damaged or cannot be decoded).
 caf::expected<std::vector<catalog_entry>>
 load_catalog(caf::execution_unit* ctx, const std::string& dir);
+
+/// The rule for a damaged catalog: the node renames it to
+/// persistent.bin.damaged (kept for the operator, never read again) and
+/// starts with an empty catalog. Every member keeps a copy of the catalog,
+/// so the node learns the persistent actors again from the other members
+/// of the first view. Returns the new path.
+caf::expected<std::string> set_aside_catalog(const std::string& dir);
 
 /// Records `xs` in `dir` as restart specs and (failed-unless-alive)
 /// bindings.

@@ -4,6 +4,7 @@
 #include "caf/actor_system_config.hpp"
 
 #include "actors/group_invocation.hpp"
+#include "actors/introspection.hpp"
 #include "actors/membership.hpp"
 
 namespace ftsr {
@@ -46,6 +47,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
       "std::vector<ftsr::name_binding>")
     .add_message_type<invocation>("ftsr::invocation")
     .add_message_type<std::vector<caf::message>>("std::vector<caf::message>");
+  add_introspection_types(cfg);
 }
 
 } // namespace ftsr

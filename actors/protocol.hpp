@@ -156,6 +156,9 @@ using subscribe_atom = caf::atom_constant<caf::atom("ftsr_sub")>;
 using view_atom = caf::atom_constant<caf::atom("ftsr_view")>;
 /// (spans, uint64 max) -> vector<span>
 using spans_atom = caf::atom_constant<caf::atom("ftsr_spans")>;
+/// (introspect, introspect_query) -> node_report (introspection.hpp): the
+///   report of the node the query names, asked through its manager.
+using introspect_atom = caf::atom_constant<caf::atom("ftsr_intro")>;
 /// (stats) -> manager_stats
 using stats_atom = caf::atom_constant<caf::atom("ftsr_stats")>;
 /// (monitor, capability_ref, actor dest, message handler) -> uint64 id
@@ -179,6 +182,10 @@ using name_unregister_atom = caf::atom_constant<caf::atom("ftsr_nunrg")>;
 using name_bind_atom = caf::atom_constant<caf::atom("ftsr_nbind")>;
 /// (name_look, string name) -> capability_ref (errc::unknown_name).
 using name_lookup_atom = caf::atom_constant<caf::atom("ftsr_nlook")>;
+/// (types, string on, vector<string> names) -> vector<string>: the names
+/// of application message types among `names` that node `on` has not
+/// registered (message_types.hpp); forwarded to `on` like spawn.
+using types_atom = caf::atom_constant<caf::atom("ftsr_types")>;
 /// Internal tick of the failure detector.
 using tick_atom = caf::atom_constant<caf::atom("ftsr_tick")>;
 

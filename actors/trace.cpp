@@ -1,6 +1,7 @@
 // Span ids, clocks and the bounded span buffer.
 #include "actors/trace.hpp"
 
+#include <algorithm>
 #include <random>
 
 namespace ftsr {
@@ -20,8 +21,9 @@ uint64_t new_trace_id() {
   return id;
 }
 
-span_buffer::span_buffer(size_t capacity) : capacity_(capacity) {
-  // nop
+span_buffer::span_buffer(size_t capacity)
+  : capacity_(std::max<size_t>(capacity, 1)) {
+  ring_.reserve(capacity_);
 }
 
 trace_context span_buffer::child_of(const trace_context& parent) {
@@ -29,29 +31,35 @@ trace_context span_buffer::child_of(const trace_context& parent) {
           new_trace_id()};
 }
 
-void span_buffer::record(span s) {
-  {
-    // The node's own name is filled in when spans are read (snapshot): no
-    // string copy per span on the recording path.
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (spans_.size() >= capacity_) {
-      spans_.pop_front();
-      ++dropped_;
-    }
-    if (!observer_) {
-      spans_.push_back(std::move(s));
-      return;
-    }
-    spans_.push_back(s);
-    if (s.node.empty())
-      s.node = node_;
-  }
-  observer_(s);
+span& span_buffer::claim() {
+  if (ring_.size() < capacity_)
+    return ring_.emplace_back();
+  // Full: the oldest span's slot, its strings emptied but not freed. The
+  // node's own name is filled in when spans are read (snapshot): no string
+  // copy per span on the recording path.
+  auto& slot = ring_[first_];
+  first_ = (first_ + 1) % capacity_;
+  ++dropped_;
+  slot.trace_id = slot.span_id = slot.parent_id = 0;
+  slot.kind.clear();
+  slot.name.clear();
+  slot.node.clear();
+  slot.start_ns = slot.end_ns = 0;
+  slot.detail.clear();
+  slot.outcome.clear();
+  slot.group_view = 0;
+  return slot;
 }
 
-void span_buffer::set_observer(std::function<void(const span&)> f) {
+void span_buffer::record(span s) {
+  record_with([&s](span& slot) { slot = std::move(s); });
+}
+
+void span_buffer::set_observer(std::function<void(const span&)> f,
+                               kind_filter wants) {
   std::lock_guard<std::mutex> guard{mtx_};
   observer_ = std::move(f);
+  wants_ = wants;
 }
 
 trace_context span_buffer::event(const trace_context& parent, std::string kind,
@@ -65,12 +73,15 @@ trace_context span_buffer::event(const trace_context& parent, std::string kind,
 
 std::vector<span> span_buffer::snapshot(size_t max) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto n = std::min(max, spans_.size());
-  std::vector<span> result{spans_.end() - static_cast<std::ptrdiff_t>(n),
-                           spans_.end()};
-  for (auto& s : result)
+  auto size = ring_.size();
+  auto n = std::min(max, size);
+  std::vector<span> result;
+  result.reserve(n);
+  for (auto i = size - n; i < size; ++i) {
+    auto& s = result.emplace_back(ring_[(first_ + i) % size]);
     if (s.node.empty())
       s.node = node_;
+  }
   return result;
 }
 
@@ -81,7 +92,7 @@ uint64_t span_buffer::dropped() const {
 
 size_t span_buffer::size() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return spans_.size();
+  return ring_.size();
 }
 
 void span_buffer::set_node(std::string node) {

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -57,8 +56,15 @@ int64_t wall_clock_ns();
 uint64_t new_trace_id();
 
 /// Thread-safe bounded ring of spans; the oldest spans are dropped first.
+/// A full ring records a span into the slot of the oldest one, reusing its
+/// strings' storage (see record_with): the per-call invocation span costs no
+/// allocation once the ring has filled.
 class span_buffer {
 public:
+  /// Observers see the spans whose kind this accepts.
+  using kind_filter = bool (*)(const std::string& kind);
+
+  /// Keeps the newest `capacity` spans (at least one).
   explicit span_buffer(size_t capacity = 4096);
 
   /// Starts a child of `parent` (or a new trace if parent has none).
@@ -67,6 +73,24 @@ public:
 
   /// Records a span; thread-safe.
   void record(span s);
+
+  /// Records a span written in place: `fill(span&)` gets a cleared slot
+  /// (empty strings that keep their storage, zero numbers) and assigns the
+  /// fields it has. Called under the buffer's lock: it must only assign.
+  /// Thread-safe.
+  template <class Fill>
+  void record_with(Fill&& fill) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    auto& slot = claim();
+    fill(slot);
+    if (!observer_ || (wants_ != nullptr && !wants_(slot.kind)))
+      return;
+    auto copy = slot;
+    if (copy.node.empty())
+      copy.node = node_;
+    guard.unlock();
+    observer_(copy);
+  }
 
   /// Records an instantaneous event span under `parent` and returns its
   /// context.
@@ -84,16 +108,25 @@ public:
 
   void set_node(std::string node);
 
-  /// Calls `f` with every recorded span (outside the buffer's lock, on the
-  /// recording thread), e.g. to log failures as they happen. Set it before
-  /// spans are recorded.
-  void set_observer(std::function<void(const span&)> f);
+  /// Calls `f` with every recorded span whose kind `wants` accepts (every
+  /// span if null), outside the buffer's lock, on the recording thread, e.g.
+  /// to log failures as they happen. A span `f` sees is copied: a filter
+  /// keeps that copy off the per-call path. Set it before spans are
+  /// recorded.
+  void set_observer(std::function<void(const span&)> f,
+                    kind_filter wants = nullptr);
 
 private:
+  /// The slot for the next span, cleared (the oldest one's when full).
+  span& claim();
+
   std::function<void(const span&)> observer_;
+  kind_filter wants_ = nullptr;
   mutable std::mutex mtx_;
   size_t capacity_;
-  std::deque<span> spans_;
+  /// The ring (grown up to capacity_), the oldest span at `first_`.
+  std::vector<span> ring_;
+  size_t first_ = 0;
   uint64_t dropped_ = 0;
   std::string node_;
 };

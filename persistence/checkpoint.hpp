@@ -1,6 +1,7 @@
 // Coordinated consistent checkpoints of communicating actors (FTM's blocking
-// checkpoint, protocol in checkpoint_core.hpp) into stable storage, and
-// restore from the last committed checkpoint.
+// checkpoint with channel state; the protocol is explained in
+// docs/checkpoints.md, its decisions are checkpoint_core.hpp) into stable
+// storage, and restore from the last committed checkpoint.
 //
 //   struct counter_state {
 //     uint64_t n = 0;
@@ -25,66 +26,32 @@
 //   ... // wire the restored actors (e.g. tell them their peers), then
 //   ftsr::replay_channels({*a2}); // redeliver what was in flight to them
 //
-// Participants are plain CAF event-based actors (no ftsr node needed: the
-// protocol only needs actor handles, so it works in one actor system and
-// across CAF nodes alike, with add_checkpoint_types registered).
-// Application messages between participants go through tell(): it stamps
-// them (sender, epoch, modified) and holds them back while the sender's
-// snapshot is pending commit. A stamped message is handled by reads() if
-// it matches there (no dependency), else by updates() (dependency on a
-// modified sender). Messages that are not stamped (from outside, e.g. a
-// client or a test) run the same handlers, create no dependency and get
-// the handler's result as reply. Handler results of stamped messages are
-// dropped: participants talk one-way, since a snapshot cannot capture a
-// pending response handler.
+// Participants are plain CAF event-based actors (no ftsr node needed;
+// register add_checkpoint_types). Messages between participants go through
+// tell() (stamped; held back while the sender's snapshot is pending
+// commit); a stamped message runs reads() if it matches there, else
+// updates(). Unstamped messages (from outside) run the same handlers,
+// create no dependency and get the result as reply; results of stamped
+// messages are dropped (participants talk one-way).
 //
-// checkpoint() spawns a coordinator: it runs the three waves over the roots
-// and everything linked to them, collects every member's snapshot and the
-// channel state between the members, writes them all in one atomic
-// stable_store batch (the commit point), then sends the commit wave.
-// Concurrent checkpoints over overlapping actors merge. It aborts, leaving
-// the stored checkpoints as they were, when a member dies or refuses (its
-// state failed to serialize), the write fails, or `timeout` passes.
-//
-// Channel state: after its snapshot a member sends a marker to every
-// member (itself included) and keeps a copy of every stamped message that
-// arrives until the sender's marker, plus those it still defers; these
-// were sent before the sender's snapshot and are not in the receiver's,
-// so they are stored with the receiver's checkpoint and redelivered on
-// restore (replay_channels), before anything else of the same sender.
-// Restoring all members of a checkpoint thus loses no message between
-// them and duplicates none. Messages from participants outside the
-// receiver's checkpoint, and any from outside (unstamped), are not
-// recorded: lost on restore if they were in flight, never orphaned (so
-// restoring participants whose latest records come from different
-// checkpoints may lose messages between them). In-flight messages must be
-// serializable (types added to the actor system config) or the checkpoint
-// aborts.
-//
-// Storage: up to three keys per participant under checkpoint_key(prefix,
-// id): "/meta" (Boost archive of epoch and initiator), "/state" (the
-// state's Boost archive as the participant produced it: not copied into
-// another archive) and "/channel" (the in-flight messages to it, CAF
-// binary; absent if none). The latest records of the participants, taken
-// together, are a consistent cut: restore a set of participants together
-// (restoring one alone is only consistent if no other actor depends on
-// work it loses).
-//
-// Tracing: a coordinator whose actor system belongs to an ftsr node
-// records a "checkpoint" span (start to outcome; detail: committed and
-// the number of in-flight messages stored, or why it aborted, then the
-// member ids, e.g. "committed; in flight stored: 4; members: 1, 2, 3");
-// a participant in an ftsr node records a "checkpoint_member" span under
-// it, from its snapshot to the end of the checkpoint (the time its sends
-// were blocked). Plain CAF systems record nothing.
+// Guarantees: the latest records of the participants of a checkpoint are a
+// consistent cut: restoring them together (restore, then replay_channels)
+// loses no message between them and duplicates none. Messages from
+// outside a checkpoint that were in flight are lost on restore, never
+// orphaned; in-flight messages must be serializable or the checkpoint
+// aborts. Storage: up to three keys per participant under
+// checkpoint_key(prefix, id) ("/meta", "/state", "/channel").
 //
 // Thread-safety: checkpoint(), load_checkpoint() and restore() may be
 // called from any thread that is not an actor (checkpoint blocks);
 // spawn_checkpoint(), decode_channel() and replay_channels() also from
-// actors. The stable_store must outlive every
-// coordinator using it. Failure: errors are values; a participant whose
+// actors. The stable_store must outlive every coordinator using it.
+// Failure: errors are values; a checkpoint aborts (the stored checkpoints
+// stay as they were) when a member dies or refuses (its state failed to
+// serialize), the write fails, or the timeout passes; a participant whose
 // state serialization throws anything but a Boost archive exception
-// crashes (fail-stop) and the checkpoint aborts.
+// crashes (fail-stop). Tracing: "checkpoint" and "checkpoint_member"
+// spans on ftsr nodes (docs/checkpoints.md).
 #pragma once
 
 #include <chrono>

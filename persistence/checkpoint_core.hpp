@@ -1,83 +1,18 @@
 // The deterministic core of FTM's blocking consistent checkpoint (Banâtre et
-// al., "Lessons from FTM", §4.1-4.2): no actors, clocks or sockets. The
-// participant wrapper and the coordinator of checkpoint.hpp feed it messages
-// and perform the sends it returns; tests drive it step by step and in
-// seeded simulations.
+// al., "Lessons from FTM", §4.1-4.2) with channel state: no actors, clocks
+// or sockets. The participant wrapper and the coordinator of checkpoint.hpp
+// feed it messages and perform the sends it returns (ckpt_step); tests
+// drive it step by step and in seeded simulations. The protocol (recovery
+// units and dependencies, the build / precommit / commit waves, channel
+// state, merging of concurrent initiations, failures) is explained in
+// docs/checkpoints.md.
 //
-// Model. Each participant runs a sequence of recovery units numbered by its
-// epoch (the checkpoints it committed). Application messages carry a stamp
-// (sender, epoch, modified). Receiving an *update* (a handler that changes
-// the receiver's state) from a sender whose state changed since its last
-// checkpoint makes the receiver depend on that recovery unit: the receiver
-// may not checkpoint the receive unless the sender checkpoints the send.
-// With request/reply this is FTM's rule: an update call makes client and
-// server depend on each other (request and reply are both updates), a read
-// of a modified server makes the client depend on the server (only the
-// reply is an update), a read of an unmodified server creates nothing (the
-// reply derives from the persistent state). Reads never create a
-// dependency on the receiver's side: they do not change its state.
-//
-// FTM adds each dependency to both graphs: the receiver records its
-// predecessor, and tells the sender (ckpt_dep_note), which records a
-// successor.
-//
-// Waves (one initiator per checkpoint, FTM's tree flattened to a star):
-// 1. build: the initiator asks the roots, then transitively every recovery
-//    unit linked to a member: its predecessors (unless they committed past
-//    the dependency; required for consistency) and its successors (if they
-//    still depend on it; FTM Fig. 7: a client that read the initiator's
-//    modified state joins too). A participant that joins stops taking new
-//    dependencies: an update that would add one is deferred until the
-//    checkpoint ends (FTM's "defer"; later messages of that sender wait
-//    behind it).
-// 2. precommit: every member blocks its application sends and saves a
-//    tentative checkpoint; messages it receives afterwards belong to its
-//    next recovery unit. Then it sends a marker to every member, itself
-//    included (ckpt_precommit names the others' joins): behind everything
-//    it sent before its snapshot, and nothing follows until the end.
-//    Channel state (Chandy-Lamport over CAF's per-pair FIFO order): a
-//    member records every application message that is deferred at its
-//    snapshot or arrives after it; what it recorded from member q up to
-//    q's marker is the channel q -> member: sent before q's snapshot,
-//    received after the member's. It answers the precommit once every
-//    member's marker is in (markers that arrive before its own
-//    snapshot close an empty channel, but for deferred messages), naming
-//    how many recorded messages of each sender belong to the channel; the
-//    caller sends those messages beside. A member added during the
-//    precommit wave gets its precommit, the others a ckpt_mark naming it;
-//    channels completed after the precommit reply follow in ckpt_channels.
-// 3. commit once every member precommitted, every channel between members
-//    is in and the snapshots and channels are stored (one atomic write:
-//    the commit point); abort if a member fails or refuses, a write fails
-//    or time runs out. Commit starts a new recovery unit (epoch + 1, no
-//    dependencies); abort keeps the old one.
-// No orphan: a member's snapshot records only receives whose send its
-// sender's snapshot records too (same checkpoint, or an earlier committed
-// one); nothing is sent between a member's snapshot and the end. Lossless
-// between members: a message one member sent before its snapshot and
-// another received after its own is in the channel state, redelivered on
-// restore before anything else of that sender (hold, replay). A message
-// from a participant outside the receiver's checkpoint that is deferred
-// at the receiver's snapshot or arrives after it is lost on restore, never
-// orphaned (as in FTM, which records no channel state at all).
-//
-// Concurrent initiations (FTM §4.2.3, merge towards the smallest id): a
-// participant belongs to one checkpoint at a time; other requests queue and
-// the requester hears busy(holder). The larger-id initiator still in its
-// build wave hands its whole set over to the smaller one (merge) and then
-// forwards whatever reaches it; one past its build wave waits for nothing,
-// so requests queued behind it are answered when it ends. Waits therefore
-// only point from larger to smaller ids or at initiators that finish on
-// their own: no deadlock.
-//
-// Failures: the initiator aborts when a member or a pending participant
-// fails before the write. A participant whose initiator fails aborts
-// locally, even after precommit: if the write had happened, the only loss
-// is the epoch bump, so later checkpoints pull it in once more (safe). A
-// participant freed that way (e.g. its holder failed after merging, before
-// the winner's reassign) may take new dependencies and join again: every
-// join has a number (lock), a newer join of a member is chased again, and
-// a precommit names the join it chased, so a stale one is refused.
+// Guarantees: no orphan (a member's snapshot records only receives whose
+// send its sender's snapshot records too); lossless between members (a
+// message sent before the sender's snapshot and received after the
+// receiver's is in the channel state, redelivered first on restore); no
+// deadlock between concurrent initiations (they merge towards the
+// smallest id). A participant whose initiator fails aborts locally.
 //
 // Not thread-safe: each object belongs to one actor (or one test).
 #pragma once

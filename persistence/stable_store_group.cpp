@@ -44,9 +44,51 @@ uint64_t cost(std::string_view key, std::string_view value) {
   return key.size() + value.size() + record_overhead;
 }
 
+/// The replica's position (replica_position: view, sequence number) is
+/// kept under this key, written in the same LMDB transaction as each write
+/// and state transfer; keys starting with a NUL byte are reserved.
+const std::string position_key{"\0ftsr.position", 14};
+
+bool reserved(std::string_view key) {
+  return !key.empty() && key.front() == '\0';
+}
+
+std::string encode_position(const replica_position& p) {
+  std::ostringstream os;
+  {
+    boost::archive::binary_oarchive ar{os};
+    ar << p.view << p.seq;
+  }
+  return os.str();
+}
+
+caf::expected<replica_position> decode_position(const std::string& bytes) {
+  replica_position p;
+  try {
+    std::istringstream is{bytes};
+    boost::archive::binary_iarchive ar{is};
+    ar >> p.view >> p.seq;
+  } catch (const std::exception& e) {
+    return make_error(errc::corrupted,
+                      std::string{"stable_store: unreadable position: "}
+                        + e.what());
+  }
+  return p;
+}
+
+/// Adds the position being applied (if any) to `b`.
+void stamp(write_batch& b) {
+  if (auto pos = current_position())
+    b.put(position_key, encode_position(*pos));
+}
+
 caf::error check_key(const std::string& key) {
   if (key.empty())
     return make_error(errc::invalid_argument, "stable_store: empty key");
+  if (reserved(key))
+    return make_error(errc::invalid_argument,
+                      "stable_store: keys starting with a NUL byte are "
+                      "reserved");
   if (key.size() > max_key)
     return make_error(errc::invalid_argument,
                       "stable_store: key of " + std::to_string(key.size())
@@ -170,6 +212,8 @@ public:
         std::vector<std::string> flat;
         flat.reserve(2 * records->size());
         for (auto& [k, v] : *records) {
+          if (reserved(k))
+            continue;
           flat.push_back(std::move(k));
           flat.push_back(std::move(v));
         }
@@ -185,6 +229,9 @@ public:
       fail_stop(records.error());
       return {};
     }
+    records->erase(std::remove_if(records->begin(), records->end(),
+                                  [](auto& kv) { return reserved(kv.first); }),
+                   records->end());
     std::ostringstream os;
     {
       boost::archive::binary_oarchive ar{os};
@@ -214,6 +261,7 @@ public:
       used += cost(k, v);
       b.put(std::move(k), std::move(v));
     }
+    stamp(b);
     if (auto err = store_->write(b))
       return err;
     quota_ = std::min(quota, max_quota);
@@ -242,7 +290,8 @@ private:
 
   /// Applies `b` unless a check that every replica makes alike refuses it;
   /// returns, per op, whether its key held a record just before.
-  caf::expected<std::vector<bool>> apply(const write_batch& b) {
+  /// The batch gets the position being applied added (stamp).
+  caf::expected<std::vector<bool>> apply(write_batch& b) {
     std::vector<bool> existed;
     std::map<std::string_view, uint64_t> pending; // key -> cost after b
     uint64_t used = used_;
@@ -270,6 +319,7 @@ private:
                           + " bytes exceeded (" + std::to_string(used_)
                           + " used, " + std::to_string(used)
                           + " needed); nothing written");
+    stamp(b);
     if (auto err = store_->write(b))
       return fail_stop(err);
     used_ = used;
@@ -287,6 +337,50 @@ std::string stable_store_dir(const std::string& data_dir, uint64_t group_id,
                              uint64_t replica_id) {
   return data_dir + "/stable-store-" + std::to_string(group_id) + "-"
          + std::to_string(replica_id);
+}
+
+caf::expected<std::optional<replica_position>>
+stable_store_position(const std::string& replica_dir) {
+  auto s = open_lmdb_store({replica_dir});
+  if (!s)
+    return s.error();
+  auto v = (*s)->get(position_key);
+  if (!v)
+    return v.error();
+  if (!*v)
+    return std::optional<replica_position>{};
+  auto p = decode_position(**v);
+  if (!p)
+    return p.error();
+  return std::optional<replica_position>{*p};
+}
+
+std::vector<replica_report>
+stable_store_reports(const std::string& data_dir, const std::string& node,
+                     const std::vector<group_record>& records,
+                     std::vector<std::string>& problems) {
+  std::vector<replica_report> result;
+  for (auto& g : records) {
+    if (g.type != "stable_store")
+      continue;
+    for (auto& m : g.members) {
+      if (m.node != node)
+        continue;
+      replica_report r{g.id, m, std::nullopt};
+      auto dir = stable_store_dir(data_dir, g.id, m.id);
+      std::error_code ec;
+      if (!std::filesystem::is_directory(dir, ec)) {
+        problems.push_back(dir + ": missing");
+      } else if (auto pos = stable_store_position(dir); !pos) {
+        problems.push_back(dir + ": " + describe(pos.error()));
+      } else {
+        // A store never written through its group is at the start.
+        r.position = pos->value_or(replica_position{});
+      }
+      result.push_back(std::move(r));
+    }
+  }
+  return result;
 }
 
 void add_stable_store_types(caf::actor_system_config& cfg) {

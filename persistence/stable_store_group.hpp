@@ -28,6 +28,8 @@
 //                                   puts (vectors of strings)
 //   (ss_scan, prefix) -> vector<string>
 //                                   k0, v0, k1, v1, ... in key order
+// Keys starting with a NUL byte are reserved (the replica's position,
+// see stable_store_position, is kept under one of them).
 // Write errors that every replica reaches alike are replies and change
 // nothing: invalid_argument (bad key, mismatched vectors), no_space (the
 // group's quota, counted as key + value + 64 bytes per record, would be
@@ -43,10 +45,16 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "caf/actor_system_config.hpp"
 #include "caf/atom.hpp"
+#include "caf/expected.hpp"
+
+#include "replication/cold_start_planner.hpp"
+#include "replication/group_protocol.hpp"
 
 namespace ftsr {
 
@@ -59,6 +67,25 @@ using ss_scan_atom = caf::atom_constant<caf::atom("ss_scan")>;
 /// Directory of one replica's LMDB environment.
 std::string stable_store_dir(const std::string& data_dir, uint64_t group_id,
                              uint64_t replica_id);
+
+/// The position (group view and sequence number of the last entry or
+/// state transfer applied) that the replica store at `replica_dir` keeps
+/// with its records, written in the same transaction as each write;
+/// nothing if it was never written through its group. Errors: the store
+/// cannot be opened, or the position record is damaged (errc::corrupted).
+caf::expected<std::optional<replica_position>>
+stable_store_position(const std::string& replica_dir);
+
+/// A cold restart's input from node `node` (cold_start_planner.hpp): for
+/// each stableStore group of `records` with a member on `node`, that
+/// replica's report from the store under `data_dir`: its position, or
+/// nothing if its directory is missing or its position unreadable (then
+/// `problems` gets a line naming the directory and the reason). The stores
+/// must not be open in this process.
+std::vector<replica_report>
+stable_store_reports(const std::string& data_dir, const std::string& node,
+                     const std::vector<group_record>& records,
+                     std::vector<std::string>& problems);
 
 /// Registers the resource type "stable_store" (call on every node that
 /// may host a replica, and on clients).

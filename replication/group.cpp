@@ -9,6 +9,7 @@
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "replication/placement.hpp"
 
 namespace ftsr {
 
@@ -67,11 +68,18 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
       return make_error(errc::invalid_argument,
                         "group spec: name '" + spec.name + "' is held by "
                           + to_string(*holder));
+  // One deadline for the whole creation: `timeout` bounds it all.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto hosts = spec.nodes;
+  hosts.insert(hosts.end(), spec.backups.begin(), spec.backups.end());
+  if (auto err = n.check_message_types(
+        hosts, args, "the creation arguments of '" + spec.type + "'", timeout))
+    return err;
   capability_ref group;
   group.id = new_trace_id();
   group.type = group_type_of(spec.type);
   for (auto& on : spec.nodes) {
-    auto ref = n.spawn(on, spec.type, {}, timeout);
+    auto ref = n.spawn(on, spec.type, {}, node::time_left(deadline));
     if (!ref) {
       for (auto& m : group.members)
         n.destroy(m);
@@ -86,11 +94,14 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
   mode.backups = spec.backups;
   mode.replicas = spec.backups.empty() ? 0 : spec.nodes.size();
   for (auto& m : group.members)
-    self->request(m.handle, timeout, group_init_atom::value, group, m.id,
+    self->request(m.handle, node::time_left(deadline), group_init_atom::value,
+                  group, m.id,
                   uint64_t{spec.max_sf}, mode, args)
       .receive([] {}, [&](caf::error& err) { failure = err; });
   if (!failure && !spec.name.empty())
-    if (auto named = n.register_name(spec.name, group, false, timeout); !named)
+    if (auto named = n.register_name(spec.name, group, false,
+                                     node::time_left(deadline));
+        !named)
       failure = named.error(); // registered meanwhile by someone else
   if (failure) {
     for (auto& m : group.members)
@@ -102,6 +113,85 @@ caf::expected<capability_ref> create_group(node& n, const group_spec& spec,
                             + " replicas, max_sf "
                             + std::to_string(spec.max_sf));
   return group;
+}
+
+namespace {
+
+caf::expected<group_declaration> declaration_of(node& n,
+                                                const std::string& type) {
+  auto& cfg = n.system().config();
+  if (auto decl = declared_group(cfg, type))
+    return *decl;
+  if (cfg.actor_factories.count(type) == 0)
+    return make_error(errc::invalid_argument,
+                      "resource type '" + type
+                        + "' is not registered on this process: register "
+                          "the application's types here too "
+                          "(node_options::add_types), or pass a group_spec");
+  return make_error(errc::invalid_argument,
+                    "resource type '" + type
+                      + "' declares no replication: give it a static "
+                        "declaration() (or call declare_group), or pass a "
+                        "group_declaration or a group_spec");
+}
+
+} // namespace
+
+caf::expected<std::vector<capability_ref>>
+create_groups(node& n, std::string_view type, size_t count,
+              const group_declaration& decl, caf::message args,
+              std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto view = n.view(timeout);
+  if (!view)
+    return view.error();
+  std::set<std::string> live;
+  for (auto& member : *view)
+    if (member.state == member_state::up)
+      live.insert(member.name);
+  auto specs = place_groups(std::string{type}, decl, count,
+                            n.context().cluster, live);
+  if (!specs)
+    return specs.error();
+  std::vector<capability_ref> result;
+  for (auto& spec : *specs) {
+    auto group = create_group(n, spec, args, node::time_left(deadline));
+    if (!group) {
+      for (auto& created : result)
+        for (auto& m : created.members)
+          n.destroy(m);
+      return group.error();
+    }
+    result.push_back(std::move(*group));
+  }
+  return result;
+}
+
+caf::expected<std::vector<capability_ref>>
+create_groups(node& n, std::string_view type, size_t count,
+              caf::message args, std::chrono::milliseconds timeout) {
+  auto decl = declaration_of(n, std::string{type});
+  if (!decl)
+    return decl.error();
+  return create_groups(n, type, count, *decl, std::move(args), timeout);
+}
+
+caf::expected<capability_ref>
+create_group(node& n, std::string_view type, const group_declaration& decl,
+             caf::message args, std::chrono::milliseconds timeout) {
+  auto groups = create_groups(n, type, 1, decl, std::move(args), timeout);
+  if (!groups)
+    return groups.error();
+  return std::move(groups->front());
+}
+
+caf::expected<capability_ref> create_group(node& n, std::string_view type,
+                                           caf::message args,
+                                           std::chrono::milliseconds timeout) {
+  auto decl = declaration_of(n, std::string{type});
+  if (!decl)
+    return decl.error();
+  return create_group(n, type, *decl, std::move(args), timeout);
 }
 
 std::vector<group_status> group_members_status(node& n,

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "caf/expected.hpp"
@@ -17,6 +18,7 @@
 
 #include "actors/capability.hpp"
 #include "actors/node.hpp"
+#include "replication/group_declaration.hpp"
 #include "replication/group_protocol.hpp"
 
 namespace ftsr {
@@ -67,6 +69,37 @@ caf::error validate(const group_spec& spec, const cluster_config& cluster);
 caf::expected<capability_ref>
 create_group(node& n, const group_spec& spec, caf::message args = {},
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// Creates a group of resource type `type` as the type declared it
+/// (group_declaration.hpp: add_resource_type of a type with a static
+/// declaration(), or declare_group, on this process): its replicas are
+/// placed on live nodes of this node's view (placement.hpp). Errors: those
+/// of place_groups and of create_group above, and errc::invalid_argument
+/// when `type` is not registered here or declares no replication.
+caf::expected<capability_ref>
+create_group(node& n, std::string_view type, caf::message args = {},
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// CMSL `server type properties`: creates a group placed by `decl`, given
+/// at the creation (it replaces the type's declaration, if any).
+caf::expected<capability_ref>
+create_group(node& n, std::string_view type, const group_declaration& decl,
+             caf::message args = {},
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// CMSL `server type [count] properties`: `count` groups created at once,
+/// placed together by `decl` (see disjoint() in group_declaration.hpp).
+/// All or none: if one cannot be created, those created are destroyed.
+caf::expected<std::vector<capability_ref>>
+create_groups(node& n, std::string_view type, size_t count,
+              const group_declaration& decl, caf::message args = {},
+              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// create_groups by the type's declaration (as create_group above).
+caf::expected<std::vector<capability_ref>>
+create_groups(node& n, std::string_view type, size_t count,
+              caf::message args = {},
+              std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 /// Adds a replica on node `on` to a live group: it joins through the
 /// primary with state transfer and takes part once it has the state.

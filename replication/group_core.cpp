@@ -6,6 +6,8 @@
 
 #include "caf/deep_to_string.hpp"
 
+#include "actors/message_types.hpp"
+
 namespace ftsr {
 
 namespace {
@@ -35,6 +37,33 @@ const capability_ref*& detail::current_group() {
   thread_local const capability_ref* current = nullptr;
   return current;
 }
+
+const replica_position*& detail::applying() {
+  thread_local const replica_position* current = nullptr;
+  return current;
+}
+
+namespace {
+
+/// Sets detail::applying() for the lifetime of the guard.
+class applying_guard {
+public:
+  explicit applying_guard(replica_position pos) : pos_(pos) {
+    detail::applying() = &pos_;
+  }
+
+  ~applying_guard() {
+    detail::applying() = nullptr;
+  }
+
+  applying_guard(const applying_guard&) = delete;
+  applying_guard& operator=(const applying_guard&) = delete;
+
+private:
+  replica_position pos_;
+};
+
+} // namespace
 
 std::optional<caf::message> group_core::run(caf::message payload,
                                             std::vector<outgoing_call>& out) {
@@ -111,6 +140,7 @@ void group_core::mix_digest(const log_entry& e) {
 
 caf::message group_core::apply(const log_entry& e) {
   caf::message reply;
+  applying_guard at{{e.view, e.seq}};
   switch (e.kind) {
     case entry_kind::invocation: {
       std::vector<outgoing_call> out;
@@ -224,15 +254,27 @@ group_core::invoke_outcome group_core::invoke(const invocation& inv,
   // Run the operation first: a {primary} operation ships state instead.
   detail::primary_op_flag() = false;
   std::vector<outgoing_call> out_calls;
-  auto res = run(inv.payload, out_calls);
+  std::optional<caf::message> res;
+  {
+    applying_guard at{{e.view, e.seq}};
+    res = run(inv.payload, out_calls);
+  }
   // Active replication: every replica executes, {primary} or not.
   bool primary_only = detail::primary_op_flag() && !mode_.active;
   detail::primary_op_flag() = false;
   if (!res) {
     // Deterministic: no replica would understand it; nothing is ordered.
+    auto expected = res_->signatures();
+    std::string hint;
+    for (auto& sig : expected)
+      hint += (hint.empty() ? "; the operations are " : ", ") + sig;
+    if (hint.empty())
+      hint = "; its resource declares no interface (ftsr::resource<T, "
+             "Interface> checks calls at compile time)";
     out.error = make_error(errc::invalid_argument,
                            "group operation not understood: "
-                             + caf::to_string(inv.payload));
+                             + caf::to_string(inv.payload) + ", of types "
+                             + cpp_type_names(inv.payload) + hint);
     return out;
   }
   ++next_seq_;
@@ -896,8 +938,11 @@ caf::error group_core::adopt(const state_transfer& st) {
   if (st.dedup_requests.size() != st.dedup_replies.size()
       || st.import_ids.size() != st.imports.size())
     return make_error(errc::invalid_argument, "malformed state transfer");
-  if (auto err = res_->restore(st.state))
-    return err;
+  {
+    applying_guard at{{st.view, st.delivered}};
+    if (auto err = res_->restore(st.state))
+      return err;
+  }
   view_ = st.view;
   installed_view_ = st.view;
   members_ = st.members;

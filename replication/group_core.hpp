@@ -6,35 +6,20 @@
 // the sends it returns, and tests drive it step by step under any message
 // ordering and failure they like. Not thread-safe.
 //
-// Invariants it maintains (virtual synchrony, Birman & Joseph):
+// Invariants it maintains (virtual synchrony; each is explained in
+// docs/groups-and-views.md):
 // - every member delivers the same entries in the same sequence order;
 // - the primary answers an invocation only once min(max_sf, #backups)
-//   backups delivered it, so an answered invocation survives max_sf
-//   failures: the flush after a failure re-delivers it to all survivors.
-//   When that is one backup (and the client watches it), the backup
-//   answers itself as it delivers the entry, one hop earlier;
-//   This holds for every answer: a retry of a delivered request, and a
-//   client still waiting when a view is installed, are answered through a
-//   `retry` entry ordered after it (and after the install, which backups
-//   deliver first), never from the local de-duplication table at once;
+//   backups delivered it (also a retry, through an ordered `retry` entry),
+//   so an answered invocation survives max_sf failures;
 // - a member failure is installed as a new view after all entries any
-//   survivor delivered (the failed member's last deliveries included); if
-//   those entries change the membership (a join or leave the coordinator
-//   had not delivered), the coordinator flushes again with the resulting
-//   members before it installs;
-// - a graceful leave is an ordered entry (the view shrinks by agreement,
-//   keeping the quorum): entries after it are not answered before it is,
-//   and the leaver's departure is then settled by a flush like a failure
-//   (a leaver that missed its leave entry, or a primary that left with a
-//   join unfinished, is not left behind). Until that flush the leaver's
-//   copy is gone: a leave counts as one of the max_sf failures;
-// - the primary is the first member of the view (deterministic rule);
-// - without a majority of the previous view, the group stops serving: the
-//   coordinator (first survivor) decides and tells the others. Exactly
-//   half of a view (e.g. one of two replicas) continues only if the
-//   coordinator's tie-breaker says its node is in the cluster's primary
-//   partition (replica.cpp: node_context::in_majority): two halves of a
-//   view cannot both be in it, so they never both serve.
+//   survivor delivered; an install delivers exactly its own entries;
+// - a graceful leave is an ordered entry and counts as one of the max_sf
+//   failures until the flush that settles it;
+// - the primary is the first member of the view;
+// - without a majority of the previous view the group stops serving;
+//   exactly half continues only in the cluster's primary partition
+//   (replica.cpp: node_context::in_majority).
 #pragma once
 
 #include <cstdint>

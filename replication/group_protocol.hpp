@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "caf/atom.hpp"
@@ -42,6 +43,28 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_mode& x) {
   return f(caf::meta::type_name("ftsr::group_mode"), x.active, x.vote,
            x.backups, x.replicas);
+}
+
+/// Where a replica's state stands: the view and sequence number of the
+/// last entry it applied (a state transfer: the sender's view and delivered
+/// sequence number). Sequence numbers continue across views.
+struct replica_position {
+  uint64_t view = 0;
+  uint64_t seq = 0;
+
+  friend bool operator<(const replica_position& x, const replica_position& y) {
+    return std::tie(x.seq, x.view) < std::tie(y.seq, y.view);
+  }
+
+  friend bool operator==(const replica_position& x,
+                         const replica_position& y) {
+    return x.seq == y.seq && x.view == y.view;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_position& x) {
+  return f(caf::meta::type_name("ftsr::replica_position"), x.view, x.seq);
 }
 
 /// An outgoing invocation declared by an operation (FT-SR owns/imports).

@@ -3,46 +3,16 @@
 //   (mcast_atom, ordering, caf::message payload)
 // to its endpoint; every endpoint (the sender's included) then sends
 //   (mcast_delivered_atom, uint64_t sender, caf::message payload)
-// to its `deliver_to` actor, in causal order for ordering::causal (CBCAST,
-// causal_order in multicast_core.hpp) and in one order shared by all
-// members for ordering::total (ABCAST by the ISIS priority protocol,
-// total_order). The two orderings are independent of each other. A causal
-// message is delivered to the sender's own deliver_to at once; a total one
-// once its place in the total order is known.
-//
-// Endpoints find each other either explicitly (spawn_multicast_endpoint
-// with `peers`, or mcast_peer_atom / connect_multicast_endpoints; sends to
-// a member whose endpoint is not known yet are held back, in order, until
-// it is) or, on ftsr nodes, through the node directory: endpoints spawned
-// as actor type "ftsr.multicast" (node::spawn) and initialized with
-// mcast_init_atom use their capability ids as member ids.
-//
-// Failures (ISIS views): an endpoint learns that a member failed from a
-// CAF monitor on an explicitly given peer endpoint, from an ftsr monitor on
-// the peer's capability (directory mode, actors/monitor.hpp), from an
-// explicit (mcast_suspect_atom, member), or from a survivor's flush, report
-// or takeover about it. It then never sends to that member again and runs:
-//  - CBCAST: the flush of causal_order (each survivor relays the failed
-//    member's unstable messages to the other survivors, waits for every
-//    other survivor's flush, then removes it), so that all survivors
-//    deliver the same messages of the failed member and causal delivery
-//    never waits for it;
-//  - ABCAST: the takeover of total_order (proposals of the failed member
-//    are no longer awaited; the live member with the lowest id decides its
-//    unfinished messages: delivered everywhere in the same place, or
-//    discarded everywhere).
-// Once the failed member has nothing left to deliver in either ordering,
-// every survivor sends its deliver_to
+// to its `deliver_to` actor, in causal order for ordering::causal (CBCAST)
+// and in one order shared by all members for ordering::total (ABCAST).
+// When a member failed, every survivor sends its deliver_to
 //   (mcast_view_atom, vector<uint64_t> view)
-// (the members in initial order, minus the failures announced so far):
 // after all of the failed member's delivered messages, which are the same
-// at every survivor. multicast_status reports the view. Limits: one
-// failure at a time is the tested case (concurrent failures are handled,
-// but view notifications follow each survivor's order of detection, and a
-// survivor failing in the middle of sending its CBCAST flush may leave the
-// others with different sets of the first failed member's messages); a
-// failed member cannot rejoin; no partitions (a suspected member is
-// treated as failed, so a wrong suspicion excludes a live member).
+// at every survivor. Endpoints find each other explicitly (peers,
+// mcast_peer_atom, connect_multicast_endpoints) or, on ftsr nodes, through
+// the directory (actor type "ftsr.multicast", mcast_init_atom). How the
+// flush and the takeover work, and the limits (one failure at a time is
+// the tested case; no rejoin; no partitions): docs/groups-and-views.md.
 //
 // Thread-safety: endpoints are actors; the free functions are thread-safe.
 // Failure behaviour: bad arguments are errc::invalid_argument errors. A

@@ -10,7 +10,6 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <type_traits>
 
 #include "caf/all.hpp"
 #include "caf/io/broker.hpp"
@@ -21,7 +20,9 @@
 #include "actors/monitor.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
+#include "replication/group_catalog.hpp"
 #include "replication/group_protocol.hpp"
+#include "replication/replica_inputs.hpp"
 #include "replication/replica_machine.hpp"
 #include "replication/restore_planner.hpp"
 
@@ -41,6 +42,11 @@ using group_restore_atom = caf::atom_constant<caf::atom("ftsr_grst")>;
 constexpr auto restore_retry = std::chrono::milliseconds(500);
 
 struct replica_state {
+  ~replica_state() {
+    if (ctx != nullptr && machine && machine->has_state())
+      ctx->replicas.remove(machine->core().self());
+  }
+
   node_context* ctx = nullptr;
   resource_factory factory;
   size_t max_sf = 0;
@@ -51,6 +57,15 @@ struct replica_state {
   uint64_t next_ticket = 1;
   /// Persistent groups (primary): replacements for failed replicas.
   std::optional<restore_planner> restore;
+  /// The group's creation arguments (empty for a replica that joined: a
+  /// state transfer does not carry them), kept in the group catalog.
+  caf::message args;
+  /// The group view last written to this node's group catalog.
+  std::optional<uint64_t> recorded_view;
+  /// The view and members last shown on the node's replica board.
+  bool on_board = false;
+  uint64_t board_view = 0;
+  std::vector<uint64_t> board_members;
 
   static inline const char* name = "ftsr.replica";
 };
@@ -63,12 +78,6 @@ caf::actor handle_of(Self* self, uint64_t member) {
   if (auto ref = self->state.ctx->dir.lookup(member))
     return self->state.ctx->dir.resolve(*ref);
   return {};
-}
-
-template <class Self, class... Ts>
-void send_to(Self* self, uint64_t member, Ts&&... xs) {
-  if (auto hdl = handle_of(self, member))
-    self->send(hdl, std::forward<Ts>(xs)...);
 }
 
 template <class Self>
@@ -84,34 +93,9 @@ uint64_t ticket_of(Self* self, caf::response_promise rp) {
 template <class Self>
 void send_peer(Self* self, uint64_t to, peer_msg& msg) {
   auto& st = self->state;
-  std::visit(
-    [&](auto& m) {
-      using T = std::decay_t<decltype(m)>;
-      if constexpr (std::is_same_v<T, order_msg>)
-        send_to(self, to, group_order_atom::value, m.entries, m.stable);
-      else if constexpr (std::is_same_v<T, ack_msg>)
-        send_to(self, to, group_ack_atom::value, m.view, m.seqs, m.from,
-                m.results);
-      else if constexpr (std::is_same_v<T, flush_msg>)
-        send_to(self, to, group_flush_atom::value, m.new_view, m.survivors,
-                m.addressee);
-      else if constexpr (std::is_same_v<T, flushed_msg>)
-        send_to(self, to, group_flushed_atom::value, m.new_view, m.from,
-                m.reply.view, m.reply.delivered, m.reply.unstable,
-                m.reply.has_state);
-      else if constexpr (std::is_same_v<T, group_core::install_msg>)
-        send_to(self, to, group_install_atom::value, m.view, m.members,
-                m.entries);
-      else if constexpr (std::is_same_v<T, install_refused_msg>)
-        send_to(self, to, group_install_refused_atom::value, m.view,
-                m.member, m.seen);
-      else if constexpr (std::is_same_v<T, no_quorum_msg>)
-        send_to(self, to, group_no_quorum_atom::value, m.view, m.from);
-      else
-        send_to(self, to, group_transfer_atom::value, st.machine->group(), to,
-                uint64_t{st.max_sf}, st.mode, m.transfer);
-    },
-    msg);
+  if (auto hdl = handle_of(self, to))
+    self->send(hdl, peer_message(msg, {st.machine->group(), to,
+                                       uint64_t{st.max_sf}, st.mode}));
 }
 
 template <class Self>
@@ -208,6 +192,70 @@ void restarted(Self* self, uint64_t newcomer, bool joined);
 template <class Self>
 void restore_size(Self* self);
 
+/// Keeps this node's group catalog record (group_catalog.hpp) in step with
+/// the group's view: the members and where they run, for a cold restart.
+/// A record that cannot be written is logged; the replica serves on (only
+/// a later cold restart depends on it).
+template <class Self>
+void record_view(Self* self) {
+  auto& st = self->state;
+  if (st.ctx->data_dir.empty() || !st.machine->has_state())
+    return;
+  auto& core = st.machine->core();
+  if (st.recorded_view == core.view() || !core.is_member())
+    return;
+  group_record x;
+  auto group = st.machine->group();
+  x.id = group.id;
+  x.type = resource_type_of(group.type);
+  x.args = st.args;
+  x.max_sf = st.max_sf;
+  x.mode = st.mode;
+  x.view = core.view();
+  for (auto m : core.members()) {
+    auto ref = st.ctx->dir.lookup(m);
+    if (!ref)
+      return; // not bound here yet: the next view writes it
+    x.members.push_back({m, ref->node});
+  }
+  if (auto err = save_group_record(self->context(), st.ctx->data_dir, x)) {
+    st.ctx->spans.event({}, "group_catalog_error", to_string(group),
+                        describe(err));
+    FTSR_LOG(error, "{}: group catalog: {}", log_name(st.ctx->self),
+             describe(err));
+    return;
+  }
+  st.recorded_view = core.view();
+}
+
+/// Shows this replica on its node's replica board (introspection): the
+/// whole entry when its view or members changed, or `regroup` (the group
+/// capability was rebound), else only the delivered sequence number and
+/// serving flag (no allocation per invocation). The machine knows nothing
+/// of the board: this reads its state after a step.
+template <class Self>
+void publish_board(Self* self, bool regroup = false) {
+  auto& st = self->state;
+  if (!st.machine->has_state())
+    return;
+  auto& core = st.machine->core();
+  if (!regroup && st.on_board && core.view() == st.board_view
+      && core.members() == st.board_members) {
+    st.ctx->replicas.progress(core.self(), core.delivered(), core.serving());
+    return;
+  }
+  st.on_board = true;
+  st.board_view = core.view();
+  st.board_members = core.members();
+  auto& group = st.machine->group();
+  std::vector<group_member_ref> refs;
+  for (auto& m : group.members)
+    refs.push_back({m.id, m.node, m.incarnation});
+  st.ctx->replicas.publish({group.id, group.type, std::move(refs), core.self(),
+                            core.view(), core.members(), core.delivered(),
+                            core.serving()});
+}
+
 /// Performs a step of the machine (replica_step says the order).
 template <class Self>
 void apply(Self* self, replica_step s) {
@@ -251,6 +299,7 @@ void apply(Self* self, replica_step s) {
     arm(self, t);
   for (auto n : s.joined)
     restarted(self, n, true);
+  record_view(self);
   if (s.installed) {
     auto& ms = st.machine->core().members();
     for (auto member : st.restore->joining())
@@ -258,6 +307,7 @@ void apply(Self* self, replica_step s) {
                 std::find(ms.begin(), ms.end(), member) != ms.end());
     restore_size(self);
   }
+  publish_board(self);
   if (s.quit)
     self->quit(s.quit);
 }
@@ -279,7 +329,9 @@ void rebind_group(Self* self) {
   auto group = st.machine->group();
   group.members = std::move(members);
   group.handle = group.members.front().handle;
+  group.generation = st.machine->core().view();
   st.machine->set_group(group);
+  publish_board(self, true);
   self->send(st.ctx->manager, publish_atom::value, group);
 }
 
@@ -389,7 +441,7 @@ void record_group_span(replica_state& st, const char* kind,
 template <class Self>
 caf::behavior serving(Self* self) {
   auto& m = *self->state.machine;
-  return {
+  return caf::message_handler{
     [self, &m](group_invoke_atom, const invocation& inv) {
       auto rp = self->make_response_promise();
       // A plain request (no forwarding stages) can be answered by a backup.
@@ -404,64 +456,6 @@ caf::behavior serving(Self* self) {
       return rp;
     },
     [self](group_restore_atom) { restore_size(self); },
-    [self, &m](group_send_orders_atom) {
-      apply(self, m.on_timer(replica_timer::send_orders));
-    },
-    [self, &m](group_lease_atom) {
-      apply(self, m.on_timer(replica_timer::lease));
-    },
-    [self, &m](group_send_lagging_atom) {
-      apply(self, m.on_timer(replica_timer::send_lagging));
-    },
-    [self, &m](group_send_acks_atom) {
-      apply(self, m.on_timer(replica_timer::send_acks));
-    },
-    [self, &m](group_order_atom, const std::vector<log_entry>& entries,
-               uint64_t stable) {
-      auto start = wall_clock_ns();
-      auto step = m.on_order(entries, stable);
-      for (auto& e : entries)
-        if (e.tc.trace_id != 0)
-          record_group_span(self->state, "group_deliver", e.tc,
-                            span_buffer::child_of(e.tc), start);
-      apply(self, std::move(step));
-    },
-    [self, &m](group_ack_atom, uint64_t view, std::vector<uint64_t>& seqs,
-               uint64_t from, std::vector<caf::message>& results) {
-      apply(self, m.on_ack(ack_msg{view, std::move(seqs), from,
-                                   std::move(results)}));
-    },
-    [self, &m](member_failed_atom, uint64_t member) {
-      apply(self, m.on_member_failed(member));
-    },
-    [self, &m](group_install_refused_atom, uint64_t view, uint64_t member,
-               uint64_t seen) {
-      apply(self, m.on_install_refused({view, member, seen}));
-    },
-    [self, &m](group_no_quorum_atom, uint64_t view, uint64_t from) {
-      apply(self, m.on_no_quorum({view, from}));
-    },
-    [self, &m](group_flush_atom, uint64_t new_view,
-               std::vector<uint64_t>& survivors, uint64_t me) {
-      apply(self, m.on_flush({new_view, std::move(survivors), me}));
-    },
-    [self, &m](group_flushed_atom, uint64_t new_view, uint64_t from,
-               uint64_t view, uint64_t delivered,
-               std::vector<log_entry>& unstable, bool has_state) {
-      group_core::flushed f{view, delivered, std::move(unstable), has_state};
-      apply(self, m.on_flushed({new_view, from, std::move(f)}));
-    },
-    [self, &m](group_install_atom, uint64_t view,
-               std::vector<uint64_t>& members,
-               std::vector<log_entry>& entries) {
-      apply(self, m.on_install({view, std::move(members), std::move(entries)}));
-    },
-    // A view change sent the state again (it had none when it answered
-    // the flush): a newer state replaces the one of its join.
-    [self, &m](group_transfer_atom, const capability_ref&, uint64_t, uint64_t,
-               const group_mode&, const state_transfer& transfer) {
-      apply(self, m.on_transfer(transfer));
-    },
     [self, &m](group_join_atom, const capability_ref& newcomer) {
       auto rp = self->make_response_promise();
       if (m.has_state() && m.core().serving() && m.core().is_primary())
@@ -479,7 +473,14 @@ caf::behavior serving(Self* self) {
       self->quit(make_error(errc::destroyed, "left the group"));
     },
     [&m](group_status_atom) { return m.status(); },
-  };
+  }.or_else(replica_inputs(
+    m, {[self](replica_step step) { apply(self, std::move(step)); },
+        [self](const std::vector<log_entry>& entries, int64_t start) {
+          for (auto& e : entries)
+            if (e.tc.trace_id != 0)
+              record_group_span(self->state, "group_deliver", e.tc,
+                                span_buffer::child_of(e.tc), start);
+        }}));
 }
 
 template <class Self>
@@ -549,6 +550,7 @@ caf::behavior replica(Self* self, resource_factory factory) {
       auto res = make_resource(group, me, max_sf, mode, err);
       if (!res)
         return err;
+      self->state.args = args;
       std::vector<uint64_t> members;
       for (auto& m : group.members)
         members.push_back(m.id);

@@ -10,6 +10,7 @@
 
 #include "caf/actor_system_config.hpp"
 
+#include "replication/group_declaration.hpp"
 #include "replication/resource.hpp"
 
 namespace ftsr {
@@ -38,11 +39,16 @@ void add_resource_type(caf::actor_system_config& cfg, const std::string& name,
                        resource_factory factory,
                        replica_executor executor = replica_executor::scheduler);
 
+/// Also records Resource's declaration(), if it has one
+/// (group_declaration.hpp), so that create_group(node, name) places groups
+/// by it.
 template <class Resource>
 void add_resource_type(caf::actor_system_config& cfg, const std::string& name,
                        replica_executor executor = replica_executor::scheduler) {
   add_resource_type(
     cfg, name, [] { return std::make_unique<Resource>(); }, executor);
+  if constexpr (has_group_declaration<Resource>::value)
+    declare_group(cfg, name, Resource::declaration());
 }
 
 } // namespace ftsr

@@ -15,6 +15,23 @@
 //     void serialize(Archive& ar, unsigned) { ar & data; }
 //   };
 //
+// A resource can also declare its interface as a caf::typed_actor; its
+// operations are then checked against it at compile time, and so is every
+// ftsr::call on a capability<Interface> of its groups:
+//
+//   using kv_if = caf::typed_actor<
+//     caf::replies_to<put_atom, std::string, std::string>::with<bool>,
+//     caf::replies_to<get_atom, std::string>::with<std::string>>;
+//   struct kv : ftsr::resource<kv, kv_if> {
+//     kv_if::behavior_type typed_operations() override { return {...}; }
+//   };
+//   ftsr::capability<kv_if> g{*ftsr::create_group(node, spec)};
+//   ftsr::call(self, g, get_atom::value, 42);   // does not compile
+//
+// An invocation that no operation takes is refused (errc::invalid_argument,
+// nothing ordered) with its argument types and, for a typed resource, the
+// interface's signatures.
+//
 // Contract: operations are deterministic functions of the state and the
 // message (no clocks, no randomness, no I/O), so that every replica that
 // applies the same invocations in the same order reaches the same state
@@ -34,12 +51,16 @@
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 
+#include "caf/atom.hpp"
 #include "caf/behavior.hpp"
 #include "caf/error.hpp"
 #include "caf/message.hpp"
+#include "caf/replies_to.hpp"
+#include "caf/typed_actor.hpp"
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "actors/message_types.hpp"
 #include "actors/node.hpp"
 #include "replication/group_protocol.hpp"
 
@@ -74,6 +95,13 @@ public:
   /// Replaces the state by a snapshot; errors leave the state unchanged.
   virtual caf::error restore(const std::string& blob) = 0;
 
+  /// The operations' signatures ("(put, std::string) -> bool"), for the
+  /// error refusing an invocation that none takes; empty for a resource
+  /// without a declared interface.
+  virtual std::vector<std::string> signatures() const {
+    return {};
+  }
+
   /// Fail-stop: this replica can no longer be trusted to equal the others
   /// (e.g. its local storage failed). Call from an operation, init or
   /// snapshot, then return anything (an error, say): the replica stops
@@ -94,9 +122,49 @@ private:
   mutable caf::error failure_;
 };
 
+namespace detail {
+
+template <class T>
+struct is_atom_constant : std::false_type {};
+
+template <caf::atom_value V>
+struct is_atom_constant<caf::atom_constant<V>> : std::true_type {};
+
+/// An operation's argument or result type for messages: atoms by name.
+template <class T>
+std::string type_label() {
+  if constexpr (is_atom_constant<T>::value)
+    return caf::to_string(T::value);
+  else
+    return cpp_type_name(typeid(T));
+}
+
+template <class... Ts>
+std::string type_labels() {
+  std::string result;
+  ((result += (result.empty() ? "" : ", ") + type_label<Ts>()), ...);
+  return result;
+}
+
+template <class Signature>
+struct signature_label;
+
+template <class... In, class... Out>
+struct signature_label<
+  caf::typed_mpi<caf::detail::type_list<In...>, caf::output_tuple<Out...>>> {
+  static std::string get() {
+    auto out = type_labels<Out...>();
+    return "(" + type_labels<In...>() + ") -> "
+           + (sizeof...(Out) == 1 ? out : "(" + out + ")");
+  }
+};
+
+} // namespace detail
+
 /// CRTP helper: snapshot/restore through `Derived::serialize`
-/// (Boost.Serialization).
-template <class Derived>
+/// (Boost.Serialization). `Interface`, if given, is the caf::typed_actor
+/// the operations implement (see the file comment).
+template <class Derived, class Interface = void>
 class resource : public resource_base {
 public:
   std::string snapshot() const override {
@@ -123,6 +191,26 @@ public:
   }
 };
 
+/// A resource with a declared interface: its operations are
+/// typed_operations(), checked against `caf::typed_actor<Sigs...>` at
+/// compile time.
+template <class Derived, class... Sigs>
+class resource<Derived, caf::typed_actor<Sigs...>> : public resource<Derived> {
+public:
+  using interface = caf::typed_actor<Sigs...>;
+
+  /// The operations; ftsr::primary() wraps handlers as in operations().
+  virtual typename interface::behavior_type typed_operations() = 0;
+
+  caf::behavior operations() final {
+    return typed_operations().unbox();
+  }
+
+  std::vector<std::string> signatures() const override {
+    return {detail::signature_label<Sigs>::get()...};
+  }
+};
+
 namespace detail {
 
 /// Set while a handler wrapped in ftsr::primary() runs.
@@ -135,7 +223,22 @@ std::vector<outgoing_call>*& outgoing_calls();
 /// The group whose operation runs on this thread (nullptr outside).
 const capability_ref*& current_group();
 
+/// The position of the entry or state transfer being applied on this
+/// thread (nullptr outside).
+const replica_position*& applying();
+
 } // namespace detail
+
+/// Inside an operation, a state update or a state transfer (restore): the
+/// position the resource's state reaches with it. A resource that keeps
+/// durable state stores it in the same atomic write, so that after every
+/// node stopped the freshest replica can be told apart
+/// (cold_start_planner.hpp). Nothing outside of these.
+inline std::optional<replica_position> current_position() {
+  if (auto p = detail::applying())
+    return *p;
+  return std::nullopt;
+}
 
 /// FT-SR `mygroup()`: inside an operation, the capability of the group the
 /// executing replica belongs to (e.g. to pass it on in an invocation).

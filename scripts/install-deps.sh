@@ -20,6 +20,9 @@ packages=(
   libcpp-httplib-dev
   pkgconf
   prometheus
+  chromium
+  chromium-driver
+  python3-selenium
   iproute2
   libssl-dev
   openssl

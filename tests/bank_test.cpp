@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/errors.hpp"
 #include "apps/bank/bank_history.hpp"
 #include "apps/node/local_cluster.hpp"
 
@@ -182,4 +183,50 @@ TEST(bank_history, checker_finds_lost_and_duplicated_transfers) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->final_, h.final_);
   EXPECT_EQ(back->ops.size(), 1u);
+}
+
+// Unknown transfers settled by the TM after the run are checked exactly:
+// settled committed means applied once, not committed means not applied.
+TEST(bank_history, settled_unknown_transfers_are_checked_exactly) {
+  ftsr::bank::history h;
+  h.initial = {{"a", 100}, {"b", 0}};
+  h.final_ = {{"a", 90}, {"b", 10}};
+  h.ops = {{"a", "b", 10, "unknown", "committed"},
+           {"a", "b", 7, "unknown", "not_committed"}};
+  auto v = ftsr::bank::check(h);
+  EXPECT_TRUE(v.pass()) << ftsr::bank::to_string(v);
+  EXPECT_EQ(v.settled_committed, 1u);
+  EXPECT_EQ(v.settled_not_committed, 1u);
+  EXPECT_EQ(v.unknown_applied, 1u);
+  // The TM logged no commit, yet the money moved.
+  h.ops[0].settled = "not_committed";
+  v = ftsr::bank::check(h);
+  EXPECT_FALSE(v.pass());
+  EXPECT_FALSE(v.explained);
+  // Committed, yet not applied.
+  h.final_ = h.initial;
+  h.ops[0].settled = "committed";
+  EXPECT_FALSE(ftsr::bank::check(h).pass());
+  // Unsettled, it may or may not have been applied.
+  h.ops[0].settled.clear();
+  EXPECT_TRUE(ftsr::bank::check(h).pass());
+  h.ops[0].settled = "committed";
+  auto back = ftsr::bank::history_from_json(ftsr::bank::to_json(h));
+  ASSERT_TRUE(back) << describe(back.error());
+  EXPECT_EQ(back->ops[0].settled, "committed");
+  EXPECT_EQ(back->ops[1].settled, "not_committed");
+  auto bad = ftsr::bank::history_from_json(
+    R"({"initial": {}, "final": {}, "ops": [{"from": "a", "to": "b",
+        "amount": 1, "outcome": "ok", "settled": "committed"}]})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(describe(bad.error()).find("only an unknown op can be settled"),
+            std::string::npos)
+    << describe(bad.error());
+  bad = ftsr::bank::history_from_json(
+    R"({"initial": {}, "final": {}, "ops": [{"from": "a", "to": "b",
+        "amount": 1, "outcome": "unknown", "settled": "maybe"}]})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(describe(bad.error()).find("settled 'maybe' is not committed"),
+            std::string::npos)
+    << describe(bad.error());
 }

@@ -174,6 +174,32 @@ TEST_F(directory_test, bindings_of_fenced_incarnations_are_failed_on_arrival) {
   EXPECT_EQ(dir.alive()[0].id, 8u);
 }
 
+TEST_F(directory_test, a_group_member_list_from_an_older_view_is_ignored) {
+  capability_ref a{11, "kv", "host1", 1, callee, {}};
+  capability_ref b{12, "kv", "host2", 1, callee, {}};
+  capability_ref c{13, "kv", "host3", 1, callee, {}};
+  capability_ref group{10, "kv", "host1", 1, callee, {a, b}};
+  group.generation = 3;
+  dir.bind(group);
+  // A list of view 2 arrives late (a restarted node relays what it had).
+  auto stale = group;
+  stale.members = {a, c};
+  stale.generation = 2;
+  dir.bind(stale);
+  auto bound = dir.lookup(10);
+  ASSERT_TRUE(bound);
+  ASSERT_EQ(bound->members.size(), 2u);
+  EXPECT_EQ(bound->members[1].id, 12u);
+  EXPECT_EQ(bound->generation, 3u);
+  // View 4 replaces it.
+  auto newer = stale;
+  newer.generation = 4;
+  dir.bind(newer);
+  bound = dir.lookup(10);
+  ASSERT_TRUE(bound);
+  EXPECT_EQ(bound->members[1].id, 13u);
+}
+
 TEST(span_buffer, bounded_and_keeps_newest) {
   span_buffer buf{3};
   trace_context root;
@@ -188,4 +214,70 @@ TEST(span_buffer, bounded_and_keeps_newest) {
   EXPECT_EQ(xs[1].trace_id, xs[2].trace_id);
   EXPECT_EQ(xs[2].parent_id, xs[1].span_id);
   EXPECT_EQ(buf.snapshot(1).size(), 1u);
+}
+
+TEST(span_buffer, spans_written_in_place_start_from_a_cleared_slot) {
+  span_buffer buf{2};
+  buf.set_node("host1/7");
+  buf.record(span{1, 2, 0, "recovery", "counter#1@host1", {}, 10, 20,
+                  "failed: store gone", "error", 4});
+  buf.record(span{1, 3, 2, "restart", "counter#1@host2", "host2/3", 30, 30,
+                  {}, {}, 0});
+  // The ring is full: each span reuses the oldest one's slot, several
+  // times round; nothing of the slot's earlier span shows through.
+  for (uint64_t i = 4; i < 9; ++i)
+    buf.record_with([i](span& s) {
+      s.trace_id = 1;
+      s.span_id = i;
+      s.kind = "invocation";
+      s.name = "echo#" + std::to_string(i) + "@host1";
+    });
+  auto xs = buf.snapshot();
+  ASSERT_EQ(xs.size(), 2u);
+  EXPECT_EQ(xs[0].span_id, 7u);
+  EXPECT_EQ(xs[1].span_id, 8u);
+  for (auto& s : xs) {
+    EXPECT_EQ(s.kind, "invocation");
+    EXPECT_EQ(s.name, "echo#" + std::to_string(s.span_id) + "@host1");
+    EXPECT_EQ(s.node, "host1/7"); // filled in when read
+    EXPECT_EQ(s.parent_id, 0u);
+    EXPECT_EQ(s.start_ns, 0);
+    EXPECT_TRUE(s.detail.empty()) << s.detail;
+    EXPECT_TRUE(s.outcome.empty()) << s.outcome;
+    EXPECT_EQ(s.group_view, 0u);
+  }
+  EXPECT_EQ(buf.dropped(), 5u);
+  EXPECT_EQ(buf.size(), 2u);
+}
+
+TEST(span_buffer, observer_sees_the_kinds_its_filter_accepts) {
+  span_buffer buf{8};
+  buf.set_node("host1/7");
+  std::vector<span> seen;
+  buf.set_observer([&](const span& s) { seen.push_back(s); },
+                   [](const std::string& kind) { return kind == "restart"; });
+  buf.event({}, "restart", "counter#1@host1", "generation 2");
+  buf.record_with([](span& s) { s.kind = "invocation"; });
+  buf.event({}, "monitor_fired", "counter#1@host1");
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].kind, "restart");
+  EXPECT_EQ(seen[0].detail, "generation 2");
+  EXPECT_EQ(seen[0].node, "host1/7");
+  EXPECT_EQ(buf.size(), 3u); // every span is buffered, observed or not
+  // Without a filter the observer sees every span.
+  seen.clear();
+  buf.set_observer([&](const span& s) { seen.push_back(s); });
+  buf.record_with([](span& s) { s.kind = "invocation"; });
+  buf.event({}, "monitor_fired", "counter#1@host1");
+  EXPECT_EQ(seen.size(), 2u);
+}
+
+TEST(span_buffer, capacity_zero_keeps_the_newest_span) {
+  span_buffer buf{0};
+  buf.event({}, "k", "a");
+  buf.event({}, "k", "b");
+  auto xs = buf.snapshot();
+  ASSERT_EQ(xs.size(), 1u);
+  EXPECT_EQ(xs[0].name, "b");
+  EXPECT_EQ(buf.dropped(), 1u);
 }

@@ -388,6 +388,35 @@ TEST(membership_core, a_removed_incarnation_is_never_readmitted) {
   EXPECT_TRUE(s.violations().empty()) << violations_of(s);
 }
 
+// The nodes that fenced an incarnation all restart from their disks while
+// the fenced one still runs (cut off): the restarted cluster keeps it out,
+// in every view it chooses, and it comes back only as a new incarnation.
+TEST(membership_core, a_cluster_whose_every_member_restarted_keeps_a_fenced_incarnation_out) {
+  sim s{3, 9};
+  ASSERT_TRUE(s.converge());
+  auto old3 = s.core("host3").self();
+  s.isolate("host3");
+  s.run_for(2s);
+  ASSERT_FALSE(s.core("host1").view().contains(old3));
+  auto fenced_at = s.chosen().rbegin()->first;
+  for (auto n : {"host1", "host2"})
+    s.crash(n);
+  for (auto n : {"host1", "host2"})
+    s.restart(n);
+  s.run_for(2s);
+  for (auto n : {"host1", "host2"})
+    EXPECT_GE(s.core(n).state().fenced_of("host3"), old3.incarnation) << n;
+  s.heal();
+  ASSERT_TRUE(s.converge());
+  for (auto& [number, v] : s.chosen())
+    if (number > fenced_at) {
+      EXPECT_FALSE(v.contains(old3)) << to_string(v);
+    }
+  EXPECT_GT(s.core("host1").view().find("host3")->incarnation,
+            old3.incarnation);
+  EXPECT_TRUE(s.violations().empty()) << violations_of(s);
+}
+
 TEST(membership_core, a_restart_with_its_disk_replaces_the_predecessor_at_once) {
   sim s{3, 6};
   ASSERT_TRUE(s.converge());

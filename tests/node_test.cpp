@@ -14,6 +14,7 @@
 
 #include "actors/call.hpp"
 #include "actors/errors.hpp"
+#include "actors/membership.hpp"
 #include "actors/monitor.hpp"
 #include "apps/node/local_cluster.hpp"
 #include "apps/node/sample_actors.hpp"
@@ -389,4 +390,36 @@ TEST_F(cluster_in_process, node_shutdown_is_a_node_event_and_fails_its_actors) {
   EXPECT_TRUE(event);
   EXPECT_TRUE(fired);
   EXPECT_TRUE(at(1).await_failed("host3"));
+}
+
+// A client learns from a member's view that a node is up again before it
+// has a connection to that node's manager (the old one was dropped when the
+// node failed). A spawn there is refused with a clear error; it used to be
+// delegated to the missing manager and crashed the client (SIGSEGV of the
+// bank's chaos client after a kill -9). The view is forged here, naming an
+// incarnation that never runs, so the client cannot reconnect meanwhile.
+TEST_F(cluster_in_process, spawn_on_a_node_up_but_not_connected_is_refused) {
+  node_options opts;
+  opts.cluster = at(0).context().cluster;
+  opts.add_types = [this](caf::actor_system_config& c) { add_types(c); };
+  auto client = node::start(std::move(opts));
+  ASSERT_TRUE(client) << describe(client.error());
+  auto& c = **client;
+  ASSERT_TRUE(c.await_up({"host1", "host2", "host3"}));
+  auto inc = at(2).self().incarnation;
+  nodes.pop_back(); // host3 goes away
+  ASSERT_TRUE(c.await_failed("host3"));
+  cluster_view forged{1000, {at(0).self(), at(1).self(), {"host3", inc + 1}},
+                      {}};
+  caf::anon_send(c.context().manager, cluster_view_atom::value, forged);
+  ASSERT_TRUE(c.await_up({"host3"}));
+  auto ref = c.spawn("host3", "echo");
+  ASSERT_FALSE(ref) << "spawned on a node without a connection";
+  EXPECT_TRUE(is(ref.error(), errc::node_unavailable)) << describe(ref.error());
+  EXPECT_NE(describe(ref.error()).find("'host3' is up but not connected"),
+            std::string::npos)
+    << describe(ref.error());
+  // The client still serves: a spawn on a connected member works.
+  auto echo = c.spawn("host2", "echo");
+  EXPECT_TRUE(echo) << describe(echo.error());
 }

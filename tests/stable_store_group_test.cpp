@@ -13,12 +13,14 @@
 #include <set>
 
 #include "caf/all.hpp"
+#include "caf/scoped_execution_unit.hpp"
 
 #include "actors/call.hpp"
 #include "apps/node/local_cluster.hpp"
 #include "persistence/stable_store.hpp"
 #include "persistence/stable_store_group.hpp"
 #include "replication/group.hpp"
+#include "replication/group_catalog.hpp"
 #include "tests/support/call_load.hpp"
 #include "tests/support/in_process_cluster.hpp"
 
@@ -84,7 +86,12 @@ records on_disk(const std::string& data_dir, uint64_t group, uint64_t replica) {
     return {};
   auto all = (*s)->scan("");
   EXPECT_TRUE(all) << describe(all.error());
-  return all ? *all : records{};
+  records result;
+  // Keys starting with NUL are the replica's own (its position).
+  for (auto& kv : all ? *all : records{})
+    if (kv.first.front() != '\0')
+      result.push_back(kv);
+  return result;
 }
 
 /// Clients writing unique keys ("w<client>-<i>" = "v<i>") through the
@@ -192,6 +199,101 @@ TEST_F(stable_store_group_test, operations_and_their_refusals) {
   ASSERT_FALSE(half_bad);
   EXPECT_EQ(scan(n, *g).size(), 3u);
   EXPECT_TRUE(converged(n, *g, 2));
+}
+
+// Each write stores the replica's position with it (what a cold restart
+// compares to find the freshest replica); the position's key is reserved
+// and never shows through the group.
+TEST_F(stable_store_group_test, writes_store_the_replica_position) {
+  auto g = create_group(at(0), store_spec({"host1", "host2"}));
+  ASSERT_TRUE(g) << describe(g.error());
+  auto& n = at(2);
+  for (auto k : {"a", "b", "c"})
+    ASSERT_TRUE(put(n, *g, k, "v"));
+  auto nul = put(n, *g, std::string{"\0x", 2}, "v");
+  ASSERT_FALSE(nul);
+  EXPECT_TRUE(is(nul.error(), errc::invalid_argument))
+    << describe(nul.error());
+  EXPECT_EQ(scan(n, *g), (records{{"a", "v"}, {"b", "v"}, {"c", "v"}}));
+  ASSERT_TRUE(converged(n, *g, 2));
+  auto st = group_members_status(n, *g);
+  ASSERT_EQ(st.size(), 2u);
+  // The last write is the last entry but the refused put and the scan.
+  auto last_write = st[0].delivered - 2;
+  nodes[0].reset();
+  nodes[1].reset();
+  for (size_t i = 0; i < 2; ++i) {
+    auto pos = stable_store_position(
+      stable_store_dir(data_dirs[i], g->id, g->members[i].id));
+    ASSERT_TRUE(pos) << describe(pos.error());
+    ASSERT_TRUE(pos->has_value()) << "replica " << i << " kept no position";
+    EXPECT_EQ((*pos)->seq, last_write) << "replica " << i;
+    EXPECT_EQ((*pos)->view, st[0].view) << "replica " << i;
+  }
+  EXPECT_EQ(on_disk(data_dirs[0], g->id, g->members[0].id),
+            (records{{"a", "v"}, {"b", "v"}, {"c", "v"}}));
+}
+
+// What a cold restart decides from the nodes' disks alone: each replica's
+// node holds the group's record and the replica's position. host2 stops,
+// the group goes on without it (a new group view, recorded on host1) and
+// acknowledges a write host2 never saw; then host1 stops. The group comes
+// back from host1 alone; host2's stale store is never a source, even once
+// host1's store is lost (then the group waits: it cannot come back without
+// losing an acknowledged write).
+TEST_F(stable_store_group_test, disks_alone_tell_how_to_bring_a_group_back) {
+  auto g = create_group(at(0), store_spec({"host1", "host2"}));
+  ASSERT_TRUE(g) << describe(g.error());
+  auto& n = at(2);
+  for (auto k : {"a", "b"})
+    ASSERT_TRUE(put(n, *g, k, "v"));
+  ASSERT_TRUE(converged(n, *g, 2));
+  // host2 stops first; host1 applies one more write alone.
+  nodes[1].reset();
+  ASSERT_TRUE(eventually([&] { return bool{put(n, *g, "c", "v")}; }, 20s))
+    << "the group did not serve on after losing its backup";
+  nodes[0].reset();
+  caf::scoped_execution_unit unit{&n.system()};
+  cold_start_planner planner;
+  std::vector<replica_report> reports;
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<group_record> recs;
+    for (auto& x : load_group_catalog(&unit, data_dirs[i])) {
+      ASSERT_TRUE(x.record) << describe(x.record.error());
+      recs.push_back(*x.record);
+    }
+    ASSERT_EQ(recs.size(), 1u) << names[i] << " keeps no group record";
+    EXPECT_EQ(recs[0].id, g->id);
+    EXPECT_EQ(recs[0].type, "stable_store");
+    planner.add_records(recs);
+    auto rs = stable_store_reports(data_dirs[i], names[i], recs, problems);
+    ASSERT_EQ(rs.size(), 1u) << names[i];
+    reports.push_back(rs[0]);
+  }
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  ASSERT_TRUE(reports[0].position && reports[1].position);
+  EXPECT_LT(*reports[1].position, *reports[0].position);
+  cold_start_planner without_host1 = planner;
+  for (auto& r : reports)
+    planner.add_report(r);
+  auto plans = planner.ready();
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].source.node, "host1");
+  EXPECT_EQ(plans[0].members, std::vector<replica_place>{plans[0].source});
+  EXPECT_GT(plans[0].group.view, 0u);
+  // host1's store lost: its report says so.
+  fs::remove_all(stable_store_dir(data_dirs[0], g->id, reports[0].replica.id));
+  std::vector<group_record> recs{plans[0].group};
+  auto lost = stable_store_reports(data_dirs[0], "host1", recs, problems);
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_FALSE(lost[0].position);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("missing"), std::string::npos) << problems[0];
+  without_host1.add_report(lost[0]);
+  without_host1.add_report(reports[1]);
+  EXPECT_TRUE(without_host1.ready().empty());
+  EXPECT_EQ(without_host1.waiting().size(), 1u);
 }
 
 TEST_F(stable_store_group_test, quota_refuses_alike_at_every_replica) {

@@ -1,26 +1,13 @@
 // The deterministic core of a data manager (FT-SR banking system,
 // dataManager, Appendix B): transactional access to the items on one
-// stable store, no actors, clocks or sockets.
+// stable store (two versions per item, a status table on stable storage),
+// no actors, clocks or sockets. Items, the status table, durability and
+// recovery are explained in docs/transactions.md.
 //
-// Items. Each item has two versions and a current pointer (the paper's
-// indicator offset): prepare writes a transaction's new value into the
-// non-current version, commit flips the pointer, abort leaves the
-// non-current version as garbage. An item whose current version is empty
-// does not exist (a write creates it at commit).
-//
-// Status table. One entry per transaction: active (reads and writes on a
-// copy in memory, locks from the lock manager: shared to read, exclusive
-// to write, upgraded as needed), prepared, committed or aborted. Prepared
-// and finished entries are on stable storage (with the transaction's lock
-// set) until the TM says forget; active ones only in memory (a restart
-// aborts them: the TM learns it from dm_up or from the answers).
-//
-// Durability. Steps name the records to write (txn_step::write, grouped
-// by log_batcher): a prepare vote, a commit or abort acknowledgement and
-// the lock release after a commit or abort are sent only once their
-// records are durable. Commit is idempotent and restartable: the flips and
-// the committed status are one atomic batch, and a commit of a committed
-// entry just answers again.
+// Durability: steps name the records to write (txn_step::write, grouped
+// by log_batcher); a prepare vote, a commit or abort acknowledgement and
+// the lock release after them are sent only once their records are
+// durable. recover() takes every record this core ever asked to write.
 //
 // Operations (dm_request from the TM, answered by dm_reply):
 //   start    unknown -> active; active -> ok again; participant_failed
@@ -40,15 +27,6 @@
 //            outcome is durable, not answered; refused with `unfinished`
 //            for active and prepared entries.
 // A refused request changes nothing.
-//
-// Recovery. recover() takes what the stable store holds (every record
-// this core ever asked to write, keys "item/..." and "txn/..."), rebuilds
-// items and status table, and emits dm_up (recovered, with the prepared
-// and finished transactions) to the TM and an lm_reclaim with the prepared
-// transactions' locks to the LM. A tm_query is answered with a dm_up too
-// (prepared, active, finished). An lm_hello from a restarted LM aborts the
-// active transactions and is answered by an lm_reclaim with the locks of
-// the prepared ones and of those whose commit or abort is not durable yet.
 //
 // Not thread-safe: each object belongs to one actor (or one test).
 #pragma once

@@ -1,43 +1,15 @@
 // The deterministic core of the lock manager (FT-SR banking system,
-// lockManager): strict two-phase locking for the data managers' items, no
-// actors, clocks or sockets.
+// lockManager): strict two-phase locking for the data managers' items
+// (shared and exclusive locks per (DM, key), upgrades, FIFO waits,
+// deadlock detection with the youngest transaction as victim, lock
+// timeouts, a volatile table rebuilt from the DMs after a restart), no
+// actors, clocks or sockets. The rules are explained in
+// docs/transactions.md.
 //
-// Locks. A lock is named by (DM, item key). Shared locks are compatible
-// with each other, an exclusive lock with nothing. A transaction that
-// holds a shared lock and asks for the exclusive one upgrades: it waits
-// until it is the only holder, ahead of every other waiter. Otherwise
-// requests wait in FIFO order: a request is granted when it is compatible
-// with the holders and nobody waits ahead of it (a shared request does not
-// overtake a waiting exclusive one). Asking again for a mode already held
-// (or weaker) is granted at once. Locks are held until the DM releases
-// them (strict 2PL: at commit or abort, lm_op::release, which also
-// cancels the transaction's waits on that DM).
-//
-// Deadlocks. After every new wait the core looks for a cycle in the
-// wait-for graph (a waiter waits for the holders it conflicts with and for
-// the conflicting requests ahead of it in the queue). In each cycle the
-// youngest transaction (largest txn_id) is the victim: its waiting
-// requests are refused with txn_reason::deadlock (the TM then aborts it,
-// and its release frees what it held). Repeated until no cycle is left.
-//
-// Timeouts. on_tick(now) gives the core the caller's time (any monotonic
-// unit); a request that has waited `lock_timeout` or longer (counted from
-// the last tick before it arrived) is refused with txn_reason::lock_timeout.
-//
-// Restarts. The lock table is volatile: a restarted lock manager (new
-// incarnation, start()) grants nothing until every DM of the
-// configuration told it which locks its transactions hold (lm_hello ->
-// lm_reclaim): the locks of prepared transactions are in the DMs' durable
-// status tables anyway (they are needed for commit), so the lock table is
-// rebuilt from them instead of writing every grant to stable storage
-// (which would put a disk write on every lock of the hot path). A DM
-// answering a hello aborts its active transactions (their locks may be
-// lost) and reports the locks of its prepared and finishing ones. Lock
-// requests that come meanwhile wait; those a DM sent before its reclaim
-// belong to transactions it aborted and are dropped. A restarted DM sends
-// an lm_reclaim on its own (lm_incarnation 0): every lock and wait on that
-// DM's items is replaced by the reported locks (requests carry the DM's
-// epoch; those of older incarnations are ignored from then on).
+// Refusals: txn_reason::deadlock (victim of a wait-for cycle),
+// txn_reason::lock_timeout (waited lock_timeout or longer, counted from
+// the last on_tick before the request arrived). Locks are held until the
+// DM releases them (lm_op::release, at commit or abort).
 //
 // Bad input: a lock request naming a DM outside the configuration, an
 // empty key or transaction 0 is refused with bad_request, a second wait of

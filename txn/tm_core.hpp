@@ -1,41 +1,14 @@
 // The deterministic core of the transaction manager (FT-SR banking system,
-// transManager): the two-phase-commit coordinator, no actors, clocks or
-// sockets.
+// transManager): the two-phase-commit coordinator (presumed abort, group
+// commit of decisions, retries until acknowledged, recovery from its stable
+// store), no actors, clocks or sockets. The protocol is explained in
+// docs/transactions.md.
 //
-// Transactions. A client begins one (tx_kind::begin gives its id), reads
-// and writes items of the data managers through the TM, one operation at a
-// time (the TM sends a DM its start before the first operation there and
-// counts it as a participant), then commits or aborts (an abort may cut a
-// pending operation short: its answer is aborted_by_client). An operation the DM
-// refuses for a reason that ends the transaction (aborts_transaction: a
-// deadlock, a lock timeout, a lost DM) aborts it; unknown_item does not.
-//
-// Commit (presumed abort). The TM asks every participant to prepare; once
-// all voted yes, it writes the commit decision (the participants) to its
-// stable store, and only when that write is durable does it send commit to
-// the participants and answer the client "committed". Decisions of
-// concurrent transactions share one write (log_batcher: group commit).
-// A no vote, a prepare round older than prepare_timeout, or an operation
-// unanswered for op_timeout aborts the transaction with that reason (the
-// client hears it). Commits and aborts are sent again every
-// retry_interval until each participant acknowledged; then the TM tells
-// the participants to forget the transaction and erases its decision. An
-// aborted transaction is never logged: no decision means abort.
-//
-// Failures. recover() takes the records of the TM's stable store: every
-// logged decision is re-issued (commit), and every DM is asked (tm_query,
-// until it answers) for its in-doubt and active transactions; those the
-// TM does not know were begun by its failed incarnation without a logged
-// commit decision, and are aborted. A dm_up from a restarted DM aborts the
-// active transactions it took part in (their state there is lost) and
-// re-sends what the DM still needs: the prepare it did not vote on, the
-// commit or abort it did not acknowledge; finished transactions it reports
-// that the TM does not know are forgotten there (the forget was lost). A
-// late start from a failed TM incarnation is refused by the DMs it queried
-// (dm_core). A lost dm_up is covered by the retries and the timeouts.
-//
-// Tokens: a commit request may carry the client's token; it is written
-// with the commit decision (one atomic batch) and never erased, and
+// Contract: a transaction is answered "committed" only once its commit
+// decision is durable; an aborted transaction is never logged (no decision
+// means abort). An operation refused for a reason that ends the
+// transaction (aborts_transaction) aborts it; unknown_item does not. A
+// commit's token is written with its decision and never erased:
 // committed(token) reports it, also after a restart.
 //
 // Time: on_tick(now) gives the caller's time (any monotonic unit); waits

@@ -616,6 +616,19 @@ persistent_behavior transaction_manager(caf::event_based_actor* self,
       op.from = key;
       return tm_begin(self, rt, std::move(op));
     },
+    [rt](tm_status_atom, uint64_t token) -> tm_result {
+      if (!rt->st->core || !rt->st->core->recovered())
+        return {std::string{to_string(txn_reason::not_ready)}, int64_t{0}};
+      if (token == 0)
+        return {std::string{to_string(txn_reason::bad_request)}, int64_t{0}};
+      // Running first: a decision is taken before its log write is done.
+      for (auto& [client, op] : rt->ops)
+        if (op.token == token)
+          return {std::string{"running"}, int64_t{0}};
+      if (rt->st->core->committed(token))
+        return {std::string{"committed"}, int64_t{0}};
+      return {std::string{"not_committed"}, int64_t{0}};
+    },
     [self, st, ready](const dm_reply& m) {
       if (ready())
         apply(self, st, st->core->on_dm_reply(m));

@@ -15,19 +15,11 @@
 //   "txn_dm" (capability<> store, uint64 id)   DM `id` of 1..dms
 //   "txn_tm" (capability<> store, uint64 dms)
 // Spawn them with node::spawn_persistent (LM first, then the DMs, then the
-// TM). Incarnations: the TM and the DMs count theirs in their store
-// ("meta/incarnation"), the LM takes the wall clock (ms), so a role
-// destroyed and spawned anew on the same store still gets a larger one.
-// Roles find
-// each other by type (and DM id) in the directory's restart specs
-// (find_role, skipping destroyed ones), so a restarted role is found under
-// the same capability and a role spawned anew under its new one.
-//
-// Recovery: every incarnation scans its store and runs the core's
-// recovery input (tm_core/dm_core::recover; lock_core::start), on a
-// restart in the persistent actor's recovery handler (before it serves).
-// A DM monitors its stable store and the LM and fail-stops when either
-// fails (FT-SR Fig. 1); a failed store write fail-stops the actor too.
+// TM). Roles find each other by type (and DM id) in the directory's
+// restart specs (find_role), so a restarted role is found under the same
+// capability. Every incarnation recovers from its store before it serves;
+// a DM fail-stops when its stable store or the LM fails, any role when a
+// store write fails (incarnations, recovery: docs/transactions.md).
 //
 // Client operations of the TM (each one transaction; the answer is
 // (std::string outcome, int64 value), outcome "ok" or the reason:
@@ -40,6 +32,12 @@
 //        that committed answers "ok" without running again (value 0).
 //   (tm_create, token, dm, key, amount)   creates item `key` (>= 0)
 //   (tm_read, dm, key)                    value: the committed balance
+//   (tm_status, token)   what became of the operation carrying `token`:
+//        "committed" (its commit decision is logged: it is or will be
+//        applied), "running" (this incarnation still runs it) or
+//        "not_committed" (neither: at quiescence, it was never applied and
+//        never will be). Lets a client settle the outcome of a call that
+//        got no answer (bank chaos runs).
 // A DM answers (dm_values) with its committed items as k0, v0, k1, ...
 // (decimal values), for audits at quiescence.
 #pragma once
@@ -59,6 +57,7 @@ namespace ftsr {
 using tm_transfer_atom = caf::atom_constant<caf::atom("tm_xfer")>;
 using tm_create_atom = caf::atom_constant<caf::atom("tm_create")>;
 using tm_read_atom = caf::atom_constant<caf::atom("tm_read")>;
+using tm_status_atom = caf::atom_constant<caf::atom("tm_status")>;
 using dm_values_atom = caf::atom_constant<caf::atom("dm_values")>;
 
 /// Actor type names.

@@ -147,6 +147,11 @@ caf::expected<answer> client::read(const std::string& account,
                 account);
 }
 
+caf::expected<answer> client::status(uint64_t token,
+                                     std::chrono::milliseconds bound) {
+  return ask_tm(*node_, tm(), bound, tm_status_atom::value, token);
+}
+
 caf::expected<balances> client::audit(std::chrono::milliseconds bound) {
   balances result;
   for (uint64_t id = 1; id <= dm_count; ++id) {

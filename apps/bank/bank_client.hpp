@@ -69,6 +69,9 @@ public:
                                int64_t amount, std::chrono::milliseconds bound);
   caf::expected<answer> read(const std::string& account,
                              std::chrono::milliseconds bound);
+  /// What became of the operation carrying `token`: outcome "committed",
+  /// "running" or "not_committed" (tm_status in txn_actors.hpp).
+  caf::expected<answer> status(uint64_t token, std::chrono::milliseconds bound);
 
   /// Every account's committed balance (read at each DM; consistent only
   /// when no transfer runs).

@@ -76,11 +76,15 @@ std::string to_json(const history& h) {
   j["initial"] = to_json(h.initial);
   j["final"] = to_json(h.final_);
   j["ops"] = nlohmann::json::array();
-  for (auto& op : h.ops)
-    j["ops"].push_back({{"from", op.from},
-                        {"to", op.to},
-                        {"amount", op.amount},
-                        {"outcome", op.outcome}});
+  for (auto& op : h.ops) {
+    nlohmann::json o{{"from", op.from},
+                     {"to", op.to},
+                     {"amount", op.amount},
+                     {"outcome", op.outcome}};
+    if (!op.settled.empty())
+      o["settled"] = op.settled;
+    j["ops"].push_back(std::move(o));
+  }
   return j.dump(1);
 }
 
@@ -116,6 +120,16 @@ caf::expected<history> history_from_json(const std::string& text) {
     history_op op{o["from"], o["to"], o["amount"].get<int64_t>(), o["outcome"]};
     if (op.outcome != "ok" && op.outcome != "fail" && op.outcome != "unknown")
       return bad("outcome '" + op.outcome + "' is not ok, fail or unknown");
+    if (o.contains("settled")) {
+      if (!o["settled"].is_string())
+        return bad("settled must be a string");
+      op.settled = o["settled"];
+      if (op.outcome != "unknown")
+        return bad("only an unknown op can be settled");
+      if (op.settled != "committed" && op.settled != "not_committed")
+        return bad("settled '" + op.settled
+                   + "' is not committed or not_committed");
+    }
     h.ops.push_back(std::move(op));
   }
   return h;
@@ -153,14 +167,22 @@ verdict check(const history& h) {
       ++v.fail;
     } else {
       ++v.unknown;
-      unknown.push_back(&op);
+      if (op.settled == "committed") {
+        ++v.settled_committed;
+        need[op.from] += op.amount;
+        need[op.to] -= op.amount;
+      } else if (op.settled == "not_committed") {
+        ++v.settled_not_committed;
+      } else {
+        unknown.push_back(&op);
+      }
     }
   }
   uint64_t budget = 50'000'000;
   size_t applied = 0;
   v.explained = explain(unknown, 0, need, applied, budget);
   if (v.explained) {
-    v.unknown_applied = applied;
+    v.unknown_applied = v.settled_committed + applied;
   } else if (budget == 0) {
     v.problems.push_back("undecided: too many unknown transfers ("
                          + std::to_string(unknown.size()) + ") to search");
@@ -170,8 +192,9 @@ verdict check(const history& h) {
       if (d != 0)
         diff += " " + k + (d > 0 ? "+" : "") + std::to_string(d);
     v.problems.push_back(
-      "balances are not explained by the ok transfers (once each) plus any "
-      "subset of the unknown ones; unexplained after ok transfers:" + diff);
+      "balances are not explained by the ok and settled committed transfers "
+      "(once each) plus any subset of the unsettled unknown ones; "
+      "unexplained after those transfers:" + diff);
   }
   return v;
 }
@@ -184,7 +207,12 @@ std::string to_string(const verdict& v) {
      << "no negative balance:    " << yes(v.no_negative) << "\n"
      << "transfers explained:    " << yes(v.explained) << " (" << v.ok
      << " ok applied once, " << v.fail << " fail not applied, " << v.unknown
-     << " unknown of which " << v.unknown_applied << " applied)\n";
+     << " unknown of which " << v.unknown_applied << " applied)\n"
+     << "unknown settled:        " << v.settled_committed
+     << " committed (applied once), " << v.settled_not_committed
+     << " not committed (not applied), "
+     << v.unknown - v.settled_committed - v.settled_not_committed
+     << " unsettled\n";
   for (auto& p : v.problems)
     os << "problem: " << p << "\n";
   os << "verdict: " << (v.pass() ? "PASS" : "FAIL") << "\n";

@@ -61,9 +61,10 @@ load_result run_load(client& c, const std::vector<std::string>& accounts,
         auto to = pick(gen);
         while (to == from)
           to = pick(gen);
-        history_op op{accounts[from], accounts[to], amount(gen), ""};
+        history_op op{accounts[from], accounts[to], amount(gen), "", "",
+                      new_token()};
         auto start = clock_type::now();
-        auto r = c.transfer(new_token(), op.from, op.to, op.amount,
+        auto r = c.transfer(op.token, op.from, op.to, op.amount,
                             opts.op_timeout);
         auto ms = since(start) * 1000;
         std::string reason;
@@ -109,6 +110,30 @@ load_result run_load(client& c, const std::vector<std::string>& accounts,
   result.seconds = since(t0);
   std::sort(result.latencies.begin(), result.latencies.end());
   return result;
+}
+
+size_t settle_unknown(client& c, std::vector<history_op>& ops,
+                      std::chrono::milliseconds bound) {
+  auto deadline = clock_type::now() + bound;
+  size_t left = 0;
+  for (auto& op : ops) {
+    if (op.outcome != "unknown" || !op.settled.empty())
+      continue;
+    for (;;) {
+      auto r = c.status(op.token, std::chrono::seconds(2));
+      if (r && (r->outcome == "committed" || r->outcome == "not_committed")) {
+        op.settled = r->outcome;
+        break;
+      }
+      // Still running, or the TM did not answer (recovering): again.
+      if (clock_type::now() >= deadline) {
+        ++left;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return left;
 }
 
 std::string summary(const load_result& r) {
@@ -160,16 +185,27 @@ caf::error destroy_role(client& c, const std::string& role) {
       return res.error();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  std::vector<std::string> backups(spec->nodes.begin() + 1, spec->nodes.end());
-  for (auto& home : spec->nodes) {
-    auto respawned = c.cluster().spawn_persistent(home, backups, spec->type,
-                                                  spec->args);
-    if (respawned)
-      return caf::none;
-    std::rotate(backups.begin(), backups.begin() + 1, backups.end());
-  }
+  // Its nodes in turn (each time with the others as backups), again until
+  // the deadline: the client may see a node up again before it reached
+  // that node's manager, and such a spawn is refused for now.
+  caf::error last;
+  auto spawn_deadline = clock_type::now() + std::chrono::seconds(10);
+  do {
+    auto nodes = spec->nodes;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      std::vector<std::string> backups(nodes.begin() + 1, nodes.end());
+      auto respawned = c.cluster().spawn_persistent(nodes.front(), backups,
+                                                    spec->type, spec->args);
+      if (respawned)
+        return caf::none;
+      last = respawned.error();
+      std::rotate(nodes.begin(), nodes.begin() + 1, nodes.end());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (clock_type::now() < spawn_deadline);
   return make_error(errc::node_unavailable, "role " + role
-                                              + " could not be spawned anew");
+                                              + " could not be spawned anew: "
+                                              + describe(last));
 }
 
 /// The incarnation of `name` the client sees up (0: none).

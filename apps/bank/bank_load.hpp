@@ -48,6 +48,13 @@ load_result run_load(client& c, const std::vector<std::string>& accounts,
                      const load_options& opts,
                      const std::atomic<bool>* stop = nullptr);
 
+/// Settles the unknown ops of `ops` at quiescence: asks the TM what became
+/// of each one's token (tm_status) and records "committed" or
+/// "not_committed"; one the TM still runs is asked again until `bound`.
+/// Ops it cannot settle (no answer) stay unsettled. Returns how many stay.
+size_t settle_unknown(client& c, std::vector<history_op>& ops,
+                      std::chrono::milliseconds bound);
+
 /// The summary: committed, aborted by reason, unknown, throughput, p50/p99.
 std::string summary(const load_result& r);
 

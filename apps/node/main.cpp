@@ -1,4 +1,6 @@
-// ftsr-node: runs one node of an ftsr cluster.
+// ftsr-node: runs one node of an ftsr cluster hosting the sample actor types
+// (apps/node/sample_actors.hpp). A node hosting an application's own types
+// is the same one line with its own registration function.
 //
 //   ftsr-node --config config/local-3.toml --name host1
 //
@@ -7,16 +9,5 @@
 #include "apps/node/sample_actors.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"ftsr-node: one node of an ftsr cluster"};
-  ftsr::node_process_options opts;
-  ftsr::add_node_options(app, opts);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    auto rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  opts.argv = argv;
-  return ftsr::run_node_process("ftsr-node", std::move(opts),
-                                ftsr::sample::add_sample_types);
+  return ftsr::node_main(argc, argv, ftsr::sample::add_sample_types);
 }

@@ -16,6 +16,8 @@
 
 #include "caf/node_id.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include "actors/errors.hpp"
 #include "actors/log.hpp"
 #include "actors/node.hpp"
@@ -73,8 +75,25 @@ void add_node_options(CLI::App& app, node_process_options& opts) {
                "new one instead of exiting with code 3");
 }
 
+int node_main(int argc, char** argv, type_registration add_types) {
+  std::string prog = argc > 0 ? argv[0] : "ftsr-node";
+  if (auto slash = prog.rfind('/'); slash != std::string::npos)
+    prog.erase(0, slash + 1);
+  CLI::App app{prog + ": one node of an ftsr cluster"};
+  node_process_options opts;
+  add_node_options(app, opts);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  opts.argv = argv;
+  return run_node_process(prog, std::move(opts), std::move(add_types));
+}
+
 int run_node_process(const std::string& prog, node_process_options po,
-                     std::function<void(caf::actor_system_config&)> add_types) {
+                     type_registration add_types) {
   auto lvl = parse_log_level(po.log_level);
   if (!lvl) {
     std::cerr << prog << ": " << describe(lvl.error()) << "\n";

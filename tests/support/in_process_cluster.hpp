@@ -1,11 +1,13 @@
-// Test fixture: three member nodes (three actor systems) in one process,
-// talking BASP over loopback on ephemeral ports, hosting the sample actors
-// and resources. Fast to start; real sockets, no real process faults.
+// Test fixture: three member nodes (three actor systems; node_names() for
+// another number) in one process, talking BASP over loopback on ephemeral
+// ports, hosting the sample actors and resources. Fast to start; real
+// sockets, no real process faults.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "actors/errors.hpp"
@@ -30,13 +32,20 @@ public:
     (void) opts;
   }
 
+  /// The member nodes' names (the cluster file's order); override for
+  /// another cluster size.
+  virtual std::vector<std::string> node_names() const {
+    return {"host1", "host2", "host3"};
+  }
+
   void SetUp() override {
-    auto ports = free_ports(3);
+    auto names = node_names();
+    auto ports = free_ports(names.size());
     auto dir = make_temp_dir();
-    auto cfg = load_cluster_config(write_cluster_file(
-      dir, {"host1", "host2", "host3"}, ports, 50, 300));
+    auto cfg = load_cluster_config(write_cluster_file(dir, names, ports, 50,
+                                                      300));
     ASSERT_TRUE(cfg) << describe(cfg.error());
-    for (auto name : {"host1", "host2", "host3"}) {
+    for (auto& name : names) {
       node_options opts;
       opts.cluster = *cfg;
       opts.name = name;
@@ -48,7 +57,7 @@ public:
       nodes.push_back(std::move(*n));
     }
     for (auto& n : nodes)
-      ASSERT_TRUE(n->await_up({"host1", "host2", "host3"}));
+      ASSERT_TRUE(n->await_up(names));
   }
 
   node& at(size_t i) {
