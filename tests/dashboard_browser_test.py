@@ -26,7 +26,6 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 
@@ -50,6 +49,38 @@ def wait_for(what, pred, timeout, interval=0.05):
         if time.monotonic() >= deadline:
             raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def start_browser(procs):
+    """Starts headless Chromium and chromedriver, both on 127.0.0.1, and a
+    WebDriver session attached to that browser.
+
+    Left to themselves, Selenium reaches chromedriver and chromedriver reaches
+    the browser's DevTools at "localhost", which does not resolve on a machine
+    without /etc/hosts (a minimal Debian root): every hop here is given the
+    loopback address instead."""
+    devtools_port, driver_port = free_ports(2)
+    browser = procs.start("chromium", [
+        "/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+        "--disable-dev-shm-usage", "--window-size=1400,2200",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=%d" % devtools_port,
+        "--user-data-dir=" + os.path.join(procs.workdir, "chromium-profile"),
+        "about:blank"])
+    driver = procs.start("chromedriver", ["/usr/bin/chromedriver",
+                                          "--port=%d" % driver_port])
+    for name, proc, port in (("chromium", browser, devtools_port),
+                             ("chromedriver", driver, driver_port)):
+        def listening():
+            if proc.poll() is not None:
+                raise AssertionError(name + " exited: " + procs.log(name))
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+        wait_for("%s to listen on port %d" % (name, port), listening, 30)
+    opts = Options()
+    opts.debugger_address = "127.0.0.1:%d" % devtools_port
+    return webdriver.Remote(command_executor="http://127.0.0.1:%d" % driver_port,
+                            options=opts)
 
 
 class Processes:
@@ -122,12 +153,7 @@ def main():
         url = wait_for("the dashboard's URL", dashboard_url, 30)
         print("dashboard at", url)
 
-        opts = Options()
-        opts.binary_location = "/usr/bin/chromium"
-        for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                  "--disable-dev-shm-usage", "--window-size=1400,2200"):
-            opts.add_argument(a)
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        driver = start_browser(procs)
         driver.set_script_timeout(30)
         driver.get(url)
 
