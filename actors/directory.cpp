@@ -120,6 +120,12 @@ caf::error directory::error_of(const entry& e) const {
 }
 
 void directory::bind(const capability_ref& ref) {
+  notifications out;
+  bind(ref, out);
+  deliver(out, {});
+}
+
+void directory::bind(const capability_ref& ref, notifications& out) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto id = ref.id;
   ensure(ref);
@@ -147,6 +153,14 @@ void directory::bind(const capability_ref& ref) {
     // A restart of a persistent actor: the newest generation wins.
     if (ref.generation < e.ref.generation || e.st == state::destroyed)
       return;
+    // The restart can arrive before the failure of the generation it
+    // replaces: that generation failed all the same, so its pending calls
+    // and monitors are told now (they would otherwise wait for a failure
+    // of the new generation).
+    fail(e, state::failed,
+         to_string(e.ref) + " restarted as generation "
+           + std::to_string(ref.generation),
+         out);
     e.ref = ref;
     e.st = state::alive;
     e.reason.clear();

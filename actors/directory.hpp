@@ -38,6 +38,8 @@ public:
   /// as failed is recorded as failed right away. A binding at a higher
   /// generation (a persistent actor's restart) replaces a failed one and
   /// makes the capability alive again; a destroyed capability stays so.
+  /// If it arrives before the old generation's failure, that failure is
+  /// notified first (pending calls, monitors).
   void bind(const capability_ref& ref);
 
   /// Records how to restart the persistent actor `spec.id`.
@@ -150,6 +152,7 @@ private:
   entry& ensure(const capability_ref& ref);
   void fail_groups_without_quorum(uint64_t member, notifications& out);
   caf::error error_of(const entry& e) const;
+  void bind(const capability_ref& ref, notifications& out);
   void fail(entry& e, state st, const std::string& reason, notifications& out);
   void deliver(notifications& out, const trace_context& tc);
   bool node_incarnation_failed(const std::string& node, uint64_t inc) const;

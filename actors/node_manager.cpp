@@ -122,6 +122,25 @@ peer* connected_peer(manager_state& st, const std::string& name) {
                                                                    : nullptr;
 }
 
+/// The peer to forward a request for node `name` to, or why there is none:
+/// unknown_node, or node_unavailable when it is not up or up but not
+/// connected yet (its manager handle is null then: never send to it).
+caf::expected<peer*> forward_target(manager_state& st, const std::string& name) {
+  auto p = find_peer(st, name);
+  if (p == nullptr)
+    return make_error(errc::unknown_node,
+                      "node '" + name + "' is not part of cluster '"
+                        + st.ctx->cluster.name + "'");
+  if (p->state != member_state::up)
+    return make_error(errc::node_unavailable,
+                      "node '" + name + "' is " + to_string(p->state)
+                        + (p->reason.empty() ? "" : ": " + p->reason));
+  if (!p->manager)
+    return make_error(errc::node_unavailable,
+                      "node '" + name + "' is up but not connected yet");
+  return p;
+}
+
 /// Sends `xs` to every connected member or joining node and every client.
 template <class... Ts>
 void broadcast(manager_actor* self, const Ts&... xs) {
@@ -1019,20 +1038,11 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
         spec.nodes.insert(spec.nodes.end(), backups.begin(), backups.end());
         return spawn_local(self, type, std::move(args), tc, &spec);
       }
-      auto p = find_peer(st, on);
-      if (p == nullptr)
-        return make_error(errc::unknown_node,
-                          "node '" + on + "' is not part of cluster '"
-                            + ctx.cluster.name + "'");
-      if (p->state != member_state::up)
-        return make_error(errc::node_unavailable,
-                          "node '" + on + "' is " + to_string(p->state)
-                            + (p->reason.empty() ? "" : ": " + p->reason));
-      if (connected_peer(st, on) == nullptr)
-        return make_error(errc::node_unavailable,
-                          "node '" + on + "' is up but not connected yet");
-      self->delegate(p->manager, spawn_atom::value, on, type, std::move(args),
-                     std::move(backups), tc);
+      auto p = forward_target(st, on);
+      if (!p)
+        return std::move(p.error());
+      self->delegate((*p)->manager, spawn_atom::value, on, type,
+                     std::move(args), std::move(backups), tc);
       return caf::delegated<capability_ref>{};
     },
     [self](types_atom, const std::string& on,
@@ -1042,15 +1052,10 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       auto& ctx = *st.ctx;
       if (ctx.member && on == ctx.self.name)
         return unknown_type_names(self->system(), names);
-      auto p = find_peer(st, on);
-      if (p == nullptr)
-        return make_error(errc::unknown_node,
-                          "node '" + on + "' is not part of cluster '"
-                            + ctx.cluster.name + "'");
-      if (p->state != member_state::up)
-        return make_error(errc::node_unavailable,
-                          "node '" + on + "' is " + to_string(p->state));
-      self->delegate(p->manager, types_atom::value, on, names);
+      auto p = forward_target(st, on);
+      if (!p)
+        return std::move(p.error());
+      self->delegate((*p)->manager, types_atom::value, on, names);
       return caf::delegated<std::vector<std::string>>{};
     },
     [self](respawn_atom, const restart_spec& spec, uint64_t generation,
@@ -1115,15 +1120,17 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       if (auto err = ctx.dir.failure_of(ref))
         return err;
       if (ref.node != ctx.self.name) {
-        auto p = find_peer(st, ref.node);
-        if (p == nullptr || p->state != member_state::up)
+        auto p = forward_target(st, ref.node);
+        if (!p)
           return make_error(errc::fail_stop,
                             "capability " + to_string(ref)
-                              + " is on an unavailable node");
+                              + " is on an unavailable node: "
+                              + describe(p.error()));
         // Answer only once this node's directory knows it too: a caller
         // that sees destroy complete must never find the actor alive here.
         auto rp = self->make_response_promise();
-        self->request(p->manager, caf::infinite, destroy_atom::value, ref, tc)
+        self->request((*p)->manager, caf::infinite, destroy_atom::value, ref,
+                      tc)
           .then(
             [self, rp, ref, tc]() mutable {
               auto& dir = self->state.ctx->dir;
@@ -1191,18 +1198,10 @@ caf::behavior manager(manager_actor* self, std::shared_ptr<node_context> ctx,
       auto& ctx = *st.ctx;
       if (q.node.empty() || (ctx.member && q.node == ctx.self.name))
         return report_of(st, q);
-      auto p = find_peer(st, q.node);
-      if (p == nullptr)
-        return make_error(errc::unknown_node,
-                          "node '" + q.node + "' is not part of cluster '"
-                            + ctx.cluster.name + "'");
-      if (!p->manager)
-        return make_error(errc::node_unavailable,
-                          "node '" + q.node + "' is not connected ("
-                            + to_string(p->state)
-                            + (p->reason.empty() ? "" : ": " + p->reason)
-                            + ")");
-      auto target = p->manager;
+      auto p = forward_target(st, q.node);
+      if (!p)
+        return std::move(p.error());
+      auto target = (*p)->manager;
       q.node.clear();
       self->delegate(target, introspect_atom::value, std::move(q));
       return caf::delegated<node_report>{};

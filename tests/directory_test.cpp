@@ -112,6 +112,43 @@ TEST_F(directory_test, call_to_a_generation_restarted_meanwhile_fails_at_once) {
   dir.unwatch_call(ref.id, token);
 }
 
+TEST_F(directory_test, a_restart_seen_before_the_failure_fails_the_old_generation) {
+  // The backup node's binding of generation 1 can arrive before this node
+  // learns that generation 0's node failed: the call and the monitor of
+  // generation 0 are told then, and the later node failure leaves
+  // generation 1 alive. (Before, they waited for generation 1 to fail:
+  // persistent_test's queued callers hung forever.)
+  dir.bind(ref);
+  // Bounded: without the notification nothing would ever answer.
+  auto h = self->request(callee, 5s, 1);
+  dir.watch_call(ref, self->ctrl(), h.id(),
+                 std::chrono::steady_clock::time_point::max(), 0);
+  dir.add_monitor(ref, caf::actor_cast<caf::actor>(self),
+                  caf::make_message(std::string{"m"}, 1));
+  auto restarted = ref;
+  restarted.node = "host2";
+  restarted.incarnation = 9;
+  restarted.generation = 1;
+  dir.bind(restarted);
+  caf::error got;
+  h.receive([](int) { FAIL() << "unexpected reply"; },
+            [&](caf::error& err) { got = err; });
+  EXPECT_TRUE(is(got, errc::fail_stop)) << describe(got);
+  EXPECT_NE(describe(got).find("restarted as generation 1"), std::string::npos)
+    << describe(got);
+  bool fired = false;
+  self->receive([&](const std::string& tag, int) { fired = tag == "m"; },
+                caf::after(1s) >> [] {});
+  EXPECT_TRUE(fired) << "the monitor of generation 0 did not fire";
+  EXPECT_EQ(dir.pending_calls(), 0u);
+  EXPECT_EQ(dir.monitors(), 0u);
+  dir.node_failed("host3", 5, "no heartbeat");
+  auto bound = dir.lookup(ref.id);
+  ASSERT_TRUE(bound);
+  EXPECT_EQ(bound->generation, 1u);
+  EXPECT_FALSE(dir.failure_of(*bound));
+}
+
 TEST_F(directory_test, call_to_failed_capability_fails_at_once) {
   dir.bind(ref);
   dir.actor_failed(ref.id, 0, "gone", true);

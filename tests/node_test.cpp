@@ -419,7 +419,18 @@ TEST_F(cluster_in_process, spawn_on_a_node_up_but_not_connected_is_refused) {
   EXPECT_NE(describe(ref.error()).find("'host3' is up but not connected"),
             std::string::npos)
     << describe(ref.error());
-  // The client still serves: a spawn on a connected member works.
+  // Arguments of registered types are first checked on the target node:
+  // that request is refused alike, and so is a report of the node.
   auto echo = c.spawn("host2", "echo");
-  EXPECT_TRUE(echo) << describe(echo.error());
+  ASSERT_TRUE(echo) << describe(echo.error());
+  ref = c.spawn("host3", "echo", caf::make_message(capability<>{*echo}));
+  ASSERT_FALSE(ref) << "spawned on a node without a connection";
+  EXPECT_TRUE(is(ref.error(), errc::node_unavailable)) << describe(ref.error());
+  auto report = c.introspect(introspect_query{"host3"});
+  ASSERT_FALSE(report) << "a report from a node without a connection";
+  EXPECT_NE(describe(report.error()).find("'host3' is up but not connected"),
+            std::string::npos)
+    << describe(report.error());
+  // The client still serves: a spawn on a connected member works.
+  EXPECT_TRUE(c.spawn("host2", "echo")) << "a spawn on host2 after the refusals";
 }
