@@ -276,6 +276,28 @@ caf::error check_schedule(const std::vector<std::string>& schedule,
   return caf::none;
 }
 
+caf::error await_serving_supervised(client& c, const run_dir& dir,
+                                    const std::string& exe,
+                                    std::chrono::milliseconds bound) {
+  auto deadline = clock_type::now() + bound;
+  for (;;) {
+    for (auto& name : dir.nodes())
+      if (!dir.running(name)) {
+        std::cerr << "\nsupervisor: " << name
+                  << " exited on its own (see its log), started again"
+                  << std::endl;
+        if (auto err = dir.start_node(exe, name))
+          return err;
+      }
+    // Short rounds, so that a node exiting meanwhile is seen soon.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - clock_type::now());
+    auto err = c.await_serving(std::min(left, std::chrono::milliseconds(2000)));
+    if (!err || left <= std::chrono::milliseconds(2000))
+      return err;
+  }
+}
+
 caf::expected<std::vector<std::string>>
 run_faults(client& c, const run_dir& dir, const std::string& exe,
            const chaos_options& opts, std::atomic<bool>& stop) {
@@ -304,7 +326,7 @@ run_faults(client& c, const run_dir& dir, const std::string& exe,
       return make_error(errc::timeout, "fault " + std::to_string(i + 1) + " ("
                                          + kind + " " + target
                                          + ") failed: " + describe(err));
-    if (auto err = c.await_serving(opts.recovery_bound))
+    if (auto err = await_serving_supervised(c, dir, exe, opts.recovery_bound))
       return make_error(errc::timeout,
                         "after fault " + std::to_string(i + 1) + " (" + kind
                           + " " + target + "): " + describe(err));

@@ -75,6 +75,16 @@ struct chaos_options {
 caf::error check_schedule(const std::vector<std::string>& schedule,
                           const std::vector<std::string>& nodes);
 
+/// Waits like client::await_serving for up to `bound`, acting meanwhile as
+/// the nodes' process supervisor (what systemd or a container runtime does
+/// in production): a node whose process exited on its own, fenced after the
+/// others suspected it (exit 3), is started again as a new incarnation and
+/// reported on stderr. Error: the timeout of await_serving, or a node that
+/// cannot be started.
+caf::error await_serving_supervised(client& c, const run_dir& dir,
+                                    const std::string& exe,
+                                    std::chrono::milliseconds bound);
+
 /// Injects faults on the run's nodes (kill -9 and SIGSTOP/SIGCONT; the
 /// nodes that die are started again as new incarnations) and roles
 /// (destroy, then spawn anew on the same store), waiting after each until

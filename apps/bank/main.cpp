@@ -388,6 +388,9 @@ int main(int argc, char** argv) {
     else
       fault_error = done.error();
   }
+  if (*chaos && !fault_error)
+    fault_error = await_serving_supervised(cl, dir, self_exe(),
+                                           std::chrono::seconds(90));
   if (fault_error)
     std::cerr << "ftsr-bank: chaos: " << describe(fault_error) << "\n";
   auto fin = final_audit(cl);
