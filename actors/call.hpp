@@ -31,11 +31,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
-#include <thread>
 #include <memory>
+#include <thread>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 
@@ -48,12 +49,15 @@
 #include "caf/detail/type_traits.hpp"
 #include "caf/duration.hpp"
 #include "caf/error.hpp"
+#include "caf/make_message.hpp"
 #include "caf/sec.hpp"
+#include "caf/type_nr.hpp"
 
 #include "actors/capability.hpp"
 #include "actors/errors.hpp"
 #include "actors/group_invocation.hpp"
 #include "actors/invocation_ids.hpp"
+#include "actors/message_types.hpp"
 #include "actors/node.hpp"
 
 namespace ftsr {
@@ -99,6 +103,30 @@ constexpr bool accepts() {
       caf::signatures_of_t<Handle>,
       caf::detail::type_list<typename caf::detail::implicit_conversions<
         std::decay_t<Ts>>::type...>>::valid;
+}
+
+/// The type a message stores for an argument of type `T` (as make_message
+/// converts it: atom constants to atom_value, string literals to
+/// std::string, integers squashed).
+template <class T>
+using stored_t = typename caf::unbox_message_element<
+  typename caf::detail::strip_and_convert<T>::type>::type;
+
+/// The first argument (position from 1, and its type) among `Ts` whose
+/// application type `sys` has not registered, or {0, nullptr}. Such a
+/// message cannot leave the process: CAF would drop it silently.
+template <class... Ts>
+std::pair<size_t, const std::type_info*>
+unregistered_argument(const caf::actor_system& sys) {
+  std::pair<size_t, const std::type_info*> result{0, nullptr};
+  size_t position = 0;
+  auto check = [&](bool builtin, const std::type_info& ti) {
+    ++position;
+    if (result.first == 0 && !builtin && !is_registered(sys, ti))
+      result = {position, &ti};
+  };
+  (check(caf::type_nr<stored_t<Ts>>::value != 0, typeid(stored_t<Ts>)), ...);
+  return result;
 }
 
 /// Wraps `f` into a handler of exactly the same signature and result that
@@ -655,6 +683,22 @@ private:
       lim.timeout = *timeout_;
       lim.what = to_string(target_.ref()) + " ("
                  + detail::operation_name(args_) + ")";
+    }
+    // Arguments that leave the process must have registered types (a
+    // local callee gets the values as they are).
+    if (target_.ref().is_group() || target_.ref().node != ctx->self.name) {
+      auto [position, type] = std::apply(
+        [this](const auto&... xs) {
+          return detail::unregistered_argument<std::decay_t<decltype(xs)>...>(
+            self_->system());
+        },
+        args_);
+      if (position != 0) {
+        auto err = unregistered_type_error(
+          position, type, "the call of " + to_string(target_.ref()));
+        g(err);
+        return;
+      }
     }
     detail::call_span sp;
     sp.ctx = ctx;

@@ -55,6 +55,23 @@ std::string cpp_type_names(const caf::message& msg) {
   return result + ")";
 }
 
+bool is_registered(const caf::actor_system& sys, const std::type_info& ti) {
+  auto& types = sys.types();
+  // portable_name(0, nullptr): the name CAF gives types nobody registered.
+  return types.portable_name(0, &ti) != types.portable_name(0, nullptr);
+}
+
+caf::error unregistered_type_error(size_t position, const std::type_info* ti,
+                                   const std::string& what) {
+  return make_error(errc::invalid_argument,
+                    "argument " + std::to_string(position) + " of " + what
+                      + " has type "
+                      + (ti != nullptr ? cpp_type_name(*ti) : std::string{"?"})
+                      + ", which this process has not registered: add "
+                        "cfg.add_message_type<T>(\"name\") to its add_types "
+                        "(the same function on every node and client)");
+}
+
 caf::expected<std::vector<std::string>>
 application_type_names(const caf::actor_system& sys, const caf::message& msg,
                        const std::string& what) {
@@ -68,14 +85,7 @@ application_type_names(const caf::actor_system& sys, const caf::message& msg,
       continue; // built-in
     auto& name = types.portable_name(rtti);
     if (name == unregistered)
-      return make_error(
-        errc::invalid_argument,
-        "argument " + std::to_string(i + 1) + " of " + what + " has type "
-          + (rtti.second != nullptr ? cpp_type_name(*rtti.second)
-                                    : std::string{"?"})
-          + ", which this process has not registered: add "
-            "cfg.add_message_type<T>(\"name\") to its add_types (the same "
-            "function on every node and client)");
+      return unregistered_type_error(i + 1, rtti.second, what);
     if (std::find(result.begin(), result.end(), name) == result.end())
       result.push_back(name);
   }

@@ -4,13 +4,15 @@
 // drops a message that the sender cannot serialize or the receiver cannot
 // deserialize: the requester would only see its timeout. ftsr checks the
 // arguments of spawns and group creations before sending them, on both
-// sides, so a type registered on one side only is an immediate error
-// naming it (errc::invalid_argument).
+// sides, and the arguments of a call leaving the process on the caller's
+// side (ftsr::call), so a type registered on one side only is an immediate
+// error naming it (errc::invalid_argument).
 //
 // Thread-safe: reads the actor system's type registry only.
 #pragma once
 
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "caf/actor_system.hpp"
@@ -27,6 +29,14 @@ namespace ftsr {
 caf::expected<std::vector<std::string>>
 application_type_names(const caf::actor_system& sys, const caf::message& msg,
                        const std::string& what);
+
+/// Whether `sys` registered the application type `ti` (can serialize it).
+bool is_registered(const caf::actor_system& sys, const std::type_info& ti);
+
+/// errc::invalid_argument: argument `position` (from 1) of `what` has type
+/// `ti` (null: unknown), which this process has not registered.
+caf::error unregistered_type_error(size_t position, const std::type_info* ti,
+                                   const std::string& what);
 
 /// The names among `names` that `sys` has not registered (cannot
 /// deserialize).

@@ -48,9 +48,10 @@ struct stock : resource<stock> {
   }
 
   caf::behavior operations() override {
-    return {[this](count_atom, const std::string& name) {
-      return items[name];
-    }};
+    return {
+      [this](count_atom, const std::string& name) { return items[name]; },
+      [this](const item& x) { return items[x.name] += x.count; },
+    };
   }
 
   template <class Archive>
@@ -124,6 +125,36 @@ TEST_F(message_types_test, names_the_cpp_type_a_client_did_not_register) {
   EXPECT_NE(msg.find("creation arguments of 'stock'"), std::string::npos)
     << msg;
   expect_usable();
+}
+
+TEST_F(message_types_test, a_call_with_a_type_the_caller_did_not_register) {
+  auto g = create_group(at(0), {"stock", {"host1", "host2"}, 1},
+                        caf::make_message(item{"apples", 7}));
+  ASSERT_TRUE(g) << describe(g.error());
+  auto deliver = [&](node& n) {
+    caf::scoped_actor self{n.system()};
+    caf::expected<int64_t> result{caf::none};
+    ftsr::call(self, capability<>{*g}, item{"apples", 3})
+      .with_timeout(std::chrono::seconds(30))
+      .receive([&](int64_t x) { result = x; },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  };
+  auto c = client(sample::add_sample_types); // forgot add_stock
+  ASSERT_NE(c, nullptr);
+  auto refused = deliver(*c);
+  ASSERT_FALSE(refused) << "a call CAF cannot send was answered";
+  // Refused before sending, not the call's timeout.
+  EXPECT_TRUE(is(refused.error(), errc::invalid_argument))
+    << describe(refused.error());
+  auto msg = describe(refused.error());
+  EXPECT_NE(msg.find("argument 1 of the call of"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ftsr::(anonymous namespace)::item"), std::string::npos)
+    << msg;
+  // A caller that registered it is served; the refused call changed nothing.
+  auto served = deliver(at(1));
+  ASSERT_TRUE(served) << describe(served.error());
+  EXPECT_EQ(*served, 10);
 }
 
 TEST_F(message_types_test, names_the_type_a_member_did_not_register) {
