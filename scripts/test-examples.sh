@@ -65,6 +65,11 @@ check_snippets() {
 }
 check_snippets
 
+launcher=()
+if command -v ccache > /dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
 prefix="$work/prefix"
 echo "test-examples: installing $build into $prefix"
 cmake --install "$build" --prefix "$prefix" > "$work/install.log" \
@@ -82,10 +87,32 @@ c++ -std=c++17 -o "$work/pc_check" "$work/pc_check.cpp" \
   $(pkg-config --cflags --libs ftsr) || fail "pkg-config flags"
 "$work/pc_check" || fail "pkg-config program"
 
-launcher=()
-if command -v ccache > /dev/null; then
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
+# add_subdirectory: a project that pulls the source tree in gets ftsr::ftsr
+# with the installed include layout, and none of the tests, benchmarks,
+# samples or tools. Configured, and its source compiled against the
+# target's include path; not linked, which would build the libraries a
+# second time.
+echo "test-examples: add_subdirectory(ftsr)"
+sub="$work/subproject"
+mkdir -p "$sub"
+cat > "$sub/CMakeLists.txt" << CMAKE
+cmake_minimum_required(VERSION 3.16)
+project(uses_ftsr CXX)
+set(CMAKE_CXX_STANDARD 17)
+add_subdirectory("$root" ftsr)
+add_executable(app main.cpp)
+target_link_libraries(app PRIVATE ftsr::ftsr)
+foreach(t bank_test ftsr-bank ftsr-demo ftsr-dashboard)
+  if(TARGET \${t})
+    message(FATAL_ERROR "add_subdirectory(ftsr) defined \${t}")
+  endif()
+endforeach()
+CMAKE
+cp "$work/pc_check.cpp" "$sub/main.cpp"
+cmake -S "$sub" -B "$sub/build" "${launcher[@]}" > "$work/subproject.log" 2>&1 \
+  || { cat "$work/subproject.log" >&2; fail "add_subdirectory: cmake"; }
+make -C "$sub/build" main.cpp.o > "$work/subproject-build.log" 2>&1 \
+  || { tail -n 40 "$work/subproject-build.log" >&2; fail "add_subdirectory: compile"; }
 
 # run_example <folder> <binary prefix>
 run_example() {

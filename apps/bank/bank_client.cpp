@@ -210,13 +210,17 @@ caf::error client::await_serving(std::chrono::milliseconds bound,
       auto store = ctx.dir.lookup(spec.args.get_as<capability<>>(0).id());
       if (!store)
         continue;
-      bool full = false;
+      // Replicas that answer and serve: a view still listing a replica
+      // that died (not yet replaced) has the right size but one replica
+      // less, and the next fault would then take the store's majority.
+      size_t serving = 0;
       for (auto& st : group_members_status(*node_, *store,
                                            std::chrono::milliseconds(500)))
-        full = full || (st.serving && st.members.size() >= replicas);
-      if (!full) {
-        missing = "the stable store of " + spec.type + " has fewer than "
-                  + std::to_string(replicas) + " serving replicas";
+        serving += st.serving ? 1 : 0;
+      if (serving < replicas) {
+        missing = "the stable store of " + spec.type + " has "
+                  + std::to_string(serving) + " serving replicas, fewer than "
+                  + std::to_string(replicas);
         return false;
       }
     }

@@ -79,8 +79,8 @@ public:
                                 = std::chrono::seconds(10));
 
   /// Waits until every member is up, every role answers (a read through
-  /// the TM at each DM) and every stable store has `replicas` live
-  /// members. Error: timeout naming what is missing.
+  /// the TM at each DM) and every stable store has `replicas` replicas
+  /// that answer and serve. Error: timeout naming what is missing.
   caf::error await_serving(std::chrono::milliseconds bound,
                            size_t replicas = 2);
 
