@@ -84,25 +84,27 @@ void directory::fail_groups_without_quorum(uint64_t member,
   auto i = groups_of_.find(member);
   if (i == groups_of_.end())
     return;
-  for (auto gid : i->second) {
-    auto& g = entries_.at(gid);
-    // Members that left (destroyed) shrink the group; failed ones count
-    // against its quorum.
-    size_t failed = 0;
-    size_t n = 0;
-    for (auto& m : g.ref.members) {
-      auto st = entries_.at(m.id).st;
-      if (st != state::destroyed)
-        ++n;
-      if (st == state::failed)
-        ++failed;
-    }
-    if (n == 0 || lost_quorum(n, failed))
-      fail(g, state::failed,
-           "quorum lost: " + std::to_string(failed) + " of "
-             + std::to_string(n) + " replicas failed",
-           out);
+  for (auto gid : i->second)
+    fail_if_without_quorum(entries_.at(gid), out);
+}
+
+void directory::fail_if_without_quorum(entry& g, notifications& out) {
+  // Members that left (destroyed) shrink the group; failed ones count
+  // against its quorum.
+  size_t failed = 0;
+  size_t n = 0;
+  for (auto& m : g.ref.members) {
+    auto st = entries_.at(m.id).st;
+    if (st != state::destroyed)
+      ++n;
+    if (st == state::failed)
+      ++failed;
   }
+  if (n == 0 || lost_quorum(n, failed))
+    fail(g, state::failed,
+         "quorum lost: " + std::to_string(failed) + " of " + std::to_string(n)
+           + " replicas failed",
+         out);
 }
 
 caf::error directory::error_of(const entry& e) const {
@@ -140,11 +142,22 @@ void directory::bind(const capability_ref& ref, notifications& out) {
     }
     auto& g = entries_.at(id);
     // Member lists arrive from every replica and node, in any order: the
-    // one from the newest view wins.
-    if (g.st == state::alive && ref.generation >= g.ref.generation) {
+    // one from the newest view wins. A newer view also brings back a group
+    // this node counted as lost from an older list (its replicas failed,
+    // the replacements not yet known here): only a serving majority
+    // installs views, so the group lived on.
+    bool revive = g.st == state::failed && ref.generation > g.ref.generation;
+    if ((g.st == state::alive && ref.generation >= g.ref.generation)
+        || revive) {
       g.ref.members = ref.members;
       g.ref.handle = ref.handle;
       g.ref.generation = ref.generation;
+      if (revive) {
+        g.st = state::alive;
+        g.reason.clear();
+      }
+      // Replicas this node already knows failed count against the new list.
+      fail_if_without_quorum(g, out);
     }
     return;
   }

@@ -39,7 +39,9 @@ public:
   /// generation (a persistent actor's restart) replaces a failed one and
   /// makes the capability alive again; a destroyed capability stays so.
   /// If it arrives before the old generation's failure, that failure is
-  /// notified first (pending calls, monitors).
+  /// notified first (pending calls, monitors). A group's member list from
+  /// a newer view replaces the current one, and makes a group counted as
+  /// lost alive again unless the new list lacks a quorum too.
   void bind(const capability_ref& ref);
 
   /// Records how to restart the persistent actor `spec.id`.
@@ -153,6 +155,7 @@ private:
   void fail_groups_without_quorum(uint64_t member, notifications& out);
   caf::error error_of(const entry& e) const;
   void bind(const capability_ref& ref, notifications& out);
+  void fail_if_without_quorum(entry& group, notifications& out);
   void fail(entry& e, state st, const std::string& reason, notifications& out);
   void deliver(notifications& out, const trace_context& tc);
   bool node_incarnation_failed(const std::string& node, uint64_t inc) const;

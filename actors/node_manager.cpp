@@ -584,18 +584,19 @@ spawn_local(manager_actor* self, const std::string& type, caf::message args,
                      generation};
   self->monitor(*hdl);
   st.local_actors.emplace(hdl->address(), ref);
-  if (spec != nullptr) {
-    // Everyone learns how to restart it before anyone can see it fail.
-    ctx.dir.set_restart_spec(*spec);
-    broadcast(self, restart_spec_atom::value, ctx.self, *spec, tc);
-    self->send(*hdl, persistent_start_atom::value, ref, generation);
-  }
-  ctx.dir.bind(ref);
   auto span_tc = ctx.spans.event(tc, generation > 0 ? "restart" : "spawn",
                                  to_string(ref),
                                  generation > 0 ? "generation "
                                                     + std::to_string(generation)
                                                 : std::string{});
+  if (spec != nullptr) {
+    // Everyone learns how to restart it before anyone can see it fail.
+    ctx.dir.set_restart_spec(*spec);
+    broadcast(self, restart_spec_atom::value, ctx.self, *spec, tc);
+    // The recovery handler's span joins the restart's trace.
+    self->send(*hdl, persistent_start_atom::value, ref, generation, span_tc);
+  }
+  ctx.dir.bind(ref);
   broadcast(self, bind_atom::value, ctx.self, ref, span_tc);
   if (generation > 0) {
     ctx.meters.persistent_restarts.inc();

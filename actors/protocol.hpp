@@ -139,9 +139,10 @@ using respawn_atom = caf::atom_constant<caf::atom("ftsr_respn")>;
 ///   -> capability_ref: FT-SR `restart cap(args) on nodes` of a failed
 ///   persistent actor: on the first live node of `nodes`.
 using restart_atom = caf::atom_constant<caf::atom("ftsr_rstrt")>;
-/// (persistent_start, capability_ref self, uint64 generation): the first
+/// (persistent_start, capability_ref self, uint64 generation, tc): the first
 /// message a persistent actor receives; generation > 0 means it was
-/// restarted and its recovery handler runs (persistence/persistent.hpp).
+/// restarted and its recovery handler runs (persistence/persistent.hpp),
+/// traced as a child of the restart's span `tc`.
 using persistent_start_atom = caf::atom_constant<caf::atom("ftsr_pstrt")>;
 /// (persistent_call, uint64 caller, uint64 seq, uint64 floor, message op)
 ///   -> op's reply: ftsr::call's envelope of an invocation of a persistent

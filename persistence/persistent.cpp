@@ -94,20 +94,21 @@ caf::behavior persistent_start(caf::event_based_actor* self,
   self->set_default_handler(caf::skip);
   return {
     [self, def](persistent_start_atom, const capability_ref& me,
-                uint64_t generation) {
+                uint64_t generation, const trace_context& restart) {
       if (generation == 0 || !def->recovery) {
         serve(self, def);
         return;
       }
       auto& ctx = context_of(self->system());
       auto start = wall_clock_ns();
-      auto tc = span_buffer::child_of({});
+      auto tc = span_buffer::child_of(restart);
       auto name = to_string(me);
       auto finished = std::make_shared<bool>(false);
-      auto record = [&ctx, tc, name, start](const std::string& outcome) {
+      auto record = [&ctx, tc, parent = restart.span_id, name,
+                     start](const std::string& outcome) {
         auto end = wall_clock_ns();
-        ctx.spans.record(span{tc.trace_id, tc.span_id, 0, "recovery", name, {},
-                              start, end, outcome,
+        ctx.spans.record(span{tc.trace_id, tc.span_id, parent, "recovery",
+                              name, {}, start, end, outcome,
                               outcome == "ok" ? "ok" : "error", 0});
         FTSR_LOG(info, "{}: recovery of {} done in {} ms: {}",
                  log_name(ctx.self), name, (end - start) / 1000000, outcome);

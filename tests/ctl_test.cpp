@@ -4,6 +4,7 @@
 // and their bad input (exit code and a clear message on stderr).
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -212,6 +213,35 @@ TEST_F(ctl_cluster_test, prints_status_groups_actors_events_and_traces) {
   ASSERT_EQ(r.code, 0) << r.output;
   auto otlp = nlohmann::json::parse(read_file(out));
   ASSERT_EQ(otlp["resourceSpans"].size(), 2u) << "one resource per live node";
+}
+
+TEST_F(ctl_cluster_test, events_follow_prints_a_failure_as_it_happens) {
+  auto log = make_temp_dir() + "/follow.log";
+  auto follow = child_process::start(
+    {FTSR_CTL_BIN, "--config", config, "events", "--follow"}, log);
+  ASSERT_TRUE(follow);
+  // The journal so far first (every node installed view 1), then only
+  // what happens next.
+  ASSERT_TRUE(ftsr::testing::eventually(
+    [&] { return read_file(log).find("view_installed") != std::string::npos; },
+    20s))
+    << read_file(log);
+  ASSERT_EQ(read_file(log).find("failure_detected"), std::string::npos)
+    << read_file(log);
+  cluster->kill9("host2");
+  ASSERT_TRUE(ftsr::testing::eventually(
+    [&] {
+      return read_file(log).find("failure_detected  host2/")
+             != std::string::npos;
+    },
+    20s))
+    << read_file(log);
+  EXPECT_TRUE(follow->running()) << read_file(log);
+  // SIGTERM ends the follow with exit code 0.
+  ASSERT_TRUE(follow->signal(SIGTERM));
+  auto code = follow->wait_for(10s);
+  ASSERT_TRUE(code) << "ftsr-ctl events --follow ignored SIGTERM";
+  EXPECT_EQ(*code, 0) << read_file(log);
 }
 
 } // namespace

@@ -237,6 +237,39 @@ TEST_F(directory_test, a_group_member_list_from_an_older_view_is_ignored) {
   EXPECT_EQ(bound->members[1].id, 13u);
 }
 
+TEST_F(directory_test, a_newer_view_brings_back_a_group_counted_as_lost) {
+  // This node saw both replicas of view 3 fail before it learned that view
+  // 4 replaced one (a chaos run: a data manager's recovery then failed on
+  // "quorum lost" for a store that served).
+  capability_ref a{11, "kv", "host1", 1, callee, {}};
+  capability_ref b{12, "kv", "host3", 1, callee, {}};
+  capability_ref c{13, "kv", "host2", 2, callee, {}};
+  capability_ref group{10, "kv", "host1", 1, callee, {a, b}};
+  group.generation = 3;
+  dir.bind(group);
+  dir.node_failed("host1", 1, "killed");
+  dir.node_failed("host3", 1, "killed");
+  ASSERT_TRUE(is(dir.failure_of(group), errc::fail_stop));
+  // A list of the same view changes nothing.
+  dir.bind(group);
+  EXPECT_TRUE(dir.failure_of(group));
+  // View 4 with a live majority: alive again, with its members.
+  auto newer = group;
+  newer.members = {c, b};
+  newer.generation = 4;
+  dir.bind(newer);
+  EXPECT_FALSE(dir.failure_of(group)) << describe(dir.failure_of(group));
+  auto bound = dir.lookup(10);
+  ASSERT_TRUE(bound);
+  EXPECT_EQ(bound->generation, 4u);
+  EXPECT_EQ(bound->members[0].id, 13u);
+  // View 5 still lists only failed replicas: lost again.
+  auto lost = group;
+  lost.generation = 5;
+  dir.bind(lost);
+  EXPECT_TRUE(is(dir.failure_of(group), errc::fail_stop));
+}
+
 TEST(span_buffer, bounded_and_keeps_newest) {
   span_buffer buf{3};
   trace_context root;

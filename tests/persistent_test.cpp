@@ -100,6 +100,24 @@ TEST_F(persistent_test, restarts_on_backup_with_recovery_before_invocations) {
   };
   EXPECT_TRUE(has("restart"));
   EXPECT_TRUE(has("recovery"));
+  // One trace: the failure detected, the restart it caused, the recovery
+  // under the restart.
+  auto find = [&](const std::string& kind) {
+    return std::find_if(spans.begin(), spans.end(), [&](const span& s) {
+      return s.kind == kind && s.name.find(std::to_string(counter->id))
+                                 != std::string::npos;
+    });
+  };
+  auto restart = find("restart");
+  auto recovery = find("recovery");
+  ASSERT_NE(restart, spans.end());
+  ASSERT_NE(recovery, spans.end());
+  EXPECT_EQ(recovery->trace_id, restart->trace_id);
+  EXPECT_EQ(recovery->parent_id, restart->span_id);
+  EXPECT_EQ(recovery->outcome, "ok");
+  EXPECT_TRUE(std::any_of(spans.begin(), spans.end(), [&](const span& s) {
+    return s.trace_id == restart->trace_id && s.kind == "node_failed";
+  })) << "the restart is not in the trace of host3's failure";
 }
 
 TEST_F(persistent_test, invocations_during_recovery_are_queued) {

@@ -174,8 +174,10 @@ caf::error destroy_role(client& c, const std::string& role) {
     return make_error(errc::invalid_argument,
                       "role " + role + " has no restart spec");
   // A node restarted by the previous fault may be up before this client
-  // can reach its manager (the destroy is then refused at once): bounded
-  // retries.
+  // can reach its manager (the destroy is then refused at once), and the
+  // role may be restarting elsewhere, its binding here still naming the
+  // incarnation that died (refused by that node's new incarnation):
+  // bounded retries, each with the role's current binding.
   auto deadline = clock_type::now() + std::chrono::seconds(10);
   for (auto res = c.cluster().destroy(*ref); !res;
        res = c.cluster().destroy(*ref)) {
@@ -184,6 +186,8 @@ caf::error destroy_role(client& c, const std::string& role) {
     if (clock_type::now() >= deadline)
       return res.error();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (auto current = find_role(ctx, type, id))
+      ref = std::move(current);
   }
   // Its nodes in turn (each time with the others as backups), again until
   // the deadline: the client may see a node up again before it reached
