@@ -2,7 +2,9 @@
 #include "apps/dashboard/cluster_probe.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
+#include <iostream>
 #include <thread>
 
 #include "actors/errors.hpp"
@@ -116,6 +118,16 @@ cluster_probe::collect(introspect_query q, std::chrono::milliseconds bound,
   for (auto& f : pending)
     result.push_back(f.get());
   return result;
+}
+
+int connect_exit_code(const caf::error& err) {
+  return is(err, errc::node_unavailable) ? 1 : 2;
+}
+
+void finish_tool(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(code);
 }
 
 } // namespace ftsr::dashboard

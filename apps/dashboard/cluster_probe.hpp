@@ -70,4 +70,12 @@ private:
   std::unique_ptr<node> client_;
 };
 
+/// The exit code of a tool that could not connect: 1 when the cluster is
+/// unreachable (node_unavailable), 2 for bad input (config file, options).
+int connect_exit_code(const caf::error& err);
+
+/// Ends a tool's process without the actor system's shutdown, which can
+/// wait for connection attempts to members that are gone.
+[[noreturn]] void finish_tool(int code);
+
 } // namespace ftsr::dashboard

@@ -31,14 +31,6 @@ namespace {
 
 const char* prog = "ftsr-ctl";
 
-/// Ends the process without the actor system's shutdown, which can wait
-/// for connection attempts to members that are gone.
-[[noreturn]] void finish(int code) {
-  std::cout.flush();
-  std::cerr.flush();
-  std::_Exit(code);
-}
-
 std::string timestamp(int64_t ns) {
   std::time_t secs = ns / 1'000'000'000;
   std::tm tm{};
@@ -178,7 +170,7 @@ int main(int argc, char** argv) {
   auto probe = cluster_probe::connect(config, bound);
   if (!probe) {
     std::cerr << prog << ": " << describe(probe.error()) << "\n";
-    finish(is(probe.error(), errc::node_unavailable) ? 1 : 2);
+    finish_tool(connect_exit_code(probe.error()));
   }
   auto& p = **probe;
   introspect_query q;
@@ -194,11 +186,11 @@ int main(int argc, char** argv) {
   else if (actors->parsed())
     print_actors(model);
   if (!events->parsed())
-    finish(0);
+    finish_tool(0);
   for (auto& e : model.events)
     print_event(e);
   if (!follow)
-    finish(0);
+    finish_tool(0);
   std::signal(SIGINT, [](int) { stop_requested = 1; });
   std::signal(SIGTERM, [](int) { stop_requested = 1; });
   // Per node incarnation: the last journal entry printed.
@@ -228,5 +220,5 @@ int main(int argc, char** argv) {
       print_event(e);
     std::cout.flush();
   }
-  finish(0);
+  finish_tool(0);
 }

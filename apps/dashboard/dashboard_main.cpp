@@ -23,14 +23,6 @@ namespace {
 
 const char* prog = "ftsr-dashboard";
 
-/// Ends the process without the actor system's shutdown, which can wait
-/// for connection attempts to members that are gone.
-[[noreturn]] void finish(int code) {
-  std::cout.flush();
-  std::cerr.flush();
-  std::_Exit(code);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -68,13 +60,13 @@ int main(int argc, char** argv) {
                                       std::chrono::milliseconds{timeout_ms});
   if (!probe) {
     std::cerr << prog << ": " << describe(probe.error()) << "\n";
-    finish(is(probe.error(), errc::node_unavailable) ? 1 : 2);
+    finish_tool(connect_exit_code(probe.error()));
   }
   dashboard_server server{**probe};
   auto port = server.start(addr->first, addr->second);
   if (!port) {
     std::cerr << prog << ": " << describe(port.error()) << "\n";
-    finish(2);
+    finish_tool(2);
   }
   std::cout << prog << ": cluster '" << (*probe)->cluster().name
             << "' at http://" << addr->first << ":" << *port << "/"
@@ -83,5 +75,5 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   std::cout << prog << ": stopping on signal " << sig << std::endl;
   server.stop();
-  finish(0);
+  finish_tool(0);
 }

@@ -23,14 +23,6 @@ namespace {
 
 const char* prog = "ftsr-trace";
 
-/// Ends the process without the actor system's shutdown, which can wait
-/// for connection attempts to members that are gone.
-[[noreturn]] void finish(int code) {
-  std::cout.flush();
-  std::cerr.flush();
-  std::_Exit(code);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -73,7 +65,7 @@ int main(int argc, char** argv) {
   if (!probe) {
     std::cerr << prog << ": " << describe(probe.error()) << "\n";
     std::remove(output.c_str());
-    finish(is(probe.error(), errc::node_unavailable) ? 1 : 2);
+    finish_tool(connect_exit_code(probe.error()));
   }
   introspect_query q;
   q.max_events = 0;
@@ -89,7 +81,7 @@ int main(int argc, char** argv) {
   if (answered == 0) {
     std::cerr << prog << ": no member answered\n";
     std::remove(output.c_str());
-    finish(1);
+    finish_tool(1);
   }
   auto spans = merge_spans(answers);
   if (only)
@@ -98,9 +90,9 @@ int main(int argc, char** argv) {
   out.close();
   if (!out) {
     std::cerr << prog << ": cannot write '" << output << "'\n";
-    finish(2);
+    finish_tool(2);
   }
   std::cout << prog << ": wrote " << spans.size() << " spans from "
             << answered << " nodes to " << output << "\n";
-  finish(0);
+  finish_tool(0);
 }
